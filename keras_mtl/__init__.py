@@ -1,0 +1,21 @@
+"""keras_mtl: multi-task learning for Keras 3."""
+
+__version__ = "0.1.0"
+
+from keras_mtl import architectures, backbones, weighting
+from keras_mtl.architectures import build
+from keras_mtl.export import export
+from keras_mtl.graph import variable_partition
+from keras_mtl.model import MultiTaskModel
+from keras_mtl.task import Task
+
+__all__ = [
+    "MultiTaskModel",
+    "Task",
+    "architectures",
+    "backbones",
+    "build",
+    "export",
+    "variable_partition",
+    "weighting",
+]

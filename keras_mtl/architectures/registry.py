@@ -1,0 +1,100 @@
+"""Architectures by name, and `build`."""
+
+import keras
+
+from keras_mtl import backbones as backbones_lib
+from keras_mtl.task import Task, check_task_names
+
+_REGISTRY = {}
+
+
+def register(name):
+    """Decorator: makes `fn(tasks, inputs, backbone_factory, **options) -> outputs`
+    available as `keras_mtl.build(name, ...)`.
+
+    `backbone_factory(prefix)` returns a fresh backbone model whose layer names start
+    with `prefix` (pass "" for the one shared copy); `outputs` is a dict by task name.
+    """
+
+    def decorate(fn):
+        if name in _REGISTRY:
+            raise ValueError(f"An architecture named '{name}' is already registered.")
+        _REGISTRY[name] = fn
+        return fn
+
+    return decorate
+
+
+def available():
+    return sorted(_REGISTRY)
+
+
+def _renamed_copy(model, prefix):
+    def clone(layer):
+        config = layer.get_config()
+        config["name"] = prefix + layer.name
+        return layer.__class__.from_config(config)
+
+    if isinstance(model, keras.Model):
+        return keras.models.clone_model(model, clone_function=clone)
+    return clone(model)
+
+
+def backbone_factory(backbone, input_shape):
+    """Returns `factory(prefix) -> backbone` for a name, a constructor or an instance."""
+    if isinstance(backbone, str):
+        constructor = backbones_lib.get(backbone)
+        return lambda prefix: constructor(input_shape, prefix=prefix)
+    if isinstance(backbone, keras.layers.Layer):
+        return lambda prefix: _renamed_copy(backbone, prefix) if prefix else backbone
+    if callable(backbone):
+        return lambda prefix: _renamed_copy(backbone(input_shape), prefix) if prefix else backbone(input_shape)
+    raise TypeError(
+        "backbone must be a registered name, a function input_shape -> model, or a "
+        f"Keras layer/model. Received: backbone={backbone!r}"
+    )
+
+
+def _input_shape(backbone, input_shape):
+    if input_shape is not None:
+        return tuple(input_shape)
+    if isinstance(backbone, keras.Model):
+        try:
+            return tuple(backbone.input_shape[1:])
+        except (AttributeError, ValueError):
+            pass
+    raise ValueError("input_shape is required unless the backbone is a built Keras model.")
+
+
+def build(architecture, tasks, backbone="conv", input_shape=None, name=None, **options):
+    """Builds a multi-task model: one named output per task.
+
+    Args:
+        architecture: a registered name (`keras_mtl.architectures.available()`).
+        tasks: a list of `keras_mtl.Task`.
+        backbone: a registered backbone name ("conv", "mlp"), a function
+            `input_shape -> keras.Model`, or a Keras model/layer.
+        input_shape: the input shape without the batch axis (taken from a built
+            backbone model when omitted).
+        name: the model's name (defaults to the architecture's name).
+        **options: architecture-specific options.
+
+    Returns:
+        A `keras_mtl.MultiTaskModel`.
+    """
+    from keras_mtl.model import MultiTaskModel
+
+    if architecture not in _REGISTRY:
+        raise ValueError(
+            f"Unknown architecture: architecture={architecture!r}. Available: {available()}"
+        )
+    tasks = list(tasks)
+    for t in tasks:
+        if not isinstance(t, Task):
+            raise TypeError(f"tasks must be keras_mtl.Task objects. Received: {t!r}")
+    check_task_names(t.name for t in tasks)
+    input_shape = _input_shape(backbone, input_shape)
+    inputs = keras.Input(shape=input_shape, name="inputs")
+    outputs = _REGISTRY[architecture](tasks, inputs, backbone_factory(backbone, input_shape), **options)
+    return MultiTaskModel(inputs=inputs, outputs=outputs, tasks=[t.spec() for t in tasks],
+                          name=name or architecture)

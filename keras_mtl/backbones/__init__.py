@@ -1,0 +1,7 @@
+"""Backbones: functions `(input_shape, **options) -> keras.Model`, registered by name."""
+
+from keras_mtl.backbones.registry import get, register
+from keras_mtl.backbones.conv import conv
+from keras_mtl.backbones.mlp import mlp
+
+__all__ = ["conv", "get", "mlp", "register"]

@@ -1,0 +1,379 @@
+"""`MultiTaskModel`: a functional Keras model with a multi-task train step."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_mtl import _private
+from keras_mtl import weighting as weighting_lib
+from keras_mtl.graph import variable_partition
+from keras_mtl.task import Task, check_task_names
+
+
+class _OptimizerAssignment:
+    """Maps each variable to its optimizer for `keras.optimizers.MultiOptimizer`.
+
+    Keyed by variable identity rather than by path, because variables of layers in
+    nested models can share a path.
+    """
+
+    def __init__(self, default_optimizer, assignments):
+        self.default_optimizer = default_optimizer
+        self._by_variable = {id(v): opt for v, opt in assignments}
+        self._optimizers = []
+        for _, opt in assignments:
+            if opt is not default_optimizer and opt not in self._optimizers:
+                self._optimizers.append(opt)
+
+    def values(self):
+        return list(self._optimizers)
+
+    def __call__(self, variable):
+        return self._by_variable.get(id(variable), self.default_optimizer)
+
+
+class _EpochEndCallback(keras.callbacks.Callback):
+    """Runs the weighting method's epoch-level update after each training epoch."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.weighting.on_epoch_end()
+
+
+def _loss_object(task, identifier):
+    if identifier is None:
+        raise ValueError(f"Task '{task}' has no loss. Pass loss=... to compile or to its Task.")
+    loss = keras.losses.get(identifier)
+    if isinstance(loss, keras.losses.Loss):
+        return loss
+    if not callable(loss):
+        raise ValueError(f"Task '{task}': unknown loss {identifier!r}.")
+    return _private.LossFunctionWrapper(loss, name=f"{task}_loss")
+
+
+def _clone_optimizer(optimizer):
+    return optimizer.__class__.from_config(optimizer.get_config())
+
+
+@keras.saving.register_keras_serializable(package="keras_mtl")
+class MultiTaskModel(keras.Model):
+    """A multi-output functional model whose outputs are tasks.
+
+    `train_step` computes each task's loss separately, combines them with a
+    weighting method and applies the gradients with separate optimizers for the
+    shared variables (those feeding more than one task output, derived from the
+    graph), the task-specific ones, and the weighting method's own variables.
+    Logs `<task>_loss`, `<task>_weight` and each task's metrics.
+
+    Build one with `keras_mtl.build(...)`, or wrap your own multi-output functional
+    model with `MultiTaskModel.from_model(model)`.
+
+    Args:
+        inputs, outputs: as for a functional `keras.Model`; `outputs` a dict by
+            task name (or a list of outputs whose layer names are the task names).
+        tasks: task specs (`Task.spec()` dicts, or `Task` objects) giving each
+            task's default loss, metrics, loss weight and label slice.
+    """
+
+    def __init__(self, *args, tasks=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = list(self.output_names)
+        check_task_names(names)
+        specs = [t.spec() if isinstance(t, Task) else dict(t) for t in (tasks or [])]
+        by_name = {s["name"]: s for s in specs}
+        unknown = set(by_name) - set(names)
+        if unknown:
+            raise ValueError(f"tasks {sorted(unknown)} are not outputs of the model. Outputs: {names}")
+        self.task_specs = [by_name.get(n) or Task(n).spec() for n in names]
+        self.shared_variables, self.task_variables = variable_partition(self)
+
+    @property
+    def task_names(self):
+        return [s["name"] for s in self.task_specs]
+
+    @classmethod
+    def from_model(cls, model, tasks=None, name=None):
+        """Wraps a multi-output functional model; its output names become task names.
+
+        Args:
+            model: a functional `keras.Model` with one output per task.
+            tasks: optional list of `Task` (heads unused) for losses, metrics,
+                loss weights and label slices.
+        """
+        if not isinstance(model, _private.Functional):
+            raise TypeError(
+                f"from_model needs a functional keras.Model. Received: {type(model).__name__}"
+            )
+        outputs = dict(zip(model.output_names, keras.tree.flatten(model.outputs)))
+        return cls(inputs=model.inputs, outputs=outputs, tasks=tasks, name=name or model.name)
+
+    def get_config(self):
+        config = super().get_config()
+        config["tasks"] = self.task_specs
+        return config
+
+    # ------------------------------------------------------------------ compile
+
+    @_private.no_automatic_dependency_tracking
+    def compile(self, optimizer="adam", task_optimizer=None, weighting_optimizer=None,
+                loss=None, loss_weights=None, weighting=None, metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto"):
+        """Configures the model for training.
+
+        Args:
+            optimizer: optimizer of the shared variables.
+            task_optimizer: optimizer of the task-specific variables: one optimizer,
+                or a dict giving each task its own. Defaults to a copy of `optimizer`.
+            weighting_optimizer: optimizer of the weighting method's trainable
+                variables (e.g. learned uncertainties). Defaults to a copy of the
+                task optimizer (or of `optimizer`).
+            loss: per-task losses: a dict by task name, a list in task order, or
+                one loss for all tasks. Defaults to each task's `Task.loss`.
+            loss_weights: fixed per-task weights (dict or list); shorthand for
+                `weighting=keras_mtl.weighting.Fixed(loss_weights)`.
+            weighting: a weighting method's name or instance. Defaults to fixed
+                weights when any task has `loss_weight != 1`, else equal weights.
+            metrics: per-task metrics (dict by task name, or a list for all tasks).
+                Defaults to each task's `Task.metrics`.
+            run_eagerly, steps_per_execution, jit_compile: as in `keras.Model.compile`.
+        """
+        names = self.task_names
+        task_losses = self._per_task(loss, "loss", single_is_shared=True)
+        self._task_losses = {n: _loss_object(n, v) for n, v in task_losses.items()}
+        task_metrics = self._per_task(metrics, "metrics", single_is_shared=False)
+
+        if weighting is None and loss_weights is not None:
+            weighting = weighting_lib.Fixed(loss_weights)
+        elif weighting is None and any(s["loss_weight"] != 1.0 for s in self.task_specs):
+            weighting = weighting_lib.Fixed([s["loss_weight"] for s in self.task_specs])
+        elif weighting is not None and loss_weights is not None:
+            raise ValueError("Pass either loss_weights or weighting to compile, not both.")
+        weighting = weighting_lib.get(weighting)
+        if hasattr(weighting, "resolve"):
+            weighting.resolve(names)
+        if not weighting.built:
+            weighting.build((len(names),))
+        self.weighting = weighting
+
+        shared_optimizer = keras.optimizers.get(optimizer)
+        if isinstance(task_optimizer, dict):
+            missing = set(names) - set(task_optimizer)
+            extra = set(task_optimizer) - set(names)
+            if missing or extra:
+                raise ValueError(
+                    f"task_optimizer dict must have one entry per task {names}. "
+                    f"Missing: {sorted(missing)}, unknown: {sorted(extra)}"
+                )
+            task_optimizers = {n: keras.optimizers.get(task_optimizer[n]) for n in names}
+        else:
+            one = (keras.optimizers.get(task_optimizer) if task_optimizer is not None
+                   else _clone_optimizer(shared_optimizer))
+            task_optimizers = {n: one for n in names}
+        weighting_optimizer = (keras.optimizers.get(weighting_optimizer)
+                               if weighting_optimizer is not None
+                               else _clone_optimizer(task_optimizers[names[0]]))
+        self.shared_optimizer = shared_optimizer
+        self.task_optimizers = task_optimizers
+        self.weighting_optimizer = weighting_optimizer
+
+        assignments = [(v, task_optimizers[n]) for n in names for v in self.task_variables[n]]
+        assignments += [(v, weighting_optimizer) for v in weighting.trainable_variables]
+        multi = keras.optimizers.MultiOptimizer(_OptimizerAssignment(shared_optimizer, assignments))
+
+        super().compile(
+            optimizer=multi,
+            metrics={n: m for n, m in task_metrics.items() if m},
+            run_eagerly=run_eagerly,
+            steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile,
+        )
+        self._task_loss_trackers = [keras.metrics.Mean(name=f"{n}_loss") for n in names]
+        self._task_weight_trackers = [keras.metrics.Mean(name=f"{n}_weight") for n in names]
+        self.optimizer.build(self._optimized_variables())
+        self._compile_config = keras.saving.serialize_keras_object({
+            "optimizer": shared_optimizer,
+            "task_optimizer": task_optimizer if isinstance(task_optimizer, dict) else task_optimizers[names[0]],
+            "weighting_optimizer": weighting_optimizer,
+            "loss": task_losses,
+            "weighting": weighting,
+            "metrics": task_metrics,
+            "run_eagerly": run_eagerly,
+            "steps_per_execution": steps_per_execution,
+            "jit_compile": jit_compile,
+        })
+
+    def _per_task(self, value, field, single_is_shared):
+        names = self.task_names
+        if value is None:
+            values = {s["name"]: keras.saving.deserialize_keras_object(s[field]) for s in self.task_specs}
+        elif isinstance(value, dict):
+            unknown = set(value) - set(names)
+            if unknown:
+                raise ValueError(f"{field} names unknown tasks {sorted(unknown)}. Tasks: {names}")
+            values = {n: value.get(n) for n in names}
+        elif isinstance(value, (list, tuple)) and single_is_shared:
+            if len(value) != len(names):
+                raise ValueError(f"{field} has {len(value)} entries for {len(names)} tasks {names}.")
+            values = dict(zip(names, value))
+        else:
+            values = {n: value for n in names}
+        return values
+
+    def _optimized_variables(self):
+        return list(self.trainable_variables) + list(self.weighting.trainable_variables)
+
+    def get_compile_config(self):
+        return getattr(self, "_compile_config", {}) if self.compiled else {}
+
+    def compile_from_config(self, config):
+        self.compile(**keras.saving.deserialize_keras_object(config))
+
+    @property
+    def metrics(self):
+        metrics = super().metrics
+        if not self.compiled:
+            return metrics
+        return metrics[:1] + self._task_loss_trackers + self._task_weight_trackers + metrics[1:]
+
+    # --------------------------------------------------------------------- data
+
+    def labels_by_task(self, y):
+        """Returns the labels as a dict by task name.
+
+        `y` is a dict by task name, a list/tuple in task order, or one tensor that is
+        split by the tasks' `label_slice` (or belongs to the only task).
+        """
+        names = self.task_names
+        if isinstance(y, dict):
+            unknown = [k for k in y if k not in names]
+            if unknown:
+                raise ValueError(f"Labels given for unknown task(s) {unknown}. Tasks: {names}")
+            missing = [n for n in names if n not in y]
+            if missing:
+                raise ValueError(f"No labels for task(s) {missing}. Labels given for: {list(y)}")
+            return dict(y)
+        if isinstance(y, (list, tuple)):
+            if len(y) != len(names):
+                raise ValueError(f"Got {len(y)} label tensors for {len(names)} tasks {names}.")
+            return dict(zip(names, y))
+        if y is None:
+            raise ValueError(f"No labels given. Tasks: {names}")
+        if len(names) == 1:
+            return {names[0]: y}
+        unsliced = [s["name"] for s in self.task_specs if not s["label_slice"]]
+        if unsliced:
+            raise ValueError(
+                f"Got one label tensor for several tasks, but task(s) {unsliced} declare no "
+                "label_slice. Give labels as a dict by task name, or a label_slice per task."
+            )
+        width = y.shape[-1]
+        labels = {}
+        for s in self.task_specs:
+            start, stop = s["label_slice"]
+            if width is not None and stop > width:
+                raise ValueError(
+                    f"Task '{s['name']}' label_slice {(start, stop)} exceeds the label "
+                    f"tensor's last axis of size {width}."
+                )
+            labels[s["name"]] = y[..., start:stop]
+        return labels
+
+    def _sample_weights_by_task(self, sample_weight):
+        if sample_weight is None or not isinstance(sample_weight, dict):
+            return {n: sample_weight for n in self.task_names}
+        unknown = [k for k in sample_weight if k not in self.task_names]
+        if unknown:
+            raise ValueError(f"Sample weights given for unknown task(s) {unknown}.")
+        return {n: sample_weight.get(n) for n in self.task_names}
+
+    # --------------------------------------------------------------------- steps
+
+    def _task_loss_vector(self, y, y_pred, sample_weight):
+        """Per-task losses, shape (K,), each the replica's mean (not scaled by the
+        number of replicas, unlike a Keras loss object's output)."""
+        losses = []
+        for name in self.task_names:
+            value = self._task_losses[name](y[name], y_pred[name], sample_weight[name])
+            losses.append(ops.cast(_private.unscale_loss_for_distribution(value), "float32"))
+        return ops.stack(losses)
+
+    def _regularization_loss(self):
+        if not self.losses:
+            return 0.0
+        return ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
+
+    def _update_trackers(self, x, total, task_losses, weights):
+        batch = tf.shape(keras.tree.flatten(x)[0])[0]
+        self._loss_tracker.update_state(total, sample_weight=batch)
+        for k, tracker in enumerate(self._task_loss_trackers):
+            tracker.update_state(task_losses[k], sample_weight=batch)
+            self._task_weight_trackers[k].update_state(weights[k])
+
+    def train_step(self, data):
+        x, y, sample_weight = _private.unpack_x_y_sample_weight(data)
+        y = self.labels_by_task(y)
+        sample_weight = self._sample_weights_by_task(sample_weight)
+        variables = self._optimized_variables()
+        gradient_method = self.weighting.gradient_mode is not None
+        with tf.GradientTape(persistent=gradient_method) as tape:
+            y_pred = self(x, training=True)
+            task_losses = self._task_loss_vector(y, y_pred, sample_weight)
+            objective, weights = self.weighting.combine(task_losses, training=True)
+            total = objective + self._regularization_loss()
+            scaled = self.optimizer.scale_loss(_private.scale_loss_for_distribution(total))
+        if gradient_method:
+            grads = self._gradient_method_gradients(tape, task_losses, variables)
+            weights = grads.pop()
+        else:
+            grads = tape.gradient(scaled, variables)
+        del tape
+        self.optimizer.apply(grads, variables)
+        self._update_trackers(x, total, task_losses, weights)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def _gradient_method_gradients(self, tape, task_losses, variables):
+        """Gradients for a weighting method that combines per-task gradients of the
+        shared variables; other variables get the plain gradient of the task losses.
+        Returns the gradient list with the task weights appended."""
+        shared_ids = {id(v) for v in self.shared_variables}
+        shared = [v for v in variables if id(v) in shared_ids]
+        others = [v for v in variables if id(v) not in shared_ids]
+        scale = lambda l: self.optimizer.scale_loss(_private.scale_loss_for_distribution(l))
+        rows = []
+        for k in range(len(self.task_names)):
+            g = tape.gradient(scale(task_losses[k]), shared, unconnected_gradients="zero")
+            rows.append(ops.concatenate([ops.reshape(gi, (-1,)) for gi in g]))
+        combined, weights = self.weighting.combine_gradients(ops.stack(rows), task_losses)
+        combined_parts, offset = {}, 0
+        for v in shared:
+            size = int(ops.size(v))
+            combined_parts[id(v)] = ops.reshape(combined[offset:offset + size], v.shape)
+            offset += size
+        other_grads = tape.gradient(
+            scale(ops.sum(task_losses) + self._regularization_loss()), others)
+        other_parts = dict(zip((id(v) for v in others), other_grads))
+        return [combined_parts.get(id(v), other_parts.get(id(v))) for v in variables] + [weights]
+
+    def test_step(self, data):
+        x, y, sample_weight = _private.unpack_x_y_sample_weight(data)
+        y = self.labels_by_task(y)
+        sample_weight = self._sample_weights_by_task(sample_weight)
+        y_pred = self(x, training=False)
+        task_losses = self._task_loss_vector(y, y_pred, sample_weight)
+        objective, weights = self.weighting.combine(task_losses, training=False)
+        total = objective + self._regularization_loss()
+        self._update_trackers(x, total, task_losses, weights)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        y = self.labels_by_task(y)
+        sample_weight = self._sample_weights_by_task(sample_weight)
+        if self._compile_metrics is not None:
+            present = {n: w for n, w in sample_weight.items() if w is not None}
+            self._compile_metrics.update_state(y, y_pred, present or None)
+        return self.get_metrics_result()
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, _EpochEndCallback) for c in callbacks):
+            callbacks.append(_EpochEndCallback())
+        return super().fit(*args, callbacks=callbacks, **kwargs)

@@ -1,0 +1,112 @@
+"""`Task`: one task of a multi-task model."""
+
+import re
+
+import keras
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+class Task:
+    """A task: its name, head, loss, metrics and options.
+
+    Args:
+        name: the task's output name (a valid Keras layer name: letters, digits,
+            `_`, `.`, `-`; not starting with a digit).
+        head: what turns the shared features into this task's prediction: a Keras
+            layer or model, a list of layers (applied in order), or an int (a `Dense`
+            layer with that many linear units).
+        loss: the task's loss (name, `keras.losses.Loss` or function).
+        metrics: the task's metrics (a list of names or `keras.metrics.Metric`).
+        loss_weight: the task's weight for fixed weighting (Caffe `loss_weight`).
+        tap: which trunk depth the head reads: the name of a backbone layer, or an
+            int index into the backbone's layers; `None` for the trunk's output.
+        label_slice: `(start, stop)` on the last axis of one multi-label tensor,
+            when all labels come as a single tensor (the Caffe `Slice` layer).
+
+    Example:
+
+    ```python
+    colour = keras_mtl.Task("colour", head=3, loss="sparse_categorical_crossentropy",
+                            metrics=["accuracy"], tap="block1")
+    ```
+    """
+
+    def __init__(self, name, head=None, loss=None, metrics=None, loss_weight=1.0,
+                 tap=None, label_slice=None):
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValueError(
+                "Task name must be a non-empty valid Keras output name (letters, "
+                f"digits, '_', '.', '-'; not starting with a digit). Received: name={name!r}"
+            )
+        if loss_weight is None or not float(loss_weight) >= 0:
+            raise ValueError(
+                f"Task '{name}': loss_weight must be a number >= 0. "
+                f"Received: loss_weight={loss_weight!r}"
+            )
+        if label_slice is not None:
+            label_slice = tuple(int(i) for i in label_slice)
+            if len(label_slice) != 2 or not 0 <= label_slice[0] < label_slice[1]:
+                raise ValueError(
+                    f"Task '{name}': label_slice must be (start, stop) with "
+                    f"0 <= start < stop. Received: label_slice={label_slice!r}"
+                )
+        self.name = name
+        self.head = head
+        self.loss = loss
+        self.metrics = list(metrics) if metrics else []
+        self.loss_weight = float(loss_weight)
+        self.tap = tap
+        self.label_slice = label_slice
+
+    def apply_head(self, features):
+        """Applies the head to `features` and returns an output named after the task."""
+        head = self.head
+        if head is None:
+            raise ValueError(f"Task '{self.name}' has no head. Pass head=... to Task.")
+        if isinstance(head, int):
+            head = keras.layers.Dense(head, name=self.name)
+        if isinstance(head, (list, tuple)):
+            out = features
+            for layer in head:
+                out = layer(out)
+        else:
+            out = head(features)
+        if out._keras_history.operation.name != self.name:
+            out = keras.layers.Identity(name=self.name)(out)
+        return out
+
+    def spec(self):
+        """The serializable part of the task (everything but the head)."""
+        return {
+            "name": self.name,
+            "loss": keras.saving.serialize_keras_object(self.loss),
+            "metrics": keras.saving.serialize_keras_object(self.metrics),
+            "loss_weight": self.loss_weight,
+            "label_slice": list(self.label_slice) if self.label_slice else None,
+        }
+
+    @classmethod
+    def from_spec(cls, spec):
+        return cls(
+            name=spec["name"],
+            loss=keras.saving.deserialize_keras_object(spec["loss"]),
+            metrics=keras.saving.deserialize_keras_object(spec["metrics"]),
+            loss_weight=spec["loss_weight"],
+            label_slice=spec["label_slice"],
+        )
+
+    def __repr__(self):
+        return f"Task({self.name!r}, loss={self.loss!r}, loss_weight={self.loss_weight})"
+
+
+def check_task_names(names):
+    """Raises a clear error for an empty task list or duplicate names."""
+    names = list(names)
+    if not names:
+        raise ValueError("A multi-task model needs at least one task. Received: tasks=[]")
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"Duplicate task name '{name}'. Task names must be unique.")
+        seen.add(name)

@@ -1,0 +1,52 @@
+"""Fixed weighting: constant per-task weights (Caffe's `loss_weight`)."""
+
+import keras
+from keras import ops
+
+from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.registry import register
+
+
+@register("fixed")
+@keras.saving.register_keras_serializable(package="keras_mtl")
+class Fixed(Weighting):
+    """Constant weights: the objective is `sum_k w_k L_k`.
+
+    Args:
+        weights: one non-negative float per task, in task order, or a dict by task
+            name (resolved to task order by `compile`).
+
+    Example: `model.compile(optimizer="adam", weighting=Fixed({"age": 0.1, "gender": 1.0}))`
+    """
+
+    def __init__(self, weights, **kwargs):
+        super().__init__(**kwargs)
+        values = weights.values() if isinstance(weights, dict) else weights
+        for w in values:
+            if not float(w) >= 0:
+                raise ValueError(f"Task weights must be numbers >= 0. Received: weights={weights!r}")
+        self.weights_by_task = dict(weights) if isinstance(weights, dict) else None
+        self.fixed_weights = None if isinstance(weights, dict) else [float(w) for w in weights]
+
+    def resolve(self, task_names):
+        """Orders dict weights by `task_names` (called by `compile`)."""
+        if self.weights_by_task is not None:
+            unknown = set(self.weights_by_task) - set(task_names)
+            if unknown:
+                raise ValueError(
+                    f"Fixed weights name unknown tasks {sorted(unknown)}. Tasks: {list(task_names)}"
+                )
+            self.fixed_weights = [float(self.weights_by_task.get(n, 1.0)) for n in task_names]
+        if len(self.fixed_weights) != len(task_names):
+            raise ValueError(
+                f"Fixed weighting got {len(self.fixed_weights)} weights for "
+                f"{len(task_names)} tasks {list(task_names)}."
+            )
+
+    def task_weights(self, losses, training=False):
+        return ops.convert_to_tensor(self.fixed_weights, dtype=losses.dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config["weights"] = self.weights_by_task or self.fixed_weights
+        return config
