@@ -1,6 +1,7 @@
 """`MultiTaskModel`: a functional Keras model with a multi-task train step."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -116,7 +117,7 @@ class MultiTaskModel(keras.Model):
     @_private.no_automatic_dependency_tracking
     def compile(self, optimizer="adam", task_optimizer=None, weighting_optimizer=None,
                 loss=None, loss_weights=None, weighting=None, metrics=None,
-                run_eagerly=False, steps_per_execution=1, jit_compile="auto"):
+                learning_rate_multipliers=None, run_eagerly=False, steps_per_execution=1, jit_compile="auto"):
         """Configures the model for training.
 
         Args:
@@ -133,7 +134,12 @@ class MultiTaskModel(keras.Model):
             weighting: a weighting method's name or instance. Defaults to fixed
                 weights when any task has `loss_weight != 1`, else equal weights.
             metrics: per-task metrics (dict by task name, or a list for all tasks).
-                Defaults to each task's `Task.metrics`.
+                Defaults to each task's `Task.metrics`. A task's sample weights
+                (masks) apply to its metrics.
+            learning_rate_multipliers: dict from an optimizer group to a factor:
+                variables of layers with attribute `optimizer_group` equal to that
+                group get their own copy of `optimizer` with the learning rate
+                multiplied (e.g. `{"cross_stitch": 100.0}`).
             run_eagerly, steps_per_execution, jit_compile: as in `keras.Model.compile`.
         """
         names = self.task_names
@@ -177,11 +183,16 @@ class MultiTaskModel(keras.Model):
 
         assignments = [(v, task_optimizers[n]) for n in names for v in self.task_variables[n]]
         assignments += [(v, weighting_optimizer) for v in weighting.trainable_variables]
+        self.group_optimizers = self._group_optimizers(shared_optimizer, learning_rate_multipliers)
+        for layer in self._flatten_layers(include_self=False):
+            group = getattr(layer, "optimizer_group", None)
+            if group in self.group_optimizers:
+                assignments += [(v, self.group_optimizers[group]) for v in layer.trainable_variables]
         multi = keras.optimizers.MultiOptimizer(_OptimizerAssignment(shared_optimizer, assignments))
 
         super().compile(
             optimizer=multi,
-            metrics={n: m for n, m in task_metrics.items() if m},
+            weighted_metrics={n: m for n, m in task_metrics.items() if m},
             run_eagerly=run_eagerly,
             steps_per_execution=steps_per_execution,
             jit_compile=jit_compile,
@@ -196,10 +207,28 @@ class MultiTaskModel(keras.Model):
             "loss": task_losses,
             "weighting": weighting,
             "metrics": task_metrics,
+            "learning_rate_multipliers": learning_rate_multipliers,
             "run_eagerly": run_eagerly,
             "steps_per_execution": steps_per_execution,
             "jit_compile": jit_compile,
         })
+
+    def _group_optimizers(self, shared_optimizer, multipliers):
+        groups = {}
+        for group, factor in (multipliers or {}).items():
+            if not float(factor) > 0:
+                raise ValueError(
+                    f"learning_rate_multipliers[{group!r}] must be > 0. Received: {factor!r}"
+                )
+            config = shared_optimizer.get_config()
+            if not isinstance(config["learning_rate"], (int, float)):
+                raise ValueError(
+                    "learning_rate_multipliers needs a constant learning rate on the shared "
+                    f"optimizer. Received: learning_rate={config['learning_rate']!r}"
+                )
+            config["learning_rate"] = config["learning_rate"] * float(factor)
+            groups[group] = shared_optimizer.__class__.from_config(config)
+        return groups
 
     def _per_task(self, value, field, single_is_shared):
         names = self.task_names
@@ -288,11 +317,17 @@ class MultiTaskModel(keras.Model):
     # --------------------------------------------------------------------- steps
 
     def _task_loss_vector(self, y, y_pred, sample_weight):
-        """Per-task losses, shape (K,), each the replica's mean (not scaled by the
-        number of replicas, unlike a Keras loss object's output)."""
+        """Per-task losses, shape (K,), each the replica's mean over its labelled
+        entries (not scaled by the number of replicas, unlike a Keras loss object)."""
         losses = []
         for name in self.task_names:
-            value = self._task_losses[name](y[name], y_pred[name], sample_weight[name])
+            weight = sample_weight[name]
+            value = self._task_losses[name](y[name], y_pred[name], weight)
+            if weight is not None:
+                # A sample weight is a mask: average over the labelled entries only.
+                weight = ops.cast(weight, "float32")
+                value = value * ops.divide_no_nan(ops.cast(ops.size(weight), "float32"),
+                                                  ops.sum(weight))
             losses.append(ops.cast(_private.unscale_loss_for_distribution(value), "float32"))
         return ops.stack(losses)
 
@@ -308,50 +343,88 @@ class MultiTaskModel(keras.Model):
             tracker.update_state(task_losses[k], sample_weight=batch)
             self._task_weight_trackers[k].update_state(weights[k])
 
+    def _scaled(self, loss):
+        """The loss to differentiate: divided by the replica count (so that summing
+        replicas' gradients gives the global mean) and multiplied by the loss scale."""
+        return self.optimizer.scale_loss(_private.scale_loss_for_distribution(loss))
+
     def train_step(self, data):
         x, y, sample_weight = _private.unpack_x_y_sample_weight(data)
         y = self.labels_by_task(y)
         sample_weight = self._sample_weights_by_task(sample_weight)
+        weighting = self.weighting
         variables = self._optimized_variables()
-        gradient_method = self.weighting.gradient_mode is not None
-        with tf.GradientTape(persistent=gradient_method) as tape:
+        persistent = weighting.gradient_mode is not None or weighting.needs_last_shared_gradients
+        with tf.GradientTape(persistent=persistent) as tape:
             y_pred = self(x, training=True)
             task_losses = self._task_loss_vector(y, y_pred, sample_weight)
-            objective, weights = self.weighting.combine(task_losses, training=True)
+            weighting.observe(y, y_pred, sample_weight)
+            objective, weights = weighting.combine(task_losses, training=True)
             total = objective + self._regularization_loss()
-            scaled = self.optimizer.scale_loss(_private.scale_loss_for_distribution(total))
-        if gradient_method:
-            grads = self._gradient_method_gradients(tape, task_losses, variables)
-            weights = grads.pop()
-        else:
+            scaled = self._scaled(total)
+        if weighting.gradient_mode is None:
             grads = tape.gradient(scaled, variables)
+        elif weighting.gradient_mode == "shared_parameters":
+            grads, weights = self._gradient_method_gradients(tape, task_losses, variables)
+        else:
+            raise ValueError(f"Unknown gradient_mode={weighting.gradient_mode!r} of {weighting.name}.")
+        if weighting.needs_last_shared_gradients:
+            grads = self._with_weighting_gradients(tape, task_losses, variables, grads)
         del tape
         self.optimizer.apply(grads, variables)
+        if weighting.needs_post_step_losses:
+            # Inference mode, so that the extra forward pass moves no batch statistics.
+            new_pred = self(x, training=False)
+            weighting.post_step(self._task_loss_vector(y, new_pred, sample_weight))
         self._update_trackers(x, total, task_losses, weights)
         return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    @property
+    def last_shared_kernel(self):
+        """The last shared variable of rank >= 2 (GradNorm's "last shared layer")."""
+        kernels = [v for v in self.shared_variables if len(v.shape) >= 2]
+        if not kernels:
+            raise ValueError("The model has no shared kernel (no variable feeds several tasks).")
+        return kernels[-1]
+
+    def _with_weighting_gradients(self, tape, task_losses, variables, grads):
+        kernel = self.last_shared_kernel
+        per_task = [
+            ops.reshape(tape.gradient(task_losses[k], kernel), (-1,))
+            for k in range(len(self.task_names))
+        ]
+        own = self.weighting.weighting_gradients(task_losses, ops.stack(per_task))
+        if own is None:
+            return grads
+        by_id = dict(zip((id(v) for v in self.weighting.trainable_variables), own))
+        return [by_id.get(id(v), g) for v, g in zip(variables, grads)]
 
     def _gradient_method_gradients(self, tape, task_losses, variables):
         """Gradients for a weighting method that combines per-task gradients of the
         shared variables; other variables get the plain gradient of the task losses.
-        Returns the gradient list with the task weights appended."""
+        Returns `(gradients, task_weights)`."""
         shared_ids = {id(v) for v in self.shared_variables}
         shared = [v for v in variables if id(v) in shared_ids]
         others = [v for v in variables if id(v) not in shared_ids]
-        scale = lambda l: self.optimizer.scale_loss(_private.scale_loss_for_distribution(l))
         rows = []
         for k in range(len(self.task_names)):
-            g = tape.gradient(scale(task_losses[k]), shared, unconnected_gradients="zero")
+            g = tape.gradient(self._scaled(task_losses[k]), shared,
+                              unconnected_gradients="zero")
             rows.append(ops.concatenate([ops.reshape(gi, (-1,)) for gi in g]))
         combined, weights = self.weighting.combine_gradients(ops.stack(rows), task_losses)
-        combined_parts, offset = {}, 0
-        for v in shared:
-            size = int(ops.size(v))
-            combined_parts[id(v)] = ops.reshape(combined[offset:offset + size], v.shape)
+        regularization = self._regularization_loss()
+        if self.losses:
+            reg_grads = tape.gradient(self._scaled(regularization), shared,
+                                      unconnected_gradients="zero")
+        by_id, offset = {}, 0
+        for i, v in enumerate(shared):
+            size = int(np.prod(v.shape))
+            g = ops.reshape(combined[offset:offset + size], v.shape)
+            by_id[id(v)] = g + reg_grads[i] if self.losses else g
             offset += size
-        other_grads = tape.gradient(
-            scale(ops.sum(task_losses) + self._regularization_loss()), others)
-        other_parts = dict(zip((id(v) for v in others), other_grads))
-        return [combined_parts.get(id(v), other_parts.get(id(v))) for v in variables] + [weights]
+        other_grads = tape.gradient(self._scaled(ops.sum(task_losses) + regularization), others)
+        by_id.update(zip((id(v) for v in others), other_grads))
+        return [by_id[id(v)] for v in variables], weights
 
     def test_step(self, data):
         x, y, sample_weight = _private.unpack_x_y_sample_weight(data)

@@ -8,19 +8,34 @@ class Weighting(keras.layers.Layer):
     """Base class of task-weighting methods.
 
     A weighting method turns the K per-task losses of a step into one objective.
-    Its state (loss history, learned weights) lives in Keras variables created in
-    `build((K,))`, so it is saved in `.keras` files and restored by
-    `BackupAndRestore`. Trainable variables (e.g. learned log-variances) are
-    optimized by the model's `weighting_optimizer` on the objective's gradient.
+    Its state (loss history, learned weights, KPIs) lives in Keras variables created
+    in `build((K,))`, so it is saved in `.keras` files and restored by
+    `BackupAndRestore`. Its trainable variables are optimized by the model's
+    `weighting_optimizer`, on the gradient of the objective unless
+    `weighting_gradients` says otherwise.
 
-    Subclasses implement `task_weights(losses, training)`, and override `combine`
-    when the objective is not `sum_k w_k L_k` (e.g. an extra regularizer), and
-    `on_epoch_end()` for epoch-level updates (called by the model after each
-    training epoch). Methods that need per-task gradients set
-    `gradient_mode = "shared_parameters"` and implement `combine_gradients`.
+    What the train step calls, in order (all inside the compiled step):
+    1. `observe(y, y_pred, sample_weight)`: sees the batch's labels and predictions
+       (e.g. DTP's per-task KPIs). Default: nothing.
+    2. `combine(losses, training)` -> `(objective, weights)`: the objective to
+       differentiate and the K weights to log. Default: `sum_k w_k L_k` with
+       `w = task_weights(losses, training)`.
+    3. If `gradient_mode == "shared_parameters"`: `combine_gradients(grads, losses)`
+       with the K x P matrix of per-task gradients of the shared variables.
+    4. If `needs_last_shared_gradients`: `weighting_gradients(losses, grads)` with
+       the K per-task gradients (flattened) of the last shared kernel; returns the
+       gradients of the method's own trainable variables (GradNorm).
+    5. After the optimizers' update, if `needs_post_step_losses`:
+       `post_step(new_losses)` with the losses of the same batch recomputed with the
+       updated parameters (FAMO).
+    After each training epoch the model calls `on_epoch_end()` (DWA).
+
+    `losses` are each task's mean loss on this replica (float32, shape (K,)).
     """
 
     gradient_mode = None
+    needs_last_shared_gradients = False
+    needs_post_step_losses = False
 
     def __init__(self, name="weighting", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -29,12 +44,15 @@ class Weighting(keras.layers.Layer):
         self.num_tasks = int(input_shape[0])
         super().build(input_shape)
 
+    def observe(self, y, y_pred, sample_weight):
+        """Sees the labels and predictions (dicts by task name) of a training batch."""
+
     def task_weights(self, losses, training=False):
         """Returns the K task weights for this step (a float32 tensor of shape (K,))."""
         raise NotImplementedError
 
     def combine(self, losses, training=False):
-        """Returns `(objective, weights)` for the per-task losses `losses` (shape (K,)).
+        """Returns `(objective, weights)` for the per-task losses (shape (K,)).
 
         With `training=True` the method may update its per-step state.
         """
@@ -45,6 +63,13 @@ class Weighting(keras.layers.Layer):
         """For gradient methods: `grads` is the K x P matrix of per-task gradients of
         the shared parameters. Returns `(combined, weights)`, `combined` of shape (P,)."""
         raise NotImplementedError
+
+    def weighting_gradients(self, losses, last_shared_gradients):
+        """Gradients of this method's trainable variables, or None for the objective's."""
+        return None
+
+    def post_step(self, new_losses):
+        """Update from the batch's losses after the parameter update."""
 
     def on_epoch_end(self):
         """Epoch-level state update; the model calls it after each training epoch."""
