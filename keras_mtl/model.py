@@ -51,6 +51,14 @@ def _loss_object(task, identifier):
     return _private.LossFunctionWrapper(loss, name=f"{task}_loss")
 
 
+def _flatten_gradients(grads, variables):
+    """Concatenates gradients into one vector; a missing gradient counts as zeros."""
+    return ops.concatenate([
+        ops.reshape(g if g is not None else ops.zeros(v.shape, v.dtype), (-1,))
+        for g, v in zip(grads, variables)
+    ])
+
+
 def _clone_optimizer(optimizer):
     return optimizer.__class__.from_config(optimizer.get_config())
 
@@ -360,16 +368,24 @@ class MultiTaskModel(keras.Model):
             task_losses = self._task_loss_vector(y, y_pred, sample_weight)
             weighting.observe(y, y_pred, sample_weight)
             objective, weights = weighting.combine(task_losses, training=True)
-            total = objective + self._regularization_loss()
+            regularization = self._regularization_loss()
+            total = objective + regularization
             scaled = self._scaled(total)
+            if persistent:
+                # Sources for the per-task gradients must be computed under the tape.
+                per_task = [task_losses[k] for k in range(len(self.task_names))]
+                scaled_per_task = [self._scaled(l) for l in per_task]
+                scaled_rest = self._scaled(ops.sum(task_losses) + regularization)
+                scaled_regularization = self._scaled(regularization)
         if weighting.gradient_mode is None:
             grads = tape.gradient(scaled, variables)
         elif weighting.gradient_mode == "shared_parameters":
-            grads, weights = self._gradient_method_gradients(tape, task_losses, variables)
+            grads, weights = self._gradient_method_gradients(
+                tape, task_losses, scaled_per_task, scaled_rest, scaled_regularization, variables)
         else:
             raise ValueError(f"Unknown gradient_mode={weighting.gradient_mode!r} of {weighting.name}.")
         if weighting.needs_last_shared_gradients:
-            grads = self._with_weighting_gradients(tape, task_losses, variables, grads)
+            grads = self._with_weighting_gradients(tape, task_losses, per_task, variables, grads)
         del tape
         self.optimizer.apply(grads, variables)
         if weighting.needs_post_step_losses:
@@ -387,42 +403,34 @@ class MultiTaskModel(keras.Model):
             raise ValueError("The model has no shared kernel (no variable feeds several tasks).")
         return kernels[-1]
 
-    def _with_weighting_gradients(self, tape, task_losses, variables, grads):
+    def _with_weighting_gradients(self, tape, task_losses, per_task, variables, grads):
         kernel = self.last_shared_kernel
-        per_task = [
-            ops.reshape(tape.gradient(task_losses[k], kernel), (-1,))
-            for k in range(len(self.task_names))
-        ]
-        own = self.weighting.weighting_gradients(task_losses, ops.stack(per_task))
+        kernel_grads = [ops.reshape(tape.gradient(l, kernel), (-1,)) for l in per_task]
+        own = self.weighting.weighting_gradients(task_losses, ops.stack(kernel_grads))
         if own is None:
             return grads
         by_id = dict(zip((id(v) for v in self.weighting.trainable_variables), own))
         return [by_id.get(id(v), g) for v, g in zip(variables, grads)]
 
-    def _gradient_method_gradients(self, tape, task_losses, variables):
+    def _gradient_method_gradients(self, tape, task_losses, scaled_per_task, scaled_rest,
+                                   scaled_regularization, variables):
         """Gradients for a weighting method that combines per-task gradients of the
         shared variables; other variables get the plain gradient of the task losses.
         Returns `(gradients, task_weights)`."""
         shared_ids = {id(v) for v in self.shared_variables}
         shared = [v for v in variables if id(v) in shared_ids]
         others = [v for v in variables if id(v) not in shared_ids]
-        rows = []
-        for k in range(len(self.task_names)):
-            g = tape.gradient(self._scaled(task_losses[k]), shared,
-                              unconnected_gradients="zero")
-            rows.append(ops.concatenate([ops.reshape(gi, (-1,)) for gi in g]))
+        rows = [_flatten_gradients(tape.gradient(l, shared), shared) for l in scaled_per_task]
         combined, weights = self.weighting.combine_gradients(ops.stack(rows), task_losses)
-        regularization = self._regularization_loss()
         if self.losses:
-            reg_grads = tape.gradient(self._scaled(regularization), shared,
-                                      unconnected_gradients="zero")
+            reg_grads = tape.gradient(scaled_regularization, shared)
         by_id, offset = {}, 0
         for i, v in enumerate(shared):
             size = int(np.prod(v.shape))
             g = ops.reshape(combined[offset:offset + size], v.shape)
-            by_id[id(v)] = g + reg_grads[i] if self.losses else g
+            by_id[id(v)] = g + reg_grads[i] if self.losses and reg_grads[i] is not None else g
             offset += size
-        other_grads = tape.gradient(self._scaled(ops.sum(task_losses) + regularization), others)
+        other_grads = tape.gradient(scaled_rest, others)
         by_id.update(zip((id(v) for v in others), other_grads))
         return [by_id[id(v)] for v in variables], weights
 

@@ -1,0 +1,287 @@
+"""Core: Task, build, variable partition, the train step, labels, logs."""
+
+import numpy as np
+import keras
+import pytest
+import tensorflow as tf
+
+import keras_mtl
+from keras_mtl.weighting import Weighting
+
+
+def _paths(variables):
+    return sorted(v.path for v in variables)
+
+
+def _mlp_tasks(loss_weights=(1.0, 1.0)):
+    return [
+        keras_mtl.Task("a", head=keras.layers.Dense(3, name="a_logits"),
+                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                       metrics=["accuracy"], loss_weight=loss_weights[0]),
+        keras_mtl.Task("b", head=keras.layers.Dense(2, name="b_out"), loss="mse",
+                       metrics=["mae"], loss_weight=loss_weights[1]),
+    ]
+
+
+def _data(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8)).astype("float32")
+    y = {"a": rng.integers(0, 3, size=(n,)), "b": rng.normal(size=(n, 2)).astype("float32")}
+    return x, y
+
+
+def _mlp_model(loss_weights=(1.0, 1.0)):
+    return keras_mtl.build("hard_sharing", _mlp_tasks(loss_weights), backbone="mlp",
+                           input_shape=(8,), )
+
+
+# ----------------------------------------------------------------------------- Task
+
+
+@pytest.mark.parametrize("name", ["", "1abc", "a b", None, "x/y"])
+def test_task_rejects_invalid_names(name):
+    with pytest.raises(ValueError, match="Task name"):
+        keras_mtl.Task(name, head=1, loss="mse")
+
+
+def test_build_rejects_duplicate_and_empty_tasks():
+    with pytest.raises(ValueError, match="Duplicate task name 'a'"):
+        keras_mtl.build("hard_sharing", [keras_mtl.Task("a", head=1, loss="mse"),
+                                         keras_mtl.Task("a", head=1, loss="mse")],
+                        backbone="mlp", input_shape=(4,))
+    with pytest.raises(ValueError, match="at least one task"):
+        keras_mtl.build("hard_sharing", [], backbone="mlp", input_shape=(4,))
+    with pytest.raises(ValueError, match="Unknown architecture"):
+        keras_mtl.build("nope", _mlp_tasks(), backbone="mlp", input_shape=(8,))
+
+
+# ----------------------------------------------------------------- variable partition
+
+
+def test_partition_hard_sharing_with_heads_at_different_depths():
+    tasks = [
+        keras_mtl.Task("colour", tap="block1", loss="mse", head=[
+            keras.layers.GlobalAveragePooling2D(name="colour_pool"),
+            keras.layers.Dense(3, name="colour_dense")]),
+        keras_mtl.Task("style", loss="mse", head=[
+            keras.layers.GlobalAveragePooling2D(name="style_pool"),
+            keras.layers.Dense(2, name="style_dense")]),
+    ]
+    model = keras_mtl.build("hard_sharing", tasks, backbone="conv", input_shape=(8, 8, 3))
+    assert model.output_names == ["colour", "style"]
+    assert _paths(model.shared_variables) == ["bn1/beta", "bn1/gamma", "conv1/kernel"]
+    assert _paths(model.task_variables["colour"]) == ["colour_dense/bias", "colour_dense/kernel"]
+    # Blocks 2 and 3 feed only the deep head, so they belong to "style".
+    assert _paths(model.task_variables["style"]) == [
+        "bn2/beta", "bn2/gamma", "bn3/beta", "bn3/gamma", "conv2/kernel", "conv3/kernel",
+        "style_dense/bias", "style_dense/kernel"]
+    out = model(np.zeros((2, 8, 8, 3), "float32"))
+    assert out["colour"].shape == (2, 3) and out["style"].shape == (2, 2)
+
+
+def test_partition_single_task_shares_nothing():
+    model = keras_mtl.build("single_task", _mlp_tasks(), backbone="mlp", input_shape=(8,))
+    assert model.shared_variables == []
+    a, b = _paths(model.task_variables["a"]), _paths(model.task_variables["b"])
+    assert "a_dense1/kernel" in a and "b_dense1/kernel" in b
+    assert not set(a) & set(b)
+    assert len(a) + len(b) == len(model.trainable_variables)
+
+
+def test_partition_of_user_functional_model_with_nested_submodel():
+    # A split-at-layer model written by hand: two shared layers, the second inside a
+    # nested functional model with two outputs that go to different tasks.
+    inputs = keras.Input((6,))
+    shared = keras.layers.Dense(5, name="shared")(inputs)
+    inner_in = keras.Input((5,))
+    inner_common = keras.layers.Dense(4, name="inner_common")(inner_in)
+    inner_a = keras.layers.Dense(3, name="inner_a")(inner_common)
+    inner_b = keras.layers.Dense(3, name="inner_b")(inner_common)
+    inner = keras.Model(inner_in, [inner_a, inner_b], name="inner")
+    ha, hb = inner(shared)
+    out_a = keras.layers.Dense(1, name="task_a")(ha)
+    out_b = keras.layers.Dense(1, name="task_b")(keras.layers.Dense(2, name="b_only")(hb))
+    user = keras.Model(inputs, [out_a, out_b])
+    model = keras_mtl.MultiTaskModel.from_model(user)
+    assert model.task_names == ["task_a", "task_b"]
+    assert _paths(model.shared_variables) == [
+        "inner_common/bias", "inner_common/kernel", "shared/bias", "shared/kernel"]
+    assert _paths(model.task_variables["task_a"]) == [
+        "inner_a/bias", "inner_a/kernel", "task_a/bias", "task_a/kernel"]
+    assert _paths(model.task_variables["task_b"]) == [
+        "b_only/bias", "b_only/kernel", "inner_b/bias", "inner_b/kernel",
+        "task_b/bias", "task_b/kernel"]
+
+
+# ---------------------------------------------------------------------- train step
+
+
+def test_train_step_matches_hand_written_tape_with_two_optimizers():
+    weights = (0.3, 1.7)
+    model = _mlp_model(weights)
+    reference = keras.models.clone_model(model)
+    reference.set_weights(model.get_weights())
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                  task_optimizer=keras.optimizers.Adam(0.01))
+    x, y = _data()
+
+    # Independent partition: by layer name, not by the graph analysis under test.
+    shared = [v for v in reference.trainable_variables if v.path.startswith("dense")]
+    task = [v for v in reference.trainable_variables if not v.path.startswith("dense")]
+    assert len(shared) == 4 and len(task) == 4
+    shared_opt = keras.optimizers.SGD(0.05, momentum=0.9)
+    task_opt = keras.optimizers.Adam(0.01)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    mse = keras.losses.MeanSquaredError()
+    for step in range(3):
+        xb, yb = x[step * 8:(step + 1) * 8], {k: v[step * 8:(step + 1) * 8] for k, v in y.items()}
+        model.train_on_batch(xb, yb)
+        with tf.GradientTape() as tape:
+            out = reference(xb, training=True)
+            loss = weights[0] * ce(yb["a"], out["a"]) + weights[1] * mse(yb["b"], out["b"])
+        grads = tape.gradient(loss, shared + task)
+        shared_opt.apply(grads[:4], shared)
+        task_opt.apply(grads[4:], task)
+    for v, r in zip(model.trainable_variables, reference.trainable_variables):
+        np.testing.assert_allclose(v.numpy(), r.numpy(), atol=1e-6, err_msg=v.path)
+
+
+def test_history_has_per_task_losses_weights_and_metrics():
+    model = _mlp_model((0.3, 1.7))
+    model.compile(optimizer="adam")
+    x, y = _data()
+    history = model.fit(x, y, batch_size=8, epochs=2, validation_data=(x, y), verbose=0).history
+    for prefix in ("", "val_"):
+        for key in ("loss", "a_loss", "b_loss", "a_weight", "b_weight", "a_accuracy", "b_mae"):
+            assert len(history[prefix + key]) == 2, prefix + key
+    np.testing.assert_allclose(history["a_weight"], [0.3, 0.3], rtol=1e-6)
+    np.testing.assert_allclose(history["b_weight"], [1.7, 1.7], rtol=1e-6)
+    # The total is the weighted sum of the task losses.
+    for prefix in ("", "val_"):
+        total = 0.3 * np.array(history[prefix + "a_loss"]) + 1.7 * np.array(history[prefix + "b_loss"])
+        np.testing.assert_allclose(history[prefix + "loss"], total, rtol=1e-5)
+    # Validation task losses are the plain Keras losses of the final model.
+    out = model.predict(x, verbose=0)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y["a"], out["a"])
+    np.testing.assert_allclose(history["val_a_loss"][-1], float(ce), rtol=1e-5)
+
+
+def test_loss_weights_argument_and_weighting_errors():
+    model = _mlp_model()
+    model.compile(optimizer="adam", loss_weights={"b": 2.0})
+    assert model.weighting.fixed_weights == [1.0, 2.0]
+    with pytest.raises(ValueError, match="unknown tasks"):
+        _mlp_model().compile(optimizer="adam", loss_weights={"zzz": 2.0})
+    with pytest.raises(ValueError, match="Unknown weighting"):
+        _mlp_model().compile(optimizer="adam", weighting="nope")
+    with pytest.raises(ValueError, match="no loss"):
+        keras_mtl.build("hard_sharing", [keras_mtl.Task("a", head=1)], backbone="mlp",
+                        input_shape=(8,)).compile(optimizer="adam")
+
+
+# -------------------------------------------------------------------------- labels
+
+
+def test_one_label_tensor_is_sliced_per_task():
+    tasks = _mlp_tasks()
+    tasks[0].label_slice, tasks[1].label_slice = (0, 1), (1, 3)
+    sliced = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(8,))
+    by_dict = keras.models.clone_model(sliced)
+    by_dict.set_weights(sliced.get_weights())
+    by_dict = keras_mtl.MultiTaskModel.from_model(by_dict, tasks=_mlp_tasks())
+    x, y = _data()
+    blob = np.concatenate([y["a"][:, None].astype("float32"), y["b"]], axis=1)
+    for model in (sliced, by_dict):
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+    sliced.fit(x, blob, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    by_dict.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for v, r in zip(sliced.trainable_variables, by_dict.trainable_variables):
+        np.testing.assert_allclose(v.numpy(), r.numpy(), atol=1e-6)
+
+
+def test_bad_labels_give_errors_that_name_the_task():
+    model = _mlp_model()
+    model.compile(optimizer="adam")
+    x, y = _data()
+    with pytest.raises(ValueError, match=r"unknown task\(s\) \['c'\]"):
+        model.fit(x, {**y, "c": y["b"]}, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"No labels for task\(s\) \['b'\]"):
+        model.fit(x, {"a": y["a"]}, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"declare no label_slice"):
+        model.fit(x, y["b"], epochs=1, verbose=0)
+
+
+def test_sample_weight_masks_missing_labels():
+    model = _mlp_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    x, y = _data(16)
+    mask_a = (np.arange(16) % 3 == 0).astype("float32")
+    logs = model.test_on_batch(x, y, sample_weight={"a": mask_a, "b": np.ones(16, "float32")},
+                               return_dict=True)
+    out = model.predict(x, verbose=0)
+    logits = out["a"] - out["a"].max(axis=1, keepdims=True)
+    nll = np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(16), y["a"]]
+    np.testing.assert_allclose(logs["a_loss"], nll[mask_a > 0].mean(), rtol=1e-5)
+    # No label at all for a task in a batch: it contributes 0, not NaN.
+    logs = model.train_on_batch(x, y, sample_weight={"a": np.zeros(16, "float32"),
+                                                     "b": np.ones(16, "float32")},
+                                return_dict=True)
+    assert logs["a_loss"] == 0.0 and np.isfinite(logs["loss"])
+
+
+# ----------------------------------------------------------- optimizers and hooks
+
+
+class _ScaleLayer(keras.layers.Layer):
+    optimizer_group = "scale"
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+
+    def call(self, x):
+        return x * self.scale
+
+
+def test_learning_rate_multiplier_group_gets_its_own_optimizer():
+    inputs = keras.Input((4,))
+    h = _ScaleLayer(name="scaler")(keras.layers.Dense(3, name="trunk")(inputs))
+    model = keras_mtl.MultiTaskModel(
+        inputs=inputs,
+        outputs={"a": keras.layers.Dense(1, name="a")(h), "b": keras.layers.Dense(1, name="b")(h)},
+        tasks=[keras_mtl.Task("a", loss="mse"), keras_mtl.Task("b", loss="mse")])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), learning_rate_multipliers={"scale": 100.0})
+    x, ya, yb = (np.random.default_rng(1).normal(size=(8, n)).astype("float32") for n in (4, 1, 1))
+    before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+    with tf.GradientTape() as tape:
+        out = model(x, training=True)
+        loss = tf.reduce_mean((ya - out["a"]) ** 2) + tf.reduce_mean((yb - out["b"]) ** 2)
+    grads = dict(zip((v.path for v in model.trainable_variables),
+                     tape.gradient(loss, model.trainable_variables)))
+    model.train_on_batch(x, {"a": ya, "b": yb})
+    for v in model.trainable_variables:
+        lr = 1.0 if v.path == "scaler/scale" else 0.01
+        np.testing.assert_allclose(v.numpy(), before[v.path] - lr * grads[v.path].numpy(),
+                                   atol=1e-6, err_msg=v.path)
+
+
+class _SumOfGradients(Weighting):
+    gradient_mode = "shared_parameters"
+
+    def combine_gradients(self, grads, losses):
+        return keras.ops.sum(grads, axis=0), keras.ops.ones_like(losses)
+
+    def task_weights(self, losses, training=False):
+        return keras.ops.ones_like(losses)
+
+
+def test_gradient_method_hook_with_summed_gradients_equals_equal_weighting():
+    x, y = _data()
+    models = []
+    for weighting in ("equal", _SumOfGradients()):
+        keras.utils.set_random_seed(3)
+        model = _mlp_model()
+        model.compile(optimizer=keras.optimizers.SGD(0.1), weighting=weighting)
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        models.append(model)
+    for v, r in zip(models[0].trainable_variables, models[1].trainable_variables):
+        np.testing.assert_allclose(v.numpy(), r.numpy(), atol=1e-6, err_msg=v.path)

@@ -1,0 +1,139 @@
+"""`.keras` round trips and SavedModel export."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import keras
+import pytest
+
+import keras_mtl
+from keras_mtl.weighting import Weighting
+
+
+@keras.saving.register_keras_serializable(package="keras_mtl_tests")
+class _LearnedSoftmaxWeights(Weighting):
+    """Trainable logits (its own optimizer) and a non-trainable step counter."""
+
+    def build(self, input_shape):
+        self.logits = self.add_weight(shape=input_shape, initializer="zeros", name="logits")
+        self.steps = self.add_weight(shape=(), initializer="zeros", trainable=False, name="steps")
+        super().build(input_shape)
+
+    def task_weights(self, losses, training=False):
+        if training:
+            self.steps.assign_add(1.0)
+        return keras.ops.softmax(self.logits) * self.num_tasks
+
+
+def _model(seed):
+    keras.utils.set_random_seed(seed)
+    tasks = [
+        keras_mtl.Task("colour", tap="block1", metrics=["accuracy"],
+                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                       head=[keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)]),
+        keras_mtl.Task("size", loss="mse", head=[keras.layers.Flatten(), keras.layers.Dense(1)]),
+    ]
+    model = keras_mtl.build("hard_sharing", tasks, backbone="conv", input_shape=(8, 8, 3))
+    return model
+
+
+def _compile(model):
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  task_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                  weighting_optimizer=keras.optimizers.Adam(0.05),
+                  weighting=_LearnedSoftmaxWeights())
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(32, 8, 8, 3)).astype("float32")
+    y = {"colour": rng.integers(0, 3, 32), "size": rng.normal(size=(32, 1)).astype("float32")}
+    return x, y
+
+
+def _state(model):
+    return ([v.numpy() for v in model.weights] + [v.numpy() for v in model.optimizer.variables]
+            + [v.numpy() for v in model.weighting.weights])
+
+
+def test_keras_round_trip_continues_training_identically(tmp_path):
+    x, y = _data()
+    fit = dict(batch_size=8, shuffle=False, verbose=0)
+
+    uninterrupted = _model(seed=1)
+    _compile(uninterrupted)
+    uninterrupted.fit(x, y, epochs=4, **fit)
+
+    first = _model(seed=1)
+    _compile(first)
+    first.fit(x, y, epochs=2, **fit)
+    path = tmp_path / "model.keras"
+    first.save(path)
+    resumed = keras.models.load_model(path, safe_mode=True)
+    assert isinstance(resumed, keras_mtl.MultiTaskModel)
+    assert resumed.task_names == ["colour", "size"]
+    for a, b in zip(_state(first), _state(resumed)):
+        np.testing.assert_array_equal(a, b)
+    assert resumed.weighting.steps.numpy() == 8.0
+    assert resumed.task_optimizers["colour"].get_config()["momentum"] == 0.9
+    resumed.fit(x, y, epochs=2, **fit)
+
+    for a, b in zip(_state(uninterrupted), _state(resumed)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_loaded_model_keeps_task_specs_and_losses(tmp_path):
+    model = keras_mtl.build(
+        "hard_sharing",
+        [keras_mtl.Task("a", head=1, loss="mse", loss_weight=0.5, label_slice=(0, 1)),
+         keras_mtl.Task("b", head=2, loss="mae", label_slice=(1, 3))],
+        backbone="mlp", input_shape=(4,))
+    model.save(tmp_path / "uncompiled.keras")
+    loaded = keras.models.load_model(tmp_path / "uncompiled.keras")
+    loaded.compile(optimizer="sgd")
+    assert loaded.weighting.fixed_weights == [0.5, 1.0]
+    assert [s["label_slice"] for s in loaded.task_specs] == [[0, 1], [1, 3]]
+    x = np.ones((4, 4), "float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0)["b"], loaded.predict(x, verbose=0)["b"])
+
+
+_SERVE = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+x = np.load(sys.argv[2])
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+name = list(serve.structured_input_signature[1])[0]
+out = serve(**{name: tf.constant(x)})
+np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
+print(json.dumps({"keras_mtl_imported": "keras_mtl" in sys.modules,
+                  "keras_imported": "keras" in sys.modules}))
+"""
+
+
+def test_savedmodel_serves_named_outputs_in_tensorflow_only_process(tmp_path):
+    model = _model(seed=2)
+    _compile(model)
+    x, y = _data()
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    path = keras_mtl.export(model, str(tmp_path / "exported"))
+    np.save(tmp_path / "x.npy", x)
+    result = subprocess.run(
+        [sys.executable, "-c", _SERVE, path, str(tmp_path / "x.npy"), str(tmp_path / "out.npz")],
+        capture_output=True, text=True, check=True,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+    flags = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not flags["keras_mtl_imported"]
+    served = np.load(tmp_path / "out.npz")
+    assert sorted(served.files) == ["colour", "size"]
+    expected = model.predict(x, verbose=0)
+    for name in ("colour", "size"):
+        np.testing.assert_allclose(served[name], expected[name], rtol=1e-5, atol=1e-5)
+
+
+def test_export_rejects_bad_path_type():
+    model = _model(seed=3)
+    with pytest.raises((TypeError, ValueError)):
+        keras_mtl.export(model, None)
