@@ -15,7 +15,8 @@ setup(
         # so that pip does not pull the multi-GB CUDA build.
         "cpu": ["tensorflow-cpu>=2.21,<3"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<3"],
+        "apps": ["matplotlib>=3.7"],
         "datasets": ["tensorflow-datasets>=4.9"],
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "matplotlib>=3.7"],
     },
 )
