@@ -4,6 +4,7 @@ __version__ = "0.1.0"
 
 from keras_mtl import architectures, backbones, weighting
 from keras_mtl.architectures import build
+from keras_mtl import export as export_lib
 from keras_mtl.export import export
 from keras_mtl.graph import variable_partition
 from keras_mtl.model import MultiTaskModel
@@ -16,6 +17,7 @@ __all__ = [
     "backbones",
     "build",
     "export",
+    "export_lib",
     "variable_partition",
     "weighting",
 ]

@@ -40,6 +40,35 @@ class _EpochEndCallback(keras.callbacks.Callback):
         self.model.weighting.on_epoch_end()
 
 
+def _check_label(task, label, prediction):
+    """Rejects labels whose shape cannot match the prediction's (which a loss would
+    otherwise broadcast silently) or whose dtype is not numeric."""
+    dtype = keras.backend.standardize_dtype(label.dtype)
+    if not (dtype.startswith(("float", "int", "uint", "bfloat")) or dtype == "bool"):
+        raise ValueError(f"Task '{task}': labels must be numeric. Received dtype={dtype}")
+    y, p = tuple(label.shape[1:]), tuple(prediction.shape[1:])
+    compatible = lambda a, b: all(i is None or j is None or i == j for i, j in zip(a, b))
+    if len(y) == len(p):
+        ok = compatible(y, p) or (y[-1:] == (1,) and compatible(y[:-1], p[:-1]))
+    else:
+        ok = len(y) == len(p) - 1 and compatible(y, p[:-1])  # sparse class labels
+    if not ok:
+        raise ValueError(
+            f"Task '{task}': label shape {tuple(label.shape)} does not fit the "
+            f"prediction shape {tuple(prediction.shape)}."
+        )
+
+
+def _check_not_empty(data, which):
+    if isinstance(data, (tuple, list)) and data:
+        data = data[0]
+    if isinstance(data, tf.data.Dataset):
+        if int(data.cardinality()) == 0:
+            raise ValueError(f"The {which} dataset is empty.")
+    elif data is not None and hasattr(data, "shape") and len(data.shape) and data.shape[0] == 0:
+        raise ValueError(f"The {which} data is empty (0 examples).")
+
+
 def _loss_object(task, identifier):
     if identifier is None:
         raise ValueError(f"Task '{task}' has no loss. Pass loss=... to compile or to its Task.")
@@ -125,7 +154,7 @@ class MultiTaskModel(keras.Model):
     @_private.no_automatic_dependency_tracking
     def compile(self, optimizer="adam", task_optimizer=None, weighting_optimizer=None,
                 loss=None, loss_weights=None, weighting=None, metrics=None,
-                learning_rate_multipliers=None, run_eagerly=False, steps_per_execution=1, jit_compile="auto"):
+                learning_rate_multipliers=None, on_nonfinite="raise", run_eagerly=False, steps_per_execution=1, jit_compile="auto"):
         """Configures the model for training.
 
         Args:
@@ -148,9 +177,17 @@ class MultiTaskModel(keras.Model):
                 variables of layers with attribute `optimizer_group` equal to that
                 group get their own copy of `optimizer` with the learning rate
                 multiplied (e.g. `{"cross_stitch": 100.0}`).
+            on_nonfinite: what a training step with a NaN/Inf task loss does:
+                "raise" (an error naming the task(s) and the step; not checked
+                under `jit_compile=True`, where XLA drops assertions) or "skip" (the
+                step changes no variable, optimizer or weighting state; costs a copy
+                of the training state per step).
             run_eagerly, steps_per_execution, jit_compile: as in `keras.Model.compile`.
         """
         names = self.task_names
+        if on_nonfinite not in ("raise", "skip"):
+            raise ValueError(f"on_nonfinite must be 'raise' or 'skip'. Received: on_nonfinite={on_nonfinite!r}")
+        self.on_nonfinite = on_nonfinite
         task_losses = self._per_task(loss, "loss", single_is_shared=True)
         self._task_losses = {n: _loss_object(n, v) for n, v in task_losses.items()}
         task_metrics = self._per_task(metrics, "metrics", single_is_shared=False)
@@ -216,6 +253,7 @@ class MultiTaskModel(keras.Model):
             "weighting": weighting,
             "metrics": task_metrics,
             "learning_rate_multipliers": learning_rate_multipliers,
+            "on_nonfinite": on_nonfinite,
             "run_eagerly": run_eagerly,
             "steps_per_execution": steps_per_execution,
             "jit_compile": jit_compile,
@@ -329,6 +367,7 @@ class MultiTaskModel(keras.Model):
         entries (not scaled by the number of replicas, unlike a Keras loss object)."""
         losses = []
         for name in self.task_names:
+            _check_label(name, y[name], y_pred[name])
             weight = sample_weight[name]
             value = self._task_losses[name](y[name], y_pred[name], weight)
             if weight is not None:
@@ -344,12 +383,19 @@ class MultiTaskModel(keras.Model):
             return 0.0
         return ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
 
-    def _update_trackers(self, x, total, task_losses, weights):
-        batch = tf.shape(keras.tree.flatten(x)[0])[0]
+    def _update_trackers(self, x, total, task_losses, weights, finite=None):
+        batch = ops.cast(tf.shape(keras.tree.flatten(x)[0])[0], "float32")
+        one = 1.0
+        if finite is not None:
+            # A skipped step counts for nothing in the logs.
+            batch, one = batch * ops.cast(finite, "float32"), ops.cast(finite, "float32")
+            total = ops.where(finite, total, 0.0)
+            task_losses = ops.where(finite, task_losses, 0.0)
+            weights = ops.where(ops.isfinite(weights), weights, 0.0)
         self._loss_tracker.update_state(total, sample_weight=batch)
         for k, tracker in enumerate(self._task_loss_trackers):
             tracker.update_state(task_losses[k], sample_weight=batch)
-            self._task_weight_trackers[k].update_state(weights[k])
+            self._task_weight_trackers[k].update_state(weights[k], sample_weight=one)
 
     def _scaled(self, loss):
         """The loss to differentiate: divided by the replica count (so that summing
@@ -362,6 +408,10 @@ class MultiTaskModel(keras.Model):
         sample_weight = self._sample_weights_by_task(sample_weight)
         weighting = self.weighting
         variables = self._optimized_variables()
+        skip_nonfinite = self.on_nonfinite == "skip"
+        if skip_nonfinite:
+            protected = self._training_state()
+            snapshot = [tf.identity(v.value) for v in protected]
         persistent = weighting.gradient_mode is not None or weighting.needs_last_shared_gradients
         with tf.GradientTape(persistent=persistent) as tape:
             y_pred = self(x, training=True)
@@ -387,13 +437,37 @@ class MultiTaskModel(keras.Model):
         if weighting.needs_last_shared_gradients:
             grads = self._with_weighting_gradients(tape, task_losses, per_task, variables, grads)
         del tape
+        finite = ops.all(ops.isfinite(task_losses))
+        if not skip_nonfinite:
+            self._assert_finite(task_losses, finite)
         self.optimizer.apply(grads, variables)
         if weighting.needs_post_step_losses:
             # Inference mode, so that the extra forward pass moves no batch statistics.
             new_pred = self(x, training=False)
             weighting.post_step(self._task_loss_vector(y, new_pred, sample_weight))
+        if skip_nonfinite:
+            # Undo the whole step (weights, batch statistics, optimizer and weighting
+            # state) when a task loss was not finite.
+            for v, old in zip(protected, snapshot):
+                v.assign(ops.where(finite, v.value, old))
+            self._update_trackers(x, total, task_losses, weights, finite)
+            metrics = tf.cond(finite, lambda: self.compute_metrics(x, y, y_pred, sample_weight),
+                              self.get_metrics_result)
+            return metrics
         self._update_trackers(x, total, task_losses, weights)
         return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def _training_state(self):
+        """Every variable a train step may change."""
+        return (list(self.variables) + list(self.optimizer.variables)
+                + list(self.weighting.variables))
+
+    def _assert_finite(self, task_losses, finite):
+        bad = tf.boolean_mask(tf.constant(self.task_names), ~tf.math.is_finite(task_losses))
+        tf.debugging.Assert(finite, [
+            "keras_mtl: non-finite loss in task(s)", bad, "at training step",
+            self.optimizer.iterations, "losses", task_losses,
+            "(compile(on_nonfinite='skip') skips such steps instead)"], summarize=64)
 
     @property
     def last_shared_kernel(self):
@@ -453,8 +527,16 @@ class MultiTaskModel(keras.Model):
             self._compile_metrics.update_state(y, y_pred, present or None)
         return self.get_metrics_result()
 
-    def fit(self, *args, callbacks=None, **kwargs):
+    def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
+        _check_not_empty(x, "training")
+        _check_not_empty(kwargs.get("validation_data"), "validation")
         callbacks = list(callbacks or [])
         if not any(isinstance(c, _EpochEndCallback) for c in callbacks):
             callbacks.append(_EpochEndCallback())
-        return super().fit(*args, callbacks=callbacks, **kwargs)
+        try:
+            return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
+        except Exception:
+            # A step that failed while tracing (bad labels, bad input) must not leave
+            # a half-built train function behind for the next `fit`.
+            self.train_function = self.test_function = None
+            raise

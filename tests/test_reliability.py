@@ -1,0 +1,195 @@
+"""Non-finite losses, bad input, replicas, killed runs, SavedModel metadata."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import keras
+import pytest
+import tensorflow as tf
+
+import keras_mtl
+
+_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _tasks():
+    return [
+        keras_mtl.Task("a", head=3, metrics=["accuracy"],
+                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+        keras_mtl.Task("b", head=1, loss="mse", metrics=["mae"]),
+    ]
+
+
+def _data(n=32):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 8)).astype("float32")
+    return x, {"a": rng.integers(0, 3, n), "b": rng.normal(size=(n, 1)).astype("float32")}
+
+
+def _model(**compile_args):
+    model = keras_mtl.build("hard_sharing", _tasks(), backbone="mlp", input_shape=(8,))
+    model.compile(optimizer="adam", task_optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                  **compile_args)
+    return model
+
+
+def test_nonfinite_loss_raises_naming_task_and_step():
+    model = _model()
+    x, y = _data()
+    y["b"][19] = np.nan  # in the third batch of 8
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"non-finite loss in task\(s\)\] \[b\] \[at training step\] \[2\]"):
+        model.fit(x, y, batch_size=8, shuffle=False, epochs=1, verbose=0)
+
+
+def test_nonfinite_loss_skip_leaves_every_variable_bit_identical():
+    model = _model(on_nonfinite="skip")
+    x, y = _data()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    state = [v.numpy().copy() for v in model._training_state()]
+    bad = {"a": y["a"][:8], "b": np.full((8, 1), np.inf, "float32")}
+    logs = model.train_on_batch(x[:8], bad, return_dict=True)
+    for before, v in zip(state, model._training_state()):
+        np.testing.assert_array_equal(before, v.numpy(), err_msg=v.path)
+    assert np.isfinite(logs["loss"])
+    model.train_on_batch(x[:8], {k: v[:8] for k, v in y.items()})
+    assert model.optimizer.iterations.numpy() == state_iterations(state, model) + 1
+
+
+def state_iterations(state, model):
+    index = [id(v) for v in model._training_state()].index(id(model.optimizer.iterations))
+    return int(state[index])
+
+
+def test_bad_input_errors_before_training():
+    model = _model()
+    x, y = _data()
+    with pytest.raises(ValueError, match=r"Task 'b': label shape \(32, 3\) does not fit"):
+        model.fit(x, {"a": y["a"], "b": np.zeros((32, 3), "float32")}, verbose=0)
+    with pytest.raises(ValueError, match="training dataset is empty"):
+        model.fit(tf.data.Dataset.from_tensor_slices((x, y)).take(0).batch(4), verbose=0)
+    with pytest.raises(ValueError, match="incompatible"):
+        model.fit(np.zeros((32, 9), "float32"), y, verbose=0)
+    with pytest.raises(ValueError, match="on_nonfinite"):
+        _model(on_nonfinite="ignore")
+    # After the failed calls the model still trains.
+    assert np.isfinite(model.fit(x, y, verbose=0).history["loss"][0])
+
+
+_REPLICAS = textwrap.dedent("""
+    import sys
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras, keras_mtl
+
+    def run(strategy, weighting):
+        with strategy.scope():
+            keras.utils.set_random_seed(0)
+            tasks = [keras_mtl.Task("a", head=3, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+                     keras_mtl.Task("b", head=1, loss="mse")]
+            model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(8,))
+            model.compile(optimizer="adam", task_optimizer=keras.optimizers.SGD(0.1), weighting=weighting)
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(64, 8)).astype("float32")
+        y = {"a": rng.integers(0, 3, 64), "b": rng.normal(size=(64, 1)).astype("float32")}
+        logs = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+        return [v.numpy() for v in model.trainable_variables], logs
+
+    for weighting in ("equal", keras_mtl.weighting.Fixed([0.3, 2.0])):
+        two, logs2 = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), weighting)
+        one, logs1 = run(tf.distribute.get_strategy(), weighting)
+        diff = max(float(np.abs(a - b).max()) for a, b in zip(one, two))
+        assert diff < 1e-5, diff
+        for key in ("loss", "a_loss", "b_loss"):
+            np.testing.assert_allclose(logs1[key], logs2[key], rtol=1e-5)
+    print("OK")
+""")
+
+
+def test_two_replicas_match_one_replica_on_the_same_global_batch():
+    result = subprocess.run([sys.executable, "-c", _REPLICAS], capture_output=True, text=True,
+                            env=_ENV, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip().endswith("OK"), result.stderr[-3000:]
+
+
+_RUN = textwrap.dedent("""
+    import os, signal, sys
+    import numpy as np, keras, keras_mtl
+    backup, out, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+    @keras.saving.register_keras_serializable(package="reliability_test")
+    class Learned(keras_mtl.weighting.Weighting):
+        def build(self, input_shape):
+            self.logits = self.add_weight(shape=input_shape, initializer="zeros", name="logits")
+            self.seen = self.add_weight(shape=input_shape, initializer="zeros", trainable=False, name="seen")
+            super().build(input_shape)
+        def task_weights(self, losses, training=False):
+            if training:
+                self.seen.assign_add(losses)
+            return keras.ops.softmax(self.logits) * self.num_tasks
+
+    class Kill(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.steps = 0
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+            if self.steps == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    keras.utils.set_random_seed(0)
+    tasks = [keras_mtl.Task("a", head=3, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+             keras_mtl.Task("b", head=1, loss="mse")]
+    model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(8,))
+    model.compile(optimizer="adam", task_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                  weighting_optimizer=keras.optimizers.Adam(0.01), weighting=Learned())
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(48, 8)).astype("float32")
+    y = {"a": rng.integers(0, 3, 48), "b": rng.normal(size=(48, 1)).astype("float32")}
+    callbacks = [keras.callbacks.BackupAndRestore(backup)] + ([Kill()] if kill_at else [])
+    history = model.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0, callbacks=callbacks)
+    state = model._training_state()
+    np.savez(out, *[v.numpy() for v in state], epochs=np.array(history.epoch))
+""")
+
+
+def test_killed_run_resumed_with_backup_and_restore_matches_uninterrupted(tmp_path):
+    def run(backup, out, kill_at):
+        return subprocess.run([sys.executable, "-c", _RUN, str(backup), str(out), str(kill_at)],
+                              capture_output=True, text=True, env=_ENV, timeout=300)
+
+    killed = run(tmp_path / "backup", tmp_path / "unused.npz", 15)  # mid-epoch 3 of 4
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    resumed = run(tmp_path / "backup", tmp_path / "resumed.npz", 0)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    straight = run(tmp_path / "other_backup", tmp_path / "straight.npz", 0)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    a, b = np.load(tmp_path / "resumed.npz"), np.load(tmp_path / "straight.npz")
+    # The resumed run redid only the interrupted epoch and the last one.
+    assert list(a["epochs"]) == [2, 3] and list(b["epochs"]) == [0, 1, 2, 3]
+    assert len(a.files) == len(b.files) > 10
+    for key in (f for f in a.files if f != "epochs"):
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_savedmodel_metadata_and_signature_survive_reexport(tmp_path):
+    model = _model()
+    x, y = _data()
+    path = keras_mtl.export(model, tmp_path / "first")
+    meta = keras_mtl.export_lib.read_metadata(path)
+    assert meta["keras_mtl_version"] == keras_mtl.__version__
+    assert [t["name"] for t in meta["tasks"]] == ["a", "b"]
+    assert [t["shape"] for t in meta["tasks"]] == [[None, 3], [None, 1]]
+    loaded = tf.saved_model.load(path)
+    tf.saved_model.save(loaded, str(tmp_path / "second"), signatures=loaded.signatures)
+    again = tf.saved_model.load(str(tmp_path / "second")).signatures["serving_default"]
+    out = again(inputs=tf.constant(x))
+    assert sorted(out) == ["a", "b"]
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(out["b"].numpy(), expected["b"], rtol=1e-5, atol=1e-6)
+    json.dumps(meta)
