@@ -453,9 +453,19 @@ class MultiTaskModel(keras.Model):
             self._update_trackers(x, total, task_losses, weights, finite)
             metrics = tf.cond(finite, lambda: self.compute_metrics(x, y, y_pred, sample_weight),
                               self.get_metrics_result)
-            return metrics
+            return self._for_reduction(metrics)
         self._update_trackers(x, total, task_losses, weights)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+        return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
+
+    def _for_reduction(self, logs):
+        """Keras 3.15 reduces step outputs across workers of a
+        MultiWorkerMirroredStrategy with a MEAN over axis 0, which fails on scalars:
+        give each log a leading axis of size 1 there."""
+        strategy = self.distribute_strategy
+        if (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+                and strategy.extended._in_multi_worker_mode()):
+            return {k: ops.expand_dims(v, 0) for k, v in logs.items()}
+        return logs
 
     def _training_state(self):
         """Every variable a train step may change."""
@@ -517,7 +527,7 @@ class MultiTaskModel(keras.Model):
         objective, weights = self.weighting.combine(task_losses, training=False)
         total = objective + self._regularization_loss()
         self._update_trackers(x, total, task_losses, weights)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+        return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         y = self.labels_by_task(y)
@@ -526,6 +536,22 @@ class MultiTaskModel(keras.Model):
             present = {n: w for n, w in sample_weight.items() if w is not None}
             self._compile_metrics.update_state(y, y_pred, present or None)
         return self.get_metrics_result()
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15 builds a distributed model from a cross-replica MEAN of the first
+        # batch, which fails under MultiWorkerMirroredStrategy; one replica's batch
+        # has the same structure and dtypes.
+        if self._distribute_strategy is None or iterator is None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        strategy = self.distribute_strategy
+        for _, _, it in iterator:
+            batch = keras.tree.map_structure(
+                lambda v: strategy.experimental_local_results(v)[0]
+                if isinstance(v, tf.distribute.DistributedValues) else v,
+                next(it))
+            break
+        with strategy.scope():
+            self._symbolic_build(data_batch=batch)
 
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
         _check_not_empty(x, "training")
