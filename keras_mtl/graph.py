@@ -115,3 +115,40 @@ def variable_partition(model):
         elif len(tasks) == 1:
             by_task[next(iter(tasks))].append(v)
     return shared, by_task
+
+
+def shared_representation(model):
+    """The tensors where the shared part of a model hands over to the task-specific
+    parts: outputs of operations that feed several tasks, consumed by an operation that
+    feeds only one. For hard sharing that is the trunk's output (plus any tapped
+    layer). Needs a flat graph (build() inlines backbones).
+    """
+    inputs = {id(t) for t in _flat(model.inputs)}
+    tasks_of = {}
+    for name, output in zip(model.output_names, _flat(model.outputs)):
+        operations, _ = _leaf_operations(output, inputs)
+        for key, op in operations.items():
+            if isinstance(op, Functional):
+                raise ValueError(
+                    "The shared representation needs a flat functional graph; "
+                    f"{op.name} is a nested functional model."
+                )
+            tasks_of.setdefault(key, set()).add(name)
+    boundary = {}
+    for node in _nodes(model):
+        if len(tasks_of.get(id(node.operation), ())) != 1:
+            continue
+        for t in node.input_tensors:
+            if id(t) in inputs:
+                continue
+            producer = t._keras_history.operation
+            if len(tasks_of.get(id(producer), ())) > 1:
+                boundary[id(t)] = t
+    if not boundary:
+        raise ValueError("The model has no shared representation: no operation feeds several tasks.")
+    return list(boundary.values())
+
+
+def _nodes(model):
+    for depth in sorted(model._nodes_by_depth, reverse=True):
+        yield from (n for n in model._nodes_by_depth[depth] if not n.is_input)

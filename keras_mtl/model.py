@@ -7,7 +7,7 @@ from keras import ops
 
 from keras_mtl import _private
 from keras_mtl import weighting as weighting_lib
-from keras_mtl.graph import variable_partition
+from keras_mtl.graph import shared_representation, variable_partition
 from keras_mtl.task import Task, check_task_names
 
 
@@ -80,12 +80,22 @@ def _loss_object(task, identifier):
     return _private.LossFunctionWrapper(loss, name=f"{task}_loss")
 
 
-def _flatten_gradients(grads, variables):
+def _flatten_gradients(grads, sources):
     """Concatenates gradients into one vector; a missing gradient counts as zeros."""
     return ops.concatenate([
-        ops.reshape(g if g is not None else ops.zeros(v.shape, v.dtype), (-1,))
-        for g, v in zip(grads, variables)
+        ops.reshape(g if g is not None else ops.zeros_like(s), (-1,))
+        for g, s in zip(grads, sources)
     ])
+
+
+def _unflatten(vector, like):
+    parts, offset = [], 0
+    for t in like:
+        shape = tuple(t.shape) if isinstance(t, keras.Variable) else tf.shape(t)
+        size = int(np.prod(t.shape)) if isinstance(t, keras.Variable) else tf.size(t)
+        parts.append(ops.reshape(vector[offset:offset + size], shape))
+        offset = offset + size
+    return parts
 
 
 def _clone_optimizer(optimizer):
@@ -413,8 +423,12 @@ class MultiTaskModel(keras.Model):
             protected = self._training_state()
             snapshot = [tf.identity(v.value) for v in protected]
         persistent = weighting.gradient_mode is not None or weighting.needs_last_shared_gradients
+        representation_mode = weighting.gradient_mode == "representation"
         with tf.GradientTape(persistent=persistent) as tape:
-            y_pred = self(x, training=True)
+            if representation_mode:
+                y_pred, representation = self._representation_model()(x, training=True)
+            else:
+                y_pred = self(x, training=True)
             task_losses = self._task_loss_vector(y, y_pred, sample_weight)
             weighting.observe(y, y_pred, sample_weight)
             objective, weights = weighting.combine(task_losses, training=True)
@@ -432,6 +446,10 @@ class MultiTaskModel(keras.Model):
         elif weighting.gradient_mode == "shared_parameters":
             grads, weights = self._gradient_method_gradients(
                 tape, task_losses, scaled_per_task, scaled_rest, scaled_regularization, variables)
+        elif representation_mode:
+            grads, weights = self._gradient_method_gradients(
+                tape, task_losses, scaled_per_task, scaled_rest, scaled_regularization, variables,
+                representation=representation)
         else:
             raise ValueError(f"Unknown gradient_mode={weighting.gradient_mode!r} of {weighting.name}.")
         if weighting.needs_last_shared_gradients:
@@ -497,26 +515,41 @@ class MultiTaskModel(keras.Model):
         return [by_id.get(id(v), g) for v, g in zip(variables, grads)]
 
     def _gradient_method_gradients(self, tape, task_losses, scaled_per_task, scaled_rest,
-                                   scaled_regularization, variables):
-        """Gradients for a weighting method that combines per-task gradients of the
-        shared variables; other variables get the plain gradient of the task losses.
-        Returns `(gradients, task_weights)`."""
+                                   scaled_regularization, variables, representation=None):
+        """Gradients for a weighting method that combines per-task gradients; other
+        variables get the plain gradient of the task losses. Returns
+        `(gradients, task_weights)`.
+
+        The K x P matrix holds per-task gradients of the shared variables, or, with a
+        `representation` (list of tensors), of the shared representation; then the
+        combined representation gradient goes back through the trunk in one pass.
+        """
         shared_ids = {id(v) for v in self.shared_variables}
         shared = [v for v in variables if id(v) in shared_ids]
         others = [v for v in variables if id(v) not in shared_ids]
-        rows = [_flatten_gradients(tape.gradient(l, shared), shared) for l in scaled_per_task]
+        sources = shared if representation is None else representation
+        rows = [_flatten_gradients(tape.gradient(l, sources), sources) for l in scaled_per_task]
         combined, weights = self.weighting.combine_gradients(ops.stack(rows), task_losses)
+        combined = _unflatten(combined, sources)
+        if representation is not None:
+            combined = tape.gradient(representation, shared, output_gradients=combined)
         if self.losses:
             reg_grads = tape.gradient(scaled_regularization, shared)
-        by_id, offset = {}, 0
-        for i, v in enumerate(shared):
-            size = int(np.prod(v.shape))
-            g = ops.reshape(combined[offset:offset + size], v.shape)
-            by_id[id(v)] = g + reg_grads[i] if self.losses and reg_grads[i] is not None else g
-            offset += size
-        other_grads = tape.gradient(scaled_rest, others)
-        by_id.update(zip((id(v) for v in others), other_grads))
+            combined = [g if r is None else g + r for g, r in zip(combined, reg_grads)]
+        by_id = dict(zip((id(v) for v in shared), combined))
+        by_id.update(zip((id(v) for v in others), tape.gradient(scaled_rest, others)))
         return [by_id[id(v)] for v in variables], weights
+
+    def _representation_model(self):
+        """A model sharing this model's layers that also returns the shared
+        representation (cached outside the attributes that `.keras` files save)."""
+        cache = self.__dict__.setdefault("_graph_cache", {})
+        if "representation" not in cache:
+            outputs = dict(zip(self.output_names, keras.tree.flatten(self.outputs)))
+            cache["representation"] = keras.Model(
+                self.inputs, [outputs, shared_representation(self)],
+                name=f"{self.name}_with_representation")
+        return cache["representation"]
 
     def test_step(self, data):
         x, y, sample_weight = _private.unpack_x_y_sample_weight(data)

@@ -265,7 +265,9 @@ def test_learning_rate_multiplier_group_gets_its_own_optimizer():
 
 
 class _SumOfGradients(Weighting):
-    gradient_mode = "shared_parameters"
+    def __init__(self, gradient_mode, **kwargs):
+        super().__init__(**kwargs)
+        self.gradient_mode = gradient_mode
 
     def combine_gradients(self, grads, losses):
         return keras.ops.sum(grads, axis=0), keras.ops.ones_like(losses)
@@ -274,10 +276,11 @@ class _SumOfGradients(Weighting):
         return keras.ops.ones_like(losses)
 
 
-def test_gradient_method_hook_with_summed_gradients_equals_equal_weighting():
+@pytest.mark.parametrize("mode", ["shared_parameters", "representation"])
+def test_gradient_method_hook_with_summed_gradients_equals_equal_weighting(mode):
     x, y = _data()
     models = []
-    for weighting in ("equal", _SumOfGradients()):
+    for weighting in ("equal", _SumOfGradients(mode)):
         keras.utils.set_random_seed(3)
         model = _mlp_model()
         model.compile(optimizer=keras.optimizers.SGD(0.1), weighting=weighting)

@@ -20,8 +20,11 @@ class Weighting(keras.layers.Layer):
     2. `combine(losses, training)` -> `(objective, weights)`: the objective to
        differentiate and the K weights to log. Default: `sum_k w_k L_k` with
        `w = task_weights(losses, training)`.
-    3. If `gradient_mode == "shared_parameters"`: `combine_gradients(grads, losses)`
-       with the K x P matrix of per-task gradients of the shared variables.
+    3. If `gradient_mode` is "shared_parameters" or "representation":
+       `combine_gradients(grads, losses)` with the K x P matrix of per-task gradients
+       of the shared variables, or of the shared representation (the tensors where
+       the trunk hands over to the heads, batch included); in the second mode the
+       combined gradient goes back through the trunk in one backward pass.
     4. If `needs_last_shared_gradients`: `weighting_gradients(losses, grads)` with
        the K per-task gradients (flattened) of the last shared kernel; returns the
        gradients of the method's own trainable variables (GradNorm).
@@ -61,7 +64,8 @@ class Weighting(keras.layers.Layer):
 
     def combine_gradients(self, grads, losses):
         """For gradient methods: `grads` is the K x P matrix of per-task gradients of
-        the shared parameters. Returns `(combined, weights)`, `combined` of shape (P,)."""
+        the shared parameters or representation. Returns `(combined, weights)`,
+        `combined` of shape (P,), on the scale of the summed task gradients."""
         raise NotImplementedError
 
     def weighting_gradients(self, losses, last_shared_gradients):
