@@ -1,0 +1,90 @@
+"""Uncertainty weighting: learned homoscedastic task uncertainties."""
+
+import keras
+from keras import ops
+
+from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.registry import register
+
+_FORM_DIVISORS = {"regression": 2.0, "classification": 1.0}
+
+
+@register("uncertainty")
+@keras.saving.register_keras_serializable(package="keras_mtl")
+class Uncertainty(Weighting):
+    """Learned uncertainty weights: objective `sum_k exp(-s_k) L_k / c_k + s_k / 2`.
+
+    `s_k = log sigma_k^2` is learned per task by the `weighting_optimizer`; the
+    likelihood form of a task sets `c_k`: 2 for "regression" (Gaussian), 1 for
+    "classification" (softmax with temperature). The logged weight of task k is
+    `exp(-s_k) / c_k`.
+
+    Reference: Kendall, Gal, Cipolla, "Multi-Task Learning Using Uncertainty to
+    Weigh Losses for Scene Geometry and Semantics", CVPR 2018.
+
+    Args:
+        forms: each task's form, "regression" or "classification": a list in task
+            order or a dict by task name (missing tasks are "regression"). `None`
+            uses the regression form for every task.
+        initial_log_variance: the initial value of every `s_k`.
+
+    Example:
+
+    ```python
+    model.compile(optimizer="adam", weighting_optimizer=keras.optimizers.Adam(1e-2),
+                  weighting=Uncertainty(forms={"segmentation": "classification"}))
+    ```
+    """
+
+    def __init__(self, forms=None, initial_log_variance=-0.5, **kwargs):
+        super().__init__(**kwargs)
+        values = forms.values() if isinstance(forms, dict) else (forms or [])
+        for form in values:
+            if form not in _FORM_DIVISORS:
+                raise ValueError(
+                    f"Each form must be one of {sorted(_FORM_DIVISORS)}. Received: forms={forms!r}")
+        self.forms = dict(forms) if isinstance(forms, dict) else (list(forms) if forms else None)
+        self.initial_log_variance = float(initial_log_variance)
+        self._forms_in_task_order = None if isinstance(forms, dict) else self.forms
+
+    def resolve(self, task_names):
+        """Orders dict forms by `task_names` (called by `compile`)."""
+        if isinstance(self.forms, dict):
+            unknown = set(self.forms) - set(task_names)
+            if unknown:
+                raise ValueError(
+                    f"Uncertainty forms name unknown tasks {sorted(unknown)}. "
+                    f"Tasks: {list(task_names)}")
+            self._forms_in_task_order = [self.forms.get(n, "regression") for n in task_names]
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.log_variances = self.add_weight(
+            shape=(self.num_tasks,), name="log_variances",
+            initializer=keras.initializers.Constant(self.initial_log_variance))
+
+    def _divisors(self):
+        forms = self._forms_in_task_order
+        if forms is None and isinstance(self.forms, dict):
+            raise ValueError("Uncertainty got forms by task name; call resolve(task_names) "
+                             "first (compile does).")
+        forms = forms or ["regression"] * self.num_tasks
+        if len(forms) != self.num_tasks:
+            raise ValueError(
+                f"Uncertainty got {len(forms)} forms for {self.num_tasks} tasks. "
+                f"Received: forms={self.forms!r}")
+        return [_FORM_DIVISORS[f] for f in forms]
+
+    def task_weights(self, losses, training=False):
+        divisors = ops.convert_to_tensor(self._divisors(), dtype=losses.dtype)
+        return ops.exp(-ops.convert_to_tensor(self.log_variances)) / divisors
+
+    def combine(self, losses, training=False):
+        weights = self.task_weights(losses, training=training)
+        objective = ops.sum(weights * losses) + 0.5 * ops.sum(self.log_variances)
+        return objective, weights
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(forms=self.forms, initial_log_variance=self.initial_log_variance)
+        return config
