@@ -1,0 +1,50 @@
+"""Random Loss Weighting (RLW)."""
+
+import keras
+from keras import ops
+
+from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.registry import register
+
+
+@register("rlw")
+@keras.saving.register_keras_serializable(package="keras_mtl")
+class RLW(Weighting):
+    """Random loss weights: `softmax(z)`, `z ~ N(0, I)` drawn afresh each training
+    step (they sum to 1). Outside training the weights are their mean, 1/K.
+
+    The draws come from a `keras.random.SeedGenerator` whose state is a variable of
+    this layer: reproducible with `seed`, restored from `.keras` files, and usable
+    in a compiled step.
+
+    Reference: Lin, Ye, Xu, Shi, Zhang, "Reasonable Effectiveness of Random
+    Weighting: A Litmus Test for Multi-Task Learning", TMLR 2022.
+
+    Args:
+        seed: an int for reproducible draws, or None.
+
+    Example: `model.compile(optimizer="adam", weighting=RLW(seed=1))`
+    """
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = None if seed is None else int(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+
+    def task_weights(self, losses, training=False):
+        if not training:
+            return ops.ones_like(losses) / self.num_tasks
+        draws = keras.random.normal((self.num_tasks,), seed=self.seed_generator)
+        return ops.cast(ops.softmax(draws), losses.dtype)
+
+    # Keras saves no SeedGenerator state, and the draws are this layer's only state.
+    def save_own_variables(self, store):
+        store["0"] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        self.seed_generator.state.assign(store["0"])
+
+    def get_config(self):
+        config = super().get_config()
+        config["seed"] = self.seed
+        return config
