@@ -89,10 +89,12 @@ def _flatten_gradients(grads, sources):
 
 
 def _unflatten(vector, like):
+    """Splits a flat vector into pieces shaped like the variables or tensors `like`."""
     parts, offset = [], 0
     for t in like:
-        shape = tuple(t.shape) if isinstance(t, keras.Variable) else tf.shape(t)
-        size = int(np.prod(t.shape)) if isinstance(t, keras.Variable) else tf.size(t)
+        static = None not in tuple(t.shape)
+        shape = tuple(t.shape) if static else tf.shape(t)
+        size = int(np.prod(t.shape)) if static else tf.size(t)
         parts.append(ops.reshape(vector[offset:offset + size], shape))
         offset = offset + size
     return parts
@@ -164,7 +166,8 @@ class MultiTaskModel(keras.Model):
     @_private.no_automatic_dependency_tracking
     def compile(self, optimizer="adam", task_optimizer=None, weighting_optimizer=None,
                 loss=None, loss_weights=None, weighting=None, metrics=None,
-                learning_rate_multipliers=None, on_nonfinite="raise", run_eagerly=False, steps_per_execution=1, jit_compile="auto"):
+                learning_rate_multipliers=None, on_nonfinite="raise", run_eagerly=False,
+                steps_per_execution=1, jit_compile="auto"):
         """Configures the model for training.
 
         Args:
@@ -196,7 +199,8 @@ class MultiTaskModel(keras.Model):
         """
         names = self.task_names
         if on_nonfinite not in ("raise", "skip"):
-            raise ValueError(f"on_nonfinite must be 'raise' or 'skip'. Received: on_nonfinite={on_nonfinite!r}")
+            raise ValueError(
+                f"on_nonfinite must be 'raise' or 'skip'. Received: on_nonfinite={on_nonfinite!r}")
         self.on_nonfinite = on_nonfinite
         task_losses = self._per_task(loss, "loss", single_is_shared=True)
         self._task_losses = {n: _loss_object(n, v) for n, v in task_losses.items()}
@@ -443,13 +447,10 @@ class MultiTaskModel(keras.Model):
                 scaled_regularization = self._scaled(regularization)
         if weighting.gradient_mode is None:
             grads = tape.gradient(scaled, variables)
-        elif weighting.gradient_mode == "shared_parameters":
-            grads, weights = self._gradient_method_gradients(
-                tape, task_losses, scaled_per_task, scaled_rest, scaled_regularization, variables)
-        elif representation_mode:
+        elif weighting.gradient_mode in ("shared_parameters", "representation"):
             grads, weights = self._gradient_method_gradients(
                 tape, task_losses, scaled_per_task, scaled_rest, scaled_regularization, variables,
-                representation=representation)
+                representation=representation if representation_mode else None)
         else:
             raise ValueError(f"Unknown gradient_mode={weighting.gradient_mode!r} of {weighting.name}.")
         if weighting.needs_last_shared_gradients:
