@@ -77,6 +77,18 @@ def face_box(landmarks, margin=0.5):
     return tf.stack([cy - half, cx - half, cy + half, cx + half], axis=-1)
 
 
+def landmarks_in_box(landmarks, box):
+    """Re-expresses `(..., 10)` pixel landmarks in the normalised coordinates of
+    `(..., 4)` boxes `(top, left, bottom, right)`: 0 at the top/left edge, 1 at the
+    bottom/right one."""
+    landmarks = tf.convert_to_tensor(landmarks, tf.float32)
+    box = tf.convert_to_tensor(box, tf.float32)
+    top, left, bottom, right = (box[..., i:i + 1] for i in range(4))
+    xs = (landmarks[..., :5] - left) / (right - left)
+    ys = (landmarks[..., 5:] - top) / (bottom - top)
+    return tf.concat([xs, ys], axis=-1)
+
+
 def crop_face(image, landmarks, box, image_size):
     """Crops `box` out of `image`, resizes it and re-expresses the landmarks.
 
@@ -99,10 +111,7 @@ def crop_face(image, landmarks, box, image_size):
     crop = tf.image.crop_and_resize(
         tf.cast(image, tf.float32)[None] / 255.0, (box / scale)[None], [0],
         [image_size, image_size], extrapolation_value=0.0)[0]
-    top, left, bottom, right = tf.unstack(box)
-    xs = (landmarks[:5] - left) / (right - left)
-    ys = (landmarks[5:] - top) / (bottom - top)
-    return crop, tf.concat([xs, ys], axis=0)
+    return crop, landmarks_in_box(landmarks, box)
 
 
 def _jittered(box, seed, jitter):
