@@ -1,0 +1,198 @@
+"""Backbone copies evaluated layer by layer, side by side.
+
+Split, cross-stitch, soft-sharing and expert architectures run several copies of one
+backbone ("columns") in lockstep, so that after any layer they can share, mix or
+replace the columns' activations. Layers are matched across copies by their name
+without the copy's prefix.
+"""
+
+import keras
+
+from keras_mtl._private import Functional
+
+_NORMALIZATION = (
+    keras.layers.BatchNormalization,
+    keras.layers.LayerNormalization,
+    keras.layers.GroupNormalization,
+    keras.layers.UnitNormalization,
+)
+
+
+class Column:
+    """One copy of a backbone, evaluated step by step on the caller's tensors.
+
+    Args:
+        backbone: a functional model, a Sequential, or any layer (one step).
+        prefix: the prefix of the copy's layer names.
+        inputs: the tensor(s) the copy reads.
+    """
+
+    def __init__(self, backbone, prefix, inputs):
+        self.backbone = backbone
+        self.prefix = prefix
+        self.features = {}
+        self._nodes = {}
+        self.keys = []
+        if isinstance(backbone, Functional):
+            self._computed = {
+                id(t): x for t, x in zip(keras.tree.flatten(backbone.inputs), keras.tree.flatten(inputs))
+            }
+            for depth in sorted(backbone._nodes_by_depth, reverse=True):
+                for node in backbone._nodes_by_depth[depth]:
+                    if not node.is_input:
+                        self._add(node.operation, node)
+        elif isinstance(backbone, keras.Sequential):
+            self._last = inputs
+            for layer in backbone.layers:
+                self._add(layer, None)
+        else:
+            self._last = inputs
+            self._add(backbone, None)
+
+    def _add(self, operation, node):
+        name = self.unprefixed(operation.name)
+        occurrence = sum(1 for k in self.keys if k[0] == name)
+        key = (name, occurrence)
+        self._nodes[key] = (operation, node)
+        self.keys.append(key)
+
+    def unprefixed(self, name):
+        return name[len(self.prefix):] if self.prefix and name.startswith(self.prefix) else name
+
+    @property
+    def layer_names(self):
+        return list(dict.fromkeys(k[0] for k in self.keys))
+
+    def layer(self, key):
+        return self._nodes[key][0]
+
+    def compute(self, key):
+        """Runs the step `key` on the copy's current tensors and records its output."""
+        operation, node = self._nodes[key]
+        if node is None:
+            out = operation(self._last)
+        else:
+            args, kwargs = node.arguments.fill_in(self._computed)
+            out = operation(*args, **kwargs)
+        self.set(key, out)
+        return out
+
+    def set(self, key, value):
+        """Makes `value` the output of step `key` for every later step of the copy."""
+        _, node = self._nodes[key]
+        if node is None:
+            self._last = value
+        else:
+            for ref, new in zip(node.outputs, keras.tree.flatten(value)):
+                self._computed[id(ref)] = new
+        self.features[key[0]] = value
+
+    def run(self):
+        """Computes every step; returns the copy's output."""
+        for key in self.keys:
+            self.compute(key)
+        return self.output()
+
+    def output(self):
+        if isinstance(self.backbone, Functional):
+            return keras.tree.map_structure(lambda t: self._computed[id(t)], self.backbone._outputs_struct)
+        return self._last
+
+    def ancestors(self, key):
+        """The keys of step `key` and of every step it depends on."""
+        _, node = self._nodes[key]
+        if node is None:
+            return set(self.keys[: self.keys.index(key) + 1])
+        by_node = {id(n): k for k, (_, n) in self._nodes.items()}
+        found, stack = set(), [node]
+        while stack:
+            n = stack.pop()
+            k = by_node.get(id(n))
+            if k is None or k in found:
+                continue
+            found.add(k)
+            stack.extend(t._keras_history.operation._inbound_nodes[t._keras_history.node_index]
+                         for t in n.input_tensors)
+        return found
+
+    def stage_ends(self):
+        """Layer names after which the network can be cut into stages: every layer
+        whose output alone carries all later computation and that is followed by a
+        layer with weights (normalization counts with the layer before it), plus
+        the last layer.
+        """
+        if not isinstance(self.backbone, Functional):
+            return [k[0] for k in self.keys if self._starts_stage(k)]
+        position = {id(n): i for i, (_, n) in enumerate(self._nodes[k] for k in self.keys)}
+        last_use = [i for i in range(len(self.keys))]
+        for i, key in enumerate(self.keys):
+            _, node = self._nodes[key]
+            for t in node.input_tensors:
+                producer = t._keras_history.operation._inbound_nodes[t._keras_history.node_index]
+                if id(producer) in position:
+                    j = position[id(producer)]
+                    last_use[j] = max(last_use[j], i)
+        ends, reach = [], -1
+        for i, key in enumerate(self.keys):
+            cut = reach <= i and len(self._nodes[key][1].outputs) == 1
+            reach = max(reach, last_use[i])
+            if cut and self._starts_stage(key):
+                ends.append(key[0])
+        return ends
+
+    def _starts_stage(self, key):
+        i = self.keys.index(key)
+        if i == len(self.keys) - 1:
+            return True
+        following = self.layer(self.keys[i + 1])
+        return bool(following.trainable_weights) and not isinstance(following, _NORMALIZATION)
+
+    def key_of(self, name, argument):
+        """The key of layer `name` (which must be called once), or a clear error."""
+        keys = [k for k in self.keys if k[0] == name]
+        if not keys:
+            raise ValueError(
+                f"{argument}={name!r} is not a layer of the backbone. Layers: {self.layer_names}"
+            )
+        if len(keys) > 1:
+            raise ValueError(
+                f"{argument}={name!r} names a layer the backbone calls {len(keys)} times; "
+                "name a layer called once."
+            )
+        return keys[0]
+
+
+def columns(backbone_factory, prefixes, inputs):
+    return [Column(backbone_factory(p), p, inputs) for p in prefixes]
+
+
+def task_feature(column, task):
+    """What task's head reads from `column`: its output, or the layer `task.tap` names."""
+    from keras_mtl.graph import tap_features
+
+    if task.tap is None:
+        return column.output()
+    return tap_features(column.features, task.tap, column.backbone.name)
+
+
+def reject_taps(tasks, architecture):
+    for task in tasks:
+        if task.tap is not None:
+            raise ValueError(
+                f"Task '{task.name}' sets tap={task.tap!r}, which architecture "
+                f"'{architecture}' does not support. Remove tap or use 'hard_sharing'/'split'."
+            )
+
+
+def check_int(value, argument, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{argument} must be an integer >= {minimum}. Received: {argument}={value!r}")
+    return value
+
+
+def level_keys(column, names, argument):
+    """The keys of the layers `names` in the column's order, ending with its last
+    layer (added when missing)."""
+    keys = {column.key_of(n, argument) for n in names}
+    keys.add(column.keys[-1])
+    return [k for k in column.keys if k in keys]
