@@ -211,6 +211,16 @@ def test_split_extremes_match_single_task_and_hard_sharing():
     hard = keras_mtl.build("hard_sharing", _image_tasks(), backbone=_tiny_conv, input_shape=(16, 16, 3))
     assert _names(everything.shared_variables) == _names(hard.shared_variables)
     assert split.split_points(_tiny_conv, (16, 16, 3)) == [0, "block1", "block2"]
+    # A split inside a network with skips: the task copies read the shared part's
+    # pre-pooling features for their unpooling.
+    small_segnet = lambda shape: mtan.segnet(shape, filters=(4, 8))
+    assert split.split_points(small_segnet, (16, 16, 3))[:3] == [0, "encoder1_block1", "encoder1_pool"]
+    skipping = keras_mtl.build("split", _dense_tasks(), backbone=small_segnet, input_shape=(16, 16, 3),
+                               split_at="encoder1_pool")
+    x = np.random.default_rng(0).uniform(size=(2, 16, 16, 3)).astype("float32")
+    shared, by_task = _gradient_partition(skipping, x)
+    assert _names(skipping.shared_variables) == _names(shared) == _prefixed(skipping, "encoder1_")
+    assert _names(skipping.task_variables["depth"]) == _names(by_task["depth"])
     with pytest.raises(ValueError, match="split_at='block9'"):
         keras_mtl.build("split", _image_tasks(), backbone=_tiny_conv, input_shape=(16, 16, 3), split_at="block9")
 

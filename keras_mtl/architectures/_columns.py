@@ -116,36 +116,25 @@ class Column:
         return found
 
     def stage_ends(self):
-        """Layer names after which the network can be cut into stages: every layer
-        whose output alone carries all later computation and that is followed by a
-        layer with weights (normalization counts with the layer before it), plus
-        the last layer.
+        """The ends of the backbone's blocks: every layer whose output the next layer
+        (in topological order) reads, when that layer has weights and is not a
+        normalization (which belongs with the layer before it), plus the last layer.
+        Earlier tensors may still be read later (skips, unpooling indices): the
+        layers that read them stay after the stage end.
         """
-        if not isinstance(self.backbone, Functional):
-            return [k[0] for k in self.keys if self._starts_stage(k)]
-        position = {id(n): i for i, (_, n) in enumerate(self._nodes[k] for k in self.keys)}
-        last_use = [i for i in range(len(self.keys))]
-        for i, key in enumerate(self.keys):
-            _, node = self._nodes[key]
-            for t in node.input_tensors:
-                producer = t._keras_history.operation._inbound_nodes[t._keras_history.node_index]
-                if id(producer) in position:
-                    j = position[id(producer)]
-                    last_use[j] = max(last_use[j], i)
-        ends, reach = [], -1
-        for i, key in enumerate(self.keys):
-            cut = reach <= i and len(self._nodes[key][1].outputs) == 1
-            reach = max(reach, last_use[i])
-            if cut and self._starts_stage(key):
+        ends = []
+        for key, following in zip(self.keys, self.keys[1:]):
+            layer = self.layer(following)
+            if (layer.trainable_weights and not isinstance(layer, _NORMALIZATION)
+                    and self._feeds(key, following)):
                 ends.append(key[0])
-        return ends
+        return ends + [self.keys[-1][0]]
 
-    def _starts_stage(self, key):
-        i = self.keys.index(key)
-        if i == len(self.keys) - 1:
+    def _feeds(self, key, following):
+        node, reader = self._nodes[key][1], self._nodes[following][1]
+        if node is None:
             return True
-        following = self.layer(self.keys[i + 1])
-        return bool(following.trainable_weights) and not isinstance(following, _NORMALIZATION)
+        return any(t._keras_history.operation is node.operation for t in reader.input_tensors)
 
     def key_of(self, name, argument):
         """The key of layer `name` (which must be called once), or a clear error."""

@@ -48,9 +48,9 @@ def split(tasks, inputs, backbone_factory, split_at):
 
 
 def split_points(backbone, input_shape=None):
-    """The split points a sweep tries: 0 (nothing shared) and every stage end of the
-    backbone (a layer after which the network can be cut, followed by a layer with
-    weights), the last of which shares the whole backbone."""
+    """The split points a sweep tries: 0 (nothing shared) and the end of every block
+    of the backbone (each layer read by a following layer with weights), the last of
+    which shares the whole backbone."""
     from keras_mtl.architectures.registry import _input_shape, backbone_factory
 
     shape = _input_shape(backbone, input_shape)
