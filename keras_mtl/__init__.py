@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from keras_mtl import architectures, backbones, weighting
+from keras_mtl import architectures, backbones, plot, weighting
 from keras_mtl.architectures import build
 from keras_mtl import export as export_lib
 from keras_mtl.export import export
@@ -18,6 +18,7 @@ __all__ = [
     "build",
     "export",
     "export_lib",
+    "plot",
     "variable_partition",
     "weighting",
 ]

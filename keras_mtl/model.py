@@ -192,7 +192,7 @@ class MultiTaskModel(keras.Model):
                 multiplied (e.g. `{"cross_stitch": 100.0}`).
             on_nonfinite: what a training step with a NaN/Inf task loss does:
                 "raise" (an error naming the task(s) and the step; not checked
-                under `jit_compile=True`, where XLA drops assertions) or "skip" (the
+                under `jit_compile=True`, as XLA cannot compile assertions) or "skip" (the
                 step changes no variable, optimizer or weighting state; costs a copy
                 of the training state per step).
             run_eagerly, steps_per_execution, jit_compile: as in `keras.Model.compile`.
@@ -394,7 +394,7 @@ class MultiTaskModel(keras.Model):
 
     def _regularization_loss(self):
         if not self.losses:
-            return 0.0
+            return ops.zeros((), "float32")
         return ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
 
     def _update_trackers(self, x, total, task_losses, weights, finite=None):
@@ -457,7 +457,8 @@ class MultiTaskModel(keras.Model):
             grads = self._with_weighting_gradients(tape, task_losses, per_task, variables, grads)
         del tape
         finite = ops.all(ops.isfinite(task_losses))
-        if not skip_nonfinite:
+        if not skip_nonfinite and not self.jit_compile:
+            # XLA cannot compile assertions.
             self._assert_finite(task_losses, finite)
         self.optimizer.apply(grads, variables)
         if weighting.needs_post_step_losses:
@@ -512,6 +513,8 @@ class MultiTaskModel(keras.Model):
         own = self.weighting.weighting_gradients(task_losses, ops.stack(kernel_grads))
         if own is None:
             return grads
+        # Like every other gradient: summed over replicas, unscaled by the optimizer.
+        own = [self._scaled(g) for g in own]
         by_id = dict(zip((id(v) for v in self.weighting.trainable_variables), own))
         return [by_id.get(id(v), g) for v, g in zip(variables, grads)]
 

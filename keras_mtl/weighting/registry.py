@@ -30,7 +30,14 @@ def get(identifier):
                 f"Unknown weighting method: weighting={identifier!r}. "
                 f"Available: {sorted(_REGISTRY)}"
             )
-        return _REGISTRY[identifier]()
+        cls = _REGISTRY[identifier]
+        try:
+            return cls()
+        except TypeError as e:
+            raise ValueError(
+                f"weighting={identifier!r} needs arguments ({e}); pass an instance, e.g. "
+                f"keras_mtl.weighting.{cls.__name__}(...)"
+            ) from None
     raise TypeError(
         "weighting must be a name, a keras_mtl.weighting.Weighting or None. "
         f"Received: weighting={identifier!r}"
