@@ -263,3 +263,18 @@ def test_two_worker_multi_worker_mirrored_strategy_ends_with_identical_weights(t
         np.testing.assert_array_equal(w0[key], w1[key])
         assert w0[key].shape == v.shape
     assert not np.allclose(w0[w0.files[0]], initial.trainable_variables[0].numpy())
+
+
+def _every_weighting():
+    special = {"fixed": lambda: keras_mtl.weighting.Fixed([0.5, 2.0]),
+               "dtp": lambda: keras_mtl.weighting.DTP(kpis={"a": "accuracy"})}
+    return [(name, special.get(name, lambda name=name: name))
+            for name in keras_mtl.weighting.available()]
+
+
+@pytest.mark.parametrize("name,make", _every_weighting(), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_weighting_method_trains_under_xla(name, make):
+    model = _model(weighting=make(), jit_compile=True)
+    x, y = _data(16)
+    losses = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"]
+    assert model.jit_compile and np.all(np.isfinite(losses))
