@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from keras_mtl import architectures, backbones, plot, weighting
+from keras_mtl import architectures, backbones, datasets, evaluation, losses, metrics, plot, weighting
 from keras_mtl.architectures import build
 from keras_mtl import export as export_lib
 from keras_mtl.export import export
@@ -15,9 +15,13 @@ __all__ = [
     "Task",
     "architectures",
     "backbones",
+    "datasets",
+    "evaluation",
     "build",
     "export",
     "export_lib",
+    "losses",
+    "metrics",
     "plot",
     "variable_partition",
     "weighting",
