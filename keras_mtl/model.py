@@ -166,7 +166,8 @@ class MultiTaskModel(keras.Model):
     @_private.no_automatic_dependency_tracking
     def compile(self, optimizer="adam", task_optimizer=None, weighting_optimizer=None,
                 loss=None, loss_weights=None, weighting=None, metrics=None,
-                learning_rate_multipliers=None, on_nonfinite="raise", run_eagerly=False,
+                learning_rate_multipliers=None, on_nonfinite="raise",
+                freeze_absent_tasks=False, run_eagerly=False,
                 steps_per_execution=1, jit_compile="auto"):
         """Configures the model for training.
 
@@ -195,6 +196,11 @@ class MultiTaskModel(keras.Model):
                 under `jit_compile=True`, as XLA cannot compile assertions) or "skip" (the
                 step changes no variable, optimizer or weighting state; costs a copy
                 of the training state per step).
+            freeze_absent_tasks: when a batch has no label for a task (its sample
+                weights sum to 0), leave that task's variables and optimizer state
+                untouched, as if only the present tasks' heads and the trunk were
+                trained on it (for `keras_mtl.datasets.interleave`). Each task then
+                gets its own copy of the task optimizer.
             run_eagerly, steps_per_execution, jit_compile: as in `keras.Model.compile`.
         """
         names = self.task_names
@@ -233,6 +239,9 @@ class MultiTaskModel(keras.Model):
             one = (keras.optimizers.get(task_optimizer) if task_optimizer is not None
                    else _clone_optimizer(shared_optimizer))
             task_optimizers = {n: one for n in names}
+            if freeze_absent_tasks:
+                task_optimizers = {n: _clone_optimizer(one) for n in names}
+        self.freeze_absent_tasks = bool(freeze_absent_tasks)
         weighting_optimizer = (keras.optimizers.get(weighting_optimizer)
                                if weighting_optimizer is not None
                                else _clone_optimizer(task_optimizers[names[0]]))
@@ -268,6 +277,7 @@ class MultiTaskModel(keras.Model):
             "metrics": task_metrics,
             "learning_rate_multipliers": learning_rate_multipliers,
             "on_nonfinite": on_nonfinite,
+            "freeze_absent_tasks": freeze_absent_tasks,
             "run_eagerly": run_eagerly,
             "steps_per_execution": steps_per_execution,
             "jit_compile": jit_compile,
@@ -397,7 +407,9 @@ class MultiTaskModel(keras.Model):
             return ops.zeros((), "float32")
         return ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
 
-    def _update_trackers(self, x, total, task_losses, weights, finite=None):
+    def _update_trackers(self, x, total, task_losses, weights, present, finite=None):
+        """Epoch means: the total and task losses per example (a task's loss over the
+        batches that have its labels), the weights per step."""
         batch = ops.cast(tf.shape(keras.tree.flatten(x)[0])[0], "float32")
         one = 1.0
         if finite is not None:
@@ -408,7 +420,7 @@ class MultiTaskModel(keras.Model):
             weights = ops.where(ops.isfinite(weights), weights, 0.0)
         self._loss_tracker.update_state(total, sample_weight=batch)
         for k, tracker in enumerate(self._task_loss_trackers):
-            tracker.update_state(task_losses[k], sample_weight=batch)
+            tracker.update_state(task_losses[k], sample_weight=batch * ops.cast(present[k], "float32"))
             self._task_weight_trackers[k].update_state(weights[k], sample_weight=one)
 
     def _scaled(self, loss):
@@ -426,6 +438,10 @@ class MultiTaskModel(keras.Model):
         if skip_nonfinite:
             protected = self._training_state()
             snapshot = [tf.identity(v.value) for v in protected]
+        if self.freeze_absent_tasks:
+            per_task_state = [list(self.task_variables[n]) + list(self.task_optimizers[n].variables)
+                              for n in self.task_names]
+            per_task_snapshot = [[tf.identity(v.value) for v in vs] for vs in per_task_state]
         persistent = weighting.gradient_mode is not None or weighting.needs_last_shared_gradients
         representation_mode = weighting.gradient_mode == "representation"
         with tf.GradientTape(persistent=persistent) as tape:
@@ -461,6 +477,11 @@ class MultiTaskModel(keras.Model):
             # XLA cannot compile assertions.
             self._assert_finite(task_losses, finite)
         self.optimizer.apply(grads, variables)
+        present = self._present_tasks(sample_weight)
+        if self.freeze_absent_tasks:
+            for k, (state, old_values) in enumerate(zip(per_task_state, per_task_snapshot)):
+                for v, old in zip(state, old_values):
+                    v.assign(ops.where(present[k], v.value, old))
         if weighting.needs_post_step_losses:
             # Inference mode, so that the extra forward pass moves no batch statistics.
             new_pred = self(x, training=False)
@@ -470,12 +491,20 @@ class MultiTaskModel(keras.Model):
             # state) when a task loss was not finite.
             for v, old in zip(protected, snapshot):
                 v.assign(ops.where(finite, v.value, old))
-            self._update_trackers(x, total, task_losses, weights, finite)
+            self._update_trackers(x, total, task_losses, weights, present, finite)
             metrics = tf.cond(finite, lambda: self.compute_metrics(x, y, y_pred, sample_weight),
                               self.get_metrics_result)
             return self._for_reduction(metrics)
-        self._update_trackers(x, total, task_losses, weights)
+        self._update_trackers(x, total, task_losses, weights, present)
         return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
+
+    def _present_tasks(self, sample_weight):
+        """(K,) booleans: whether the batch has any label for each task."""
+        return ops.stack([
+            ops.convert_to_tensor(True) if sample_weight[n] is None
+            else ops.sum(ops.cast(sample_weight[n], "float32")) > 0
+            for n in self.task_names
+        ])
 
     def _for_reduction(self, logs):
         """Keras 3.15 reduces step outputs across workers of a
@@ -563,7 +592,7 @@ class MultiTaskModel(keras.Model):
         task_losses = self._task_loss_vector(y, y_pred, sample_weight)
         objective, weights = self.weighting.combine(task_losses, training=False)
         total = objective + self._regularization_loss()
-        self._update_trackers(x, total, task_losses, weights)
+        self._update_trackers(x, total, task_losses, weights, self._present_tasks(sample_weight))
         return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

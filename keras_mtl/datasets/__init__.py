@@ -2,8 +2,10 @@
 
 `scenes(...)` (a `tf.data.Dataset`) and `scenes_arrays(...)` (numpy) generate the
 procedural Scenes data; the other loaders read real data sets from a local folder.
+`interleave(...)` merges one dataset per task into single-task batches (many-to-many).
 """
 
+from keras_mtl.datasets.interleave import interleave, task_probabilities
 from keras_mtl.datasets.scenes import scenes, scenes_arrays
 
-__all__ = ["scenes", "scenes_arrays"]
+__all__ = ["interleave", "scenes", "scenes_arrays", "task_probabilities"]
