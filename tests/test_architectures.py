@@ -270,6 +270,12 @@ def test_cross_stitch_from_single_task_models_starts_as_the_single_task_networks
     got, expected = model(x), single(x)
     for name in single.task_names:
         np.testing.assert_allclose(got[name].numpy(), expected[name].numpy(), rtol=1e-5, atol=1e-5)
+    per_task = {t.name: keras_mtl.build("single_task", [t], backbone=_tiny_mlp, input_shape=(8,))
+                for t in _tabular_tasks()}
+    model = cross_stitch.from_single_task_models(per_task, tasks, backbone=_tiny_mlp, input_shape=(8,),
+                                                 alpha_s=1.0, alpha_d=0.0)
+    for name, one in per_task.items():
+        np.testing.assert_allclose(model(x)[name].numpy(), one(x)[name].numpy(), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="No layer of the single-task models"):
         shallow = keras_mtl.build("single_task", _tabular_tasks(), backbone=lambda s: mlp(s, units=(8,)),
                                   input_shape=(8,))

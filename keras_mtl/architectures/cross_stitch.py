@@ -143,8 +143,12 @@ def plot_cross_stitch_alphas(model, path=None):
     alphas = cross_stitch_alphas(model)
     if not alphas:
         raise ValueError(f"Model {model.name!r} has no cross-stitch units.")
-    fig = Figure(figsize=(3.2 * len(alphas), 3.0), layout="constrained")
-    axes = fig.subplots(1, len(alphas), squeeze=False)[0]
+    columns = min(len(alphas), 4)
+    rows = -(-len(alphas) // columns)
+    fig = Figure(figsize=(3.6 * columns, 3.2 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes[len(alphas):]:
+        ax.set_axis_off()
     for ax, (name, alpha) in zip(axes, alphas.items()):
         n = alpha.shape[0]
         if alpha.ndim == 3:

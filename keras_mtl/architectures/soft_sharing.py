@@ -9,11 +9,13 @@ from keras_mtl.layers.soft_sharing_penalty import SoftSharingPenalty
 
 
 def _weighted_layers(backbone, prefix):
-    """The backbone's layers with trainable weights, by name without the prefix."""
-    layers = backbone.layers if isinstance(backbone, (Functional, keras.Sequential)) else [backbone]
+    """The backbone's layers with trainable weights, by name without the prefix
+    (a backbone that is one layer counts as one, built or not)."""
+    if not isinstance(backbone, (Functional, keras.Sequential)):
+        return {backbone.name[len(prefix):]: backbone.name}
     return {
         (layer.name[len(prefix):] if layer.name.startswith(prefix) else layer.name): layer.name
-        for layer in layers
+        for layer in backbone.layers
         if layer.trainable_weights
     }
 

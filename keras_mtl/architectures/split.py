@@ -58,21 +58,23 @@ def split_points(backbone, input_shape=None):
     return [0] + column.stage_ends()
 
 
-def _fresh_head(head):
-    if isinstance(head, keras.layers.Layer):
-        return head.__class__.from_config(head.get_config())
-    if isinstance(head, (list, tuple)):
-        return [_fresh_head(h) for h in head]
-    return head
+def _fresh(value):
+    """A new, unbuilt copy of a Keras object (layer, metric, optimizer, weighting),
+    so that models built one after another share no weights or state."""
+    if isinstance(value, (list, tuple)):
+        return [_fresh(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if hasattr(value, "get_config") and hasattr(value.__class__, "from_config"):
+        return value.__class__.from_config(value.get_config())
+    return value
 
 
 def _fresh_tasks(tasks):
-    """Copies of `tasks` with new, unbuilt head layers, so that models built one
-    after another do not share head weights."""
     from keras_mtl.task import Task
 
     return [
-        Task(t.name, head=_fresh_head(t.head), loss=t.loss, metrics=t.metrics,
+        Task(t.name, head=_fresh(t.head), loss=t.loss, metrics=_fresh(t.metrics),
              loss_weight=t.loss_weight, tap=t.tap, label_slice=t.label_slice)
         for t in tasks
     ]
@@ -91,7 +93,7 @@ def split_sweep(tasks, x, y=None, validation_data=None, backbone="conv", input_s
     Every model gets the same seed, data, epochs and compile options.
 
     Args:
-        tasks: the tasks (their heads are copied fresh for every model).
+        tasks: the tasks (their heads and metrics are copied fresh for every model).
         x, y: training data, as for `Model.fit` (`y` None for a dataset).
         validation_data: what each model is evaluated on (`(x, y)` or a dataset);
             the training data when None.
@@ -99,7 +101,8 @@ def split_sweep(tasks, x, y=None, validation_data=None, backbone="conv", input_s
         points: split points (names or ints); defaults to `split_points(backbone)`.
         epochs, batch_size: training length.
         seed: the random seed set before building and training each model.
-        compile_options: keyword arguments of `MultiTaskModel.compile`.
+        compile_options: keyword arguments of `MultiTaskModel.compile` (optimizers
+            and other Keras objects in them are copied fresh for every model).
 
     Returns:
         A dict by task name of tables: lists of rows `{"split_at": point,
@@ -114,7 +117,7 @@ def split_sweep(tasks, x, y=None, validation_data=None, backbone="conv", input_s
         keras.utils.set_random_seed(seed)
         model = build("split", _fresh_tasks(tasks), backbone=backbone, input_shape=input_shape,
                       split_at=point)
-        model.compile(**(compile_options or {}))
+        model.compile(**_fresh(compile_options or {}))
         model.fit(x, y, epochs=epochs, verbose=verbose, **batch)
         if validation_data is None:
             results = model.evaluate(x, y, verbose=verbose, return_dict=True, **batch)
