@@ -1,4 +1,4 @@
-"""What the real-data applications share: the data folder, flags, delta_m, printing."""
+"""What the real-data applications share: the data folder, flags, evaluation, printing."""
 
 import argparse
 import os
@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 
 import keras
+
+from keras_mtl.evaluation import delta_m
 
 
 def data_folder(name, given=None):
@@ -31,26 +33,6 @@ def parser(description, epochs, batch_size):
     return p
 
 
-def delta_m(metrics, baseline, lower_is_better):
-    """Average relative gain over the single-task baseline, in percent.
-
-    `delta_m = 100 / T * sum_i (-1)^{l_i} (M_i - B_i) / B_i`, with `l_i = 1` when a
-    lower value of metric i is better (Maninis et al., "Attentive Single-Tasking of
-    Multiple Tasks", CVPR 2019; Vandenhende et al., TPAMI 2021). Positive is better.
-
-    Args:
-        metrics, baseline: dicts from metric name to value; the sum runs over the
-            baseline's metrics, which `metrics` must all have.
-        lower_is_better: the names of the metrics where lower is better.
-    """
-    missing = set(baseline) - set(metrics)
-    if missing:
-        raise ValueError(f"metrics lack the baseline's {sorted(missing)}.")
-    gains = [(metrics[k] - baseline[k]) / baseline[k] * (-1 if k in lower_is_better else 1)
-             for k in baseline]
-    return 100.0 * sum(gains) / len(gains)
-
-
 def evaluate(model, dataset, metrics):
     """Computes metrics on a model's predictions, each task's mask applied.
 
@@ -72,29 +54,40 @@ def evaluate(model, dataset, metrics):
     return {label: float(metric.result()) for label, (_, metric) in metrics.items()}
 
 
-def fit(model, train, epochs, validation=None):
-    """Trains with one log line per epoch; returns the seconds taken."""
+def fit(model, train, epochs):
+    """Trains, printing one short line per epoch; returns the seconds taken."""
     start = time.time()
-    model.fit(train, epochs=epochs, validation_data=validation, verbose=2)
+    report = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(
+        f"  epoch {epoch + 1}/{epochs}: loss {logs['loss']:.4f} ({time.time() - start:.0f} s)",
+        flush=True))
+    model.fit(train, epochs=epochs, verbose=0, callbacks=[report])
     return time.time() - start
 
 
-def print_results(title, results, lower_is_better, baseline="single_task"):
-    """Prints one row per model: its metrics ("-" where it has none), delta_m over
-    the `baseline` model's metrics, and its training seconds.
+def print_results(title, results, lower_is_better, baseline="single_task", compared=None):
+    """Prints one row per model: its metrics ("-" where it has none), delta_m
+    (`keras_mtl.evaluation.delta_m`, lower is better) against the `baseline` model,
+    and its training seconds.
 
     Args:
         results: dict from model name to `(metrics dict, seconds)`.
+        lower_is_better: the names of the metrics where lower is better.
+        baseline: the name of the model that delta_m compares with.
+        compared: the metric names delta_m averages over (default: all of the
+            baseline's).
     """
     names = list(dict.fromkeys(n for metrics, _ in results.values() for n in metrics))
-    width = max(len(n) for n in results) + 2
+    compared = list(compared or results[baseline][0])
+    widths = [max(len(n), 7) + 2 for n in names]
+    first = max(len(n) for n in results) + 2
     print(f"\n{title}")
-    print("model".ljust(width) + "".join(f"{n:>16}" for n in names)
+    print("model".ljust(first) + "".join(n.rjust(w) for n, w in zip(names, widths))
           + f"{'delta_m %':>11}{'seconds':>9}")
     for model_name, (metrics, seconds) in results.items():
-        delta = delta_m(metrics, results[baseline][0], lower_is_better)
-        print(model_name.ljust(width)
-              + "".join(f"{metrics[n]:>16.4f}" if n in metrics else f"{'-':>16}" for n in names)
+        delta = delta_m(metrics, results[baseline][0],
+                        {n: n not in lower_is_better for n in compared})
+        cells = (f"{metrics[n]:.4f}" if n in metrics else "-" for n in names)
+        print(model_name.ljust(first) + "".join(c.rjust(w) for c, w in zip(cells, widths))
               + f"{delta:>11.2f}{seconds:>9.0f}")
-    print(f"(lower is better for: {', '.join(sorted(lower_is_better)) or 'none'}; "
-          f"delta_m over {baseline}'s metrics)")
+    print(f"(lower is better for: {', '.join(sorted(lower_is_better)) or 'none'}; delta_m: mean "
+          f"relative difference from {baseline} over {', '.join(compared)}; negative = better)")

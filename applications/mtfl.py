@@ -72,20 +72,19 @@ def main():
     points = mtfl.read_labels(path, "train")["landmarks"]
     mean_landmarks = mtfl.landmarks_in_box(points, mtfl.face_box(points)).numpy().mean(axis=0)
     all_tasks = ("landmarks",) + mtfl.ATTRIBUTES
-    baseline = ("single_task", all_tasks) if args.attribute_baselines else (
-        "landmarks alone", ("landmarks",))
-    runs = [baseline] + [(f"hard_sharing aux={float(w):g}", all_tasks)
+    # (row name, architecture, tasks, attribute loss weight)
+    baseline = (("single_task", "single_task", all_tasks, 1.0) if args.attribute_baselines
+                else ("landmarks alone", "hard_sharing", ("landmarks",), 1.0))
+    runs = [baseline] + [(f"hard_sharing aux={float(w):g}", "hard_sharing", all_tasks, float(w))
                          for w in args.aux_weights.split(",")]
     results = {}
-    for name, task_names in runs:
-        aux_weight = float(name.split("=")[1]) if "=" in name else 1.0
+    for name, architecture, task_names, aux_weight in runs:
         train = mtfl.load(path, "train", tasks=task_names, batch_size=args.batch_size,
                           image_size=args.image_size, seed=args.seed, max_examples=args.max_train)
         test = mtfl.load(path, "test", tasks=task_names, batch_size=256, image_size=args.image_size)
         keras.utils.set_random_seed(args.seed)
         model = keras_mtl.build(
-            "single_task" if name == "single_task" else "hard_sharing",
-            [t for t in tasks(aux_weight, mean_landmarks) if t.name in task_names],
+            architecture, [t for t in tasks(aux_weight, mean_landmarks) if t.name in task_names],
             backbone=trunk, input_shape=(args.image_size, args.image_size, 3))
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), steps_per_execution=16)
         print(f"\n== {name}: {model.count_params():,} parameters")

@@ -48,6 +48,11 @@ def _data_file(path, stem):
     return None
 
 
+def has_official_split(path):
+    """Whether `path` holds the official training file, `census-income.data[.gz]`."""
+    return _data_file(path, "census-income.data") is not None
+
+
 @functools.lru_cache(maxsize=2)
 def read_table(file):
     """Reads a census-income file (plain or gzip) as a `(N, 42)` numpy string array
