@@ -154,6 +154,17 @@ def test_tox21_random_split_is_seeded():
     assert len(a) == 783
 
 
+def test_tox21_reads_deepchems_gzipped_csv(tmp_path):
+    path = _folder("tox21")
+    with gzip.open(tmp_path / "tox21.csv.gz", "wb") as f:
+        f.write(Path(path, "tox21.csv").read_bytes())
+    plain, zipped = tox21.read_csv(path), tox21.read_csv(str(tmp_path))
+    np.testing.assert_array_equal(plain["labels"], zipped["labels"])
+    assert list(plain["smiles"]) == list(zipped["smiles"])
+    with pytest.raises(FileNotFoundError, match="tox21.csv"):
+        tox21.read_csv(str(tmp_path / "absent"))
+
+
 # ------------------------------------------------------------------- Census-income
 
 def test_census_income_features_and_labels():

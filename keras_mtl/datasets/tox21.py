@@ -5,6 +5,7 @@ Science 2016), in the MoleculeNet CSV (Wu et al., Chemical Science 2018). Folder
 layout (DeepChem's tox21.csv.gz, decompressed, and ../shared/data/tox21):
 
     tox21.csv   12 task columns (1, 0 or empty = not measured), mol_id, smiles
+                (or DeepChem's gzipped tox21.csv.gz)
 
 Molecules are featurised as Morgan (ECFP) bit fingerprints with RDKit (an
 optional dependency). The file defines no split: `split_indices` makes
@@ -14,6 +15,7 @@ train) or a seeded random one, 80/10/10.
 
 import csv
 import functools
+import gzip
 import os
 
 import numpy as np
@@ -27,7 +29,7 @@ FRACTIONS = (0.8, 0.1, 0.1)
 
 
 def read_csv(path):
-    """Reads `tox21.csv`.
+    """Reads `tox21.csv` (or `tox21.csv.gz`).
 
     Args:
         path: the Tox21 folder.
@@ -37,9 +39,12 @@ def read_csv(path):
         `(N, 12)` array in `TASKS` order with NaN where the assay was not measured.
     """
     csv_file = os.path.join(path, "tox21.csv")
+    if not os.path.isfile(csv_file) and os.path.isfile(csv_file + ".gz"):
+        csv_file += ".gz"
     if not os.path.isfile(csv_file):
-        raise FileNotFoundError(f"No Tox21 file {csv_file} (path={path!r}).")
-    with open(csv_file, newline="") as f:
+        raise FileNotFoundError(f"No Tox21 file {csv_file} or {csv_file}.gz (path={path!r}).")
+    opener = gzip.open if csv_file.endswith(".gz") else open
+    with opener(csv_file, "rt", newline="") as f:
         reader = csv.DictReader(f)
         missing = [t for t in TASKS + ("mol_id", "smiles") if t not in reader.fieldnames]
         if missing:
