@@ -1,0 +1,87 @@
+"""GradDrop: keep, per coordinate, only the gradients of one sign, chosen at random."""
+
+import keras
+from keras import ops
+
+from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.registry import register
+
+_GRADIENT_MODES = ("shared_parameters", "representation")
+
+
+@register("graddrop")
+@keras.saving.register_keras_serializable(package="keras_mtl")
+class GradDrop(Weighting):
+    """Gradient sign dropout.
+
+    Per coordinate p of the K x P matrix, the sign purity
+    `P_p = (1 + sum_k g_kp / sum_k |g_kp|) / 2` (LibMTL adds 1e-7 to the
+    denominator, which is not scale-free; here 0/0 gives 1/2); with `U_p ~ U(0, 1)`, the
+    positive gradients are kept where `P_p > U_p` and the negative ones where
+    `P_p < U_p`. Each task's gradient is multiplied by `leak + (1 - leak) mask` and
+    `combined` is their sum, the sum convention of equal weighting, as in LibMTL
+    (with `leak = 1`, exactly the sum).
+
+    The logged weight of task k is the share of its gradient's L1 mass that is
+    kept, `sum_p |g_kp| m_kp / sum_p |g_kp|` (GradDrop is not a weighted sum).
+    On the shared parameters' gradients the coordinates are parameters (already
+    summed over the batch); on a representation's gradients (LibMTL's only mode,
+    which also multiplies by the sign of the activations and sums over the batch
+    first) they are the representation's entries.
+
+    Reference: Chen, Ngiam, Huang, Luong, Kretzschmar, Chai, Anguelov, "Just Pick
+    a Sign: Optimizing Deep Multitask Models with Gradient Sign Dropout",
+    NeurIPS 2020.
+
+    Args:
+        leak: the fraction of each dropped gradient that is kept anyway, in [0, 1].
+        seed: an int for reproducible draws, or None.
+        gradient_mode: what the rows of the K x P matrix are: "shared_parameters"
+            (gradients of the shared variables) or "representation" (gradients of
+            the shared representation, then one backward pass through the trunk).
+
+    Example: `model.compile(optimizer="adam", weighting=GradDrop(leak=0.0, seed=0))`
+    """
+
+    def __init__(self, leak=0.0, seed=None, gradient_mode="shared_parameters", **kwargs):
+        super().__init__(**kwargs)
+        if gradient_mode not in _GRADIENT_MODES:
+            raise ValueError(
+                f"gradient_mode must be one of {_GRADIENT_MODES}. Received: gradient_mode={gradient_mode!r}"
+            )
+        self.gradient_mode = gradient_mode
+        if not 0 <= float(leak) <= 1:
+            raise ValueError(f"leak must be in [0, 1]. Received: leak={leak!r}")
+        self.leak = float(leak)
+        self.seed = None if seed is None else int(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+
+    def task_weights(self, losses, training=False):
+        return ops.ones_like(losses)
+
+    def combine_gradients(self, grads, losses):
+        matrix = ops.cast(grads, "float32")
+        magnitudes = ops.abs(matrix)
+        purity = 0.5 * (1.0 + ops.divide_no_nan(ops.sum(matrix, axis=0), ops.sum(magnitudes, axis=0)))
+        draws = keras.random.uniform(purity.shape, seed=self.seed_generator)
+        keep_positive = ops.cast(purity > draws, "float32")
+        keep_negative = ops.cast(purity < draws, "float32")
+        mask = (keep_positive * ops.cast(matrix > 0, "float32")
+                + keep_negative * ops.cast(matrix < 0, "float32"))
+        mask = self.leak + (1.0 - self.leak) * mask
+        combined = ops.sum(matrix * mask, axis=0)
+        weights = ops.divide_no_nan(ops.sum(magnitudes * mask, axis=1), ops.sum(magnitudes, axis=1))
+        return ops.cast(combined, grads.dtype), weights
+
+    # Keras saves no SeedGenerator state; keep the draws reproducible on resume.
+    def save_own_variables(self, store):
+        store["0"] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        self.seed_generator.state.assign(store["0"])
+
+    def get_config(self):
+        config = super().get_config()
+        config["gradient_mode"] = self.gradient_mode
+        config.update(leak=self.leak, seed=self.seed)
+        return config
