@@ -2,7 +2,8 @@
 
 __version__ = "0.1.0"
 
-from keras_mtl import architectures, backbones, datasets, evaluation, losses, metrics, plot, weighting
+from keras_mtl import (architectures, backbones, datasets, evaluation, layers, losses, metrics,
+                       plot, weighting)
 from keras_mtl.architectures import build
 from keras_mtl import export as export_lib
 from keras_mtl.export import export
@@ -20,6 +21,7 @@ __all__ = [
     "build",
     "export",
     "export_lib",
+    "layers",
     "losses",
     "metrics",
     "plot",

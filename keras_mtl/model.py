@@ -221,6 +221,11 @@ class MultiTaskModel(keras.Model):
         weighting = weighting_lib.get(weighting)
         if hasattr(weighting, "resolve"):
             weighting.resolve(names)
+        if weighting.gradient_mode is not None and not self.shared_variables:
+            raise ValueError(
+                f"{type(weighting).__name__} combines per-task gradients of shared "
+                f"variables, but model {self.name!r} shares no variable between tasks."
+            )
         if not weighting.built:
             weighting.build((len(names),))
         self.weighting = weighting

@@ -288,3 +288,9 @@ def test_gradient_method_hook_with_summed_gradients_equals_equal_weighting(mode)
         models.append(model)
     for v, r in zip(models[0].trainable_variables, models[1].trainable_variables):
         np.testing.assert_allclose(v.numpy(), r.numpy(), atol=1e-6, err_msg=v.path)
+
+
+def test_gradient_method_needs_shared_variables():
+    model = keras_mtl.build("single_task", _mlp_tasks(), backbone="mlp", input_shape=(8,))
+    with pytest.raises(ValueError, match="shares no variable between tasks"):
+        model.compile(optimizer="adam", weighting=_SumOfGradients("shared_parameters"))
