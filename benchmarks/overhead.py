@@ -1,95 +1,160 @@
 """Train-step overhead of keras_mtl vs plain Keras multi-output `compile` + `fit`.
 
-Same model (hard sharing), same data, same batch, same process. Plain Keras uses
-`compile(loss={...}, loss_weights={...})` with one optimizer; keras_mtl uses its
-train step with separate shared/task optimizers. Reports steps/s (median over
-epochs after a warm-up epoch) and the ratio keras_mtl / plain (higher is better;
-1.0 means no overhead).
+Same model (hard sharing), same data pipeline, same batch, same process. Plain Keras
+uses `compile(loss={...}, loss_weights={...})` with one optimizer; keras_mtl uses
+its train step with separate shared/task/weighting optimizers and equal, fixed,
+DWA or uncertainty weighting. Each model trains one epoch per round, in rounds
+interleaved with the others; the table gives the median steps/s and the median of
+the per-round ratios keras_mtl / plain Keras (higher is better; 1.0 means no
+overhead; the target is >= 0.95, i.e. at most 1.05x plain Keras' step time), with
+and without `jit_compile`.
 
-    python benchmarks/overhead.py [--quick]
+Models: "mlp", a 256-128 MLP trunk on 64 tabular features with two 5-class
+heads and one regression head; "scenes", the hard-sharing SegNet of
+`applications/scenes.py` (filters 16-32-64, 48x64 images, segmentation, depth and
+normals heads of a 3x3 and a 1x1 convolution) on Scenes images.
+
+    python -m benchmarks.overhead [--quick] [--models mlp,scenes] [--jit both]
 """
 
 import argparse
+import functools
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 import keras_mtl  # noqa: E402
+from benchmarks import interleaved_rounds, keras_epoch_runner, markdown_table, summarize  # noqa: E402
+
+WEIGHTINGS = ("equal", "fixed", "dwa", "uncertainty")
+TARGET_RATIO = 0.95
 
 
-class _EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
+def mlp_setting(examples, batch_size, features=64, units=(256, 128), seed=0):
+    """`(tasks_factory, backbone, input_shape, dataset)` of the tabular MLP."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(examples, features)).astype("float32")
+    y = {"t0": rng.integers(0, 5, examples), "t1": rng.integers(0, 5, examples),
+         "t2": rng.normal(size=(examples, 1)).astype("float32")}
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
+    def tasks():
+        ce = lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        return [keras_mtl.Task("t0", head=5, loss=ce()), keras_mtl.Task("t1", head=5, loss=ce()),
+                keras_mtl.Task("t2", head=1, loss="mse")]
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-
-
-def _setting(name, quick):
-    rng = np.random.default_rng(0)
-    n = 512 if quick else 2048
-    if name == "conv":
-        x = rng.uniform(size=(n, 32, 32, 3)).astype("float32")
-        backbone, shape = "conv", (32, 32, 3)
-        head = lambda units: [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(units)]
-    else:
-        x = rng.normal(size=(n, 64)).astype("float32")
-        backbone, shape = "mlp", (64,)
-        head = lambda units: [keras.layers.Dense(units)]
-    y = {"t0": rng.integers(0, 5, n), "t1": rng.integers(0, 5, n),
-         "t2": rng.normal(size=(n, 1)).astype("float32")}
-    tasks = lambda: [
-        keras_mtl.Task("t0", head=head(5), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-        keras_mtl.Task("t1", head=head(5), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-        keras_mtl.Task("t2", head=head(1), loss="mse"),
-    ]
-    return x, y, backbone, shape, tasks
+    backbone = functools.partial(keras_mtl.backbones.mlp, units=units)
+    return tasks, backbone, (features,), _dataset(x, y, batch_size)
 
 
-def _steps_per_second(model, x, y, batch, epochs):
-    timer = _EpochTimer()
-    model.fit(x, y, batch_size=batch, epochs=epochs + 1, verbose=0, callbacks=[timer])
-    steps = int(np.ceil(len(x) / batch))
-    return steps / float(np.median(timer.seconds[1:]))
+def scenes_setting(examples, batch_size, height=48, width=64, filters=(16, 32, 64), seed=0):
+    """`(tasks_factory, backbone, input_shape, dataset)` of the Scenes SegNet."""
+    from keras_mtl.backbones.segnet import segnet
+    from keras_mtl.datasets.scenes import DENSE_TASKS, NUM_CLASSES, scenes_arrays
+
+    # Timing does not depend on which images: render a few and repeat them.
+    rendered = min(examples, 64)
+    images, labels = scenes_arrays(rendered, height, width, seed=seed)
+    repeats = -(-examples // rendered)
+    x = np.concatenate([images] * repeats)[:examples]
+    y = {t: np.concatenate([labels[t]] * repeats)[:examples] for t in DENSE_TASKS}
+
+    def head(name, channels):
+        return [keras.layers.Conv2D(filters[0], 3, padding="same", activation="relu",
+                                    name=f"{name}_head"),
+                keras.layers.Conv2D(channels, 1, name=name)]
+
+    def tasks():
+        losses = keras_mtl.losses
+        return [keras_mtl.Task("segmentation", head=head("segmentation", NUM_CLASSES),
+                               loss=losses.PixelCrossEntropy()),
+                keras_mtl.Task("depth", head=head("depth", 1), loss=losses.DepthL1()),
+                keras_mtl.Task("normals", head=head("normals", 3), loss=losses.NormalCosine())]
+
+    backbone = functools.partial(segnet, filters=filters, convs_per_block=1)
+    return tasks, backbone, (height, width, 3), _dataset(x, y, batch_size)
 
 
-def run(quick=False, batch=32):
-    epochs = 3 if quick else 5
-    weights = {"t0": 1.0, "t1": 0.5, "t2": 2.0}
+SETTINGS = {"mlp": mlp_setting, "scenes": scenes_setting}
+
+
+def _dataset(x, y, batch_size):
+    # Whole batches only: the same static shapes for every contender.
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size, drop_remainder=True)
+    return data.cache().prefetch(2)
+
+
+def _weighting_options(name, task_names):
+    weights = dict(zip(task_names, (1.0, 0.5, 2.0)))
+    if name == "fixed":
+        return {"loss_weights": weights}
+    return {"weighting": keras_mtl.weighting.get(name)}
+
+
+def run(quick=False, models=("mlp", "scenes"), jit=(False, True), weightings=WEIGHTINGS,
+        examples=None, batch_size=None, rounds=None, extra_rounds=None, log=print):
+    """Times plain Keras and keras_mtl on each model, with and without XLA.
+
+    Returns a list of rows `(model, jit_compile, run, steps/s, ratio vs plain,
+    ratio spread, CPU-time ratio vs plain, rounds)`; the ratios of the plain row are 1.
+    """
+    rounds = rounds or (3 if quick else 7)
+    extra_rounds = (2 if quick else 6) if extra_rounds is None else extra_rounds
     rows = []
-    for setting in ("mlp", "conv"):
-        x, y, backbone, shape, tasks = _setting(setting, quick)
-        results = {}
-        keras.utils.set_random_seed(0)
-        model = keras_mtl.build("hard_sharing", tasks(), backbone=backbone, input_shape=shape)
-        plain = keras.Model(model.inputs, model.outputs)
-        plain.compile(optimizer="adam", loss={t.name: t.loss for t in tasks()}, loss_weights=weights)
-        results["plain keras"] = _steps_per_second(plain, x, y, batch, epochs)
-        for label, kwargs in (("keras_mtl equal", {"weighting": "equal"}),
-                              ("keras_mtl fixed", {"loss_weights": weights})):
+    for setting in models:
+        default_examples, default_batch = {"mlp": (8192 if quick else 16384, 32),
+                                           "scenes": (256 if quick else 512, 16)}[setting]
+        tasks, backbone, shape, dataset = SETTINGS[setting](
+            examples or default_examples, batch_size or default_batch)
+        task_names = [t.name for t in tasks()]
+        for jit_compile in jit:
+            runners = {}
             keras.utils.set_random_seed(0)
-            model = keras_mtl.build("hard_sharing", tasks(), backbone=backbone, input_shape=shape)
-            model.compile(optimizer="adam", task_optimizer="adam", **kwargs)
-            results[label] = _steps_per_second(model, x, y, batch, epochs)
-        for label, sps in results.items():
-            rows.append((setting, label, sps, sps / results["plain keras"]))
-    print(f"{'model':6} {'run':18} {'steps/s':>9} {'ratio vs plain':>15}")
-    for setting, label, sps, ratio in rows:
-        print(f"{setting:6} {label:18} {sps:9.1f} {ratio:15.3f}")
+            base = keras_mtl.build("hard_sharing", tasks(), backbone=backbone, input_shape=shape)
+            plain = keras.Model(base.inputs, base.outputs)
+            plain.compile(optimizer="adam", loss={t.name: t.loss for t in tasks()},
+                          loss_weights=dict(zip(task_names, (1.0, 0.5, 2.0))),
+                          jit_compile=jit_compile)
+            runners["plain keras"] = keras_epoch_runner(plain, dataset)
+            for name in weightings:
+                keras.utils.set_random_seed(0)
+                model = keras_mtl.build("hard_sharing", tasks(), backbone=backbone, input_shape=shape)
+                model.compile(optimizer="adam", jit_compile=jit_compile,
+                              **_weighting_options(name, task_names))
+                runners[f"keras_mtl {name}"] = keras_epoch_runner(model, dataset)
+            if log:
+                log(f"overhead: {setting}, jit_compile={jit_compile}: {len(runners)} models built")
+            samples = interleaved_rounds(runners, "plain keras", rounds, extra_rounds=extra_rounds, log=None)
+            for label, summary in summarize(samples).items():
+                rows.append((setting, jit_compile, label) + summary)
+    return rows
+
+
+def report(rows):
+    header = ["model", "jit_compile", "run", "steps/s", "ratio vs plain", "IQR/median",
+              "CPU-time ratio", "rounds", "target >= 0.95"]
+    table = [(m, j, label, sps, ratio, spread, cpu, n,
+              "-" if label == "plain keras" else ("met" if ratio >= TARGET_RATIO else "MISSED"))
+             for m, j, label, sps, ratio, spread, cpu, n in rows]
+    return markdown_table(header, table)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="less data, fewer rounds")
+    parser.add_argument("--models", default="mlp,scenes", help="comma-separated: mlp, scenes")
+    parser.add_argument("--jit", choices=["off", "on", "both"], default="both")
+    parser.add_argument("--rounds", type=int, help="timed rounds (default 3 quick, 7 full)")
+    args = parser.parse_args(argv)
+    jit = {"off": (False,), "on": (True,), "both": (False, True)}[args.jit]
+    rows = run(quick=args.quick, models=tuple(args.models.split(",")), jit=jit, rounds=args.rounds)
+    print("\n## Overhead vs plain Keras\n")
+    print(report(rows))
     return rows
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller data, fewer epochs")
-    parser.add_argument("--batch", type=int, default=32)
-    args = parser.parse_args()
-    run(quick=args.quick, batch=args.batch)
+    main()
