@@ -346,12 +346,12 @@ def test_graddrop_with_full_leak_or_agreeing_signs_is_the_sum():
     grads = _conflicting(3, 50, 0)
     combined, weights = _combine(GradDrop(leak=1.0, seed=0), grads)
     np.testing.assert_allclose(combined, grads.sum(0), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(weights, 1.0)
+    np.testing.assert_allclose(weights, 1.0, rtol=1e-6)
     signs = np.sign(np.random.default_rng(0).normal(size=50))
     agreeing = np.abs(grads) * signs
     combined, weights = _combine(GradDrop(seed=0), agreeing)
     np.testing.assert_allclose(combined, agreeing.sum(0), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(weights, 1.0)
+    np.testing.assert_allclose(weights, 1.0, rtol=1e-6)
 
 
 def test_graddrop_keeps_one_sign_with_the_papers_probability():
@@ -450,7 +450,7 @@ def test_representation_mode_trains(name):
     assert np.all(np.isfinite(history["loss"]))
 
 
-@pytest.mark.parametrize("make", [lambda: NashMTL(update_weights_every=2, iterations=10),
+@pytest.mark.parametrize("make", [lambda: NashMTL(update_weights_every=2, max_iterations=10),
                                   lambda: GradVac(beta=0.3, seed=4)], ids=["nash_mtl", "gradvac"])
 def test_state_survives_a_keras_round_trip(make, tmp_path):
     model, _, _ = _fit(make(), epochs=1)

@@ -16,10 +16,10 @@ class GradDrop(Weighting):
 
     Per coordinate p of the K x P matrix, the sign purity
     `P_p = (1 + sum_k g_kp / sum_k |g_kp|) / 2` (LibMTL adds 1e-7 to the
-    denominator, which is not scale-free; here 0/0 gives 1/2); with `U_p ~ U(0, 1)`, the
-    positive gradients are kept where `P_p > U_p` and the negative ones where
-    `P_p < U_p`. Each task's gradient is multiplied by `leak + (1 - leak) mask` and
-    `combined` is their sum, the sum convention of equal weighting, as in LibMTL
+    denominator, which is not scale-free; here 0/0 gives 1/2); with
+    `U_p ~ U(0, 1)`, the positive gradients are kept where `P_p > U_p` and the
+    negative ones elsewhere. Each task's gradient is multiplied by
+    `leak + (1 - leak) mask` and `combined` is their sum, the sum convention of equal weighting, as in LibMTL
     (with `leak = 1`, exactly the sum).
 
     The logged weight of task k is the share of its gradient's L1 mass that is
@@ -61,16 +61,18 @@ class GradDrop(Weighting):
 
     def combine_gradients(self, grads, losses):
         matrix = ops.cast(grads, "float32")
-        magnitudes = ops.abs(matrix)
-        purity = 0.5 * (1.0 + ops.divide_no_nan(ops.sum(matrix, axis=0), ops.sum(magnitudes, axis=0)))
-        draws = keras.random.uniform(purity.shape, seed=self.seed_generator)
-        keep_positive = ops.cast(purity > draws, "float32")
-        keep_negative = ops.cast(purity < draws, "float32")
-        mask = (keep_positive * ops.cast(matrix > 0, "float32")
-                + keep_negative * ops.cast(matrix < 0, "float32"))
-        mask = self.leak + (1.0 - self.leak) * mask
-        combined = ops.sum(matrix * mask, axis=0)
-        weights = ops.divide_no_nan(ops.sum(magnitudes * mask, axis=1), ops.sum(magnitudes, axis=1))
+        positive = ops.maximum(matrix, 0.0)
+        negative = ops.minimum(matrix, 0.0)
+        positive_sum = ops.sum(positive, axis=0)
+        negative_sum = ops.sum(negative, axis=0)
+        purity = 0.5 * (1.0 + ops.divide_no_nan(positive_sum + negative_sum, positive_sum - negative_sum))
+        keep_positive = purity > keras.random.uniform(purity.shape, seed=self.seed_generator)
+        # Per coordinate, what multiplies the kept sign's gradients and the dropped one's.
+        on_positive = ops.where(keep_positive, 1.0, self.leak)
+        on_negative = ops.where(keep_positive, self.leak, 1.0)
+        combined = on_positive * positive_sum + on_negative * negative_sum
+        kept = ops.matmul(positive, on_positive) - ops.matmul(negative, on_negative)
+        weights = ops.divide_no_nan(kept, ops.sum(positive, axis=1) - ops.sum(negative, axis=1))
         return ops.cast(combined, grads.dtype), weights
 
     # Keras saves no SeedGenerator state; keep the draws reproducible on resume.

@@ -17,14 +17,19 @@ def min_norm_weights(gram, max_iterations, tolerance):
     Each step moves weight from the "away" task (largest `(gram a)_k` among those
     with weight) to the "toward" task (smallest), with an exact line search; unlike
     the plain Frank-Wolfe of Sener and Koltun this converges linearly (Lacoste-Julien
-    and Jaggi, NeurIPS 2015). Starts from the task with the smallest gradient, so
-    two tasks take one step (the closed form). Stops when the pairwise gap
+    and Jaggi, NeurIPS 2015). After each step, the minimiser on the affine hull of
+    the current support (a (K x K) linear solve) replaces the iterate when it lies
+    in the simplex: once the support is right that is the exact answer, so a few
+    steps suffice. Starts from the task with the smallest gradient, so two tasks
+    take one step (the closed form). Stops when the pairwise gap
     `(gram a)_away - (gram a)_toward`, a bound on the suboptimality, falls below
     `tolerance * max_k gram_kk`, or after `max_iterations` steps.
     """
     k = gram.shape[0]
     diagonal = ops.diagonal(gram)
     threshold = tolerance * ops.max(diagonal)
+    # Keeps the support's system solvable when its gradients are linearly dependent.
+    ridge = 1e-7 * ops.max(diagonal)
 
     def directions(weights):
         products = ops.matmul(gram, weights)
@@ -43,7 +48,15 @@ def min_norm_weights(gram, max_iterations, tolerance):
         curvature = ops.sum(direction * ops.matmul(gram, direction))
         size = ops.clip(ops.divide_no_nan(-ops.sum(direction * products), curvature),
                         0.0, ops.sum(away * weights))
-        return i + 1, weights + size * direction
+        weights = weights + size * direction
+        support = ops.cast(weights > 0, gram.dtype)
+        system = (gram * support[:, None] * support[None, :]
+                  + ops.diag(1.0 - support + ridge * support))
+        solution = ops.solve(system, support[:, None])[:, 0]
+        candidate = ops.divide_no_nan(solution, ops.sum(solution))
+        better = (ops.all(candidate >= 0)
+                  & (ops.sum(candidate * ops.matmul(gram, candidate)) <= ops.sum(weights * ops.matmul(gram, weights))))
+        return i + 1, ops.where(better, candidate, weights)
 
     start = ops.one_hot(ops.argmin(diagonal), k, dtype=gram.dtype)
     return ops.while_loop(not_converged, step, (0, start), maximum_iterations=max_iterations)[1]

@@ -13,27 +13,36 @@ _GRADIENT_MODES = ("shared_parameters", "representation")
 _RIDGE = 1e-6
 
 
-def bargaining_weights(gram, start, iterations):
+# Newton's decrement^2 / 2 bounds the suboptimality; below this, float32 noise.
+_DECREMENT_TOLERANCE = 1e-10
+
+
+def bargaining_weights(gram, start, max_iterations):
     """The `a > 0` solving `gram a = 1 / a`, by damped Newton steps from `start`.
 
     `a` is the minimiser of the self-concordant `f(a) = a^T gram a / 2 - sum_k log a_k`;
     the damped step `a + delta / (1 + lambda)` (`lambda` the Newton decrement) stays
     positive and converges from any positive start, quadratically near the solution.
-    The start is rescaled to satisfy `a^T gram a = K`, as the solution does.
+    The start is rescaled to satisfy `a^T gram a = K`, as the solution does. Stops
+    when `lambda^2` falls below 1e-10 or after `max_iterations` steps.
     """
     k = gram.shape[0]
     gram = gram + _RIDGE * ops.eye(k)
     curvature = ops.sum(start * ops.matmul(gram, start))
     start = start * ops.sqrt(ops.divide_no_nan(ops.cast(k, gram.dtype), curvature))
 
-    def newton(i, weights):
+    def not_converged(weights, squared_decrement):
+        return squared_decrement > _DECREMENT_TOLERANCE
+
+    def newton(weights, squared_decrement):
         gradient = ops.matmul(gram, weights) - 1.0 / weights
         hessian = gram + ops.diag(1.0 / (weights * weights))
         delta = -ops.solve(hessian, gradient[:, None])[:, 0]
-        decrement = ops.sqrt(ops.maximum(-ops.sum(gradient * delta), 0.0))
-        return weights + delta / (1.0 + decrement)
+        squared_decrement = ops.maximum(-ops.sum(gradient * delta), 0.0)
+        return weights + delta / (1.0 + ops.sqrt(squared_decrement)), squared_decrement
 
-    return ops.fori_loop(0, iterations, newton, start)
+    return ops.while_loop(not_converged, newton, (start, ops.convert_to_tensor(float("inf"))),
+                          maximum_iterations=max_iterations)[0]
 
 
 @register("nash_mtl")
@@ -45,7 +54,7 @@ class NashMTL(Weighting):
     weights solve `(G G^T) a = 1 / a`, `a > 0`. As in the authors' code the Gramian
     is first divided by its Frobenius norm (so `a` does not depend on the gradients'
     scale), and `d` is clipped to norm `max_norm`. The K x K problem is solved
-    in-graph by `iterations` damped Newton steps (see `bargaining_weights`), warm
+    in-graph by damped Newton steps (see `bargaining_weights`), warm
     started from the previous weights, instead of the authors' CCP sequence of
     cvxpy problems on the CPU. With `update_weights_every = n > 1` the weights are
     recomputed only every n-th step and kept in a variable in between.
@@ -62,7 +71,7 @@ class NashMTL(Weighting):
 
     Args:
         update_weights_every: recompute the weights every this many steps.
-        iterations: damped Newton steps per weight update.
+        max_iterations: the most damped Newton steps per weight update.
         max_norm: clip the update to this norm; 0 for no clipping.
         gradient_mode: what the rows of the K x P matrix are: "shared_parameters"
             (gradients of the shared variables) or "representation" (gradients of
@@ -71,7 +80,7 @@ class NashMTL(Weighting):
     Example: `model.compile(optimizer="adam", weighting=NashMTL(update_weights_every=5))`
     """
 
-    def __init__(self, update_weights_every=1, iterations=20, max_norm=1.0,
+    def __init__(self, update_weights_every=1, max_iterations=20, max_norm=1.0,
                  gradient_mode="shared_parameters", **kwargs):
         super().__init__(**kwargs)
         if gradient_mode not in _GRADIENT_MODES:
@@ -83,12 +92,12 @@ class NashMTL(Weighting):
             raise ValueError(
                 f"update_weights_every must be >= 1. Received: update_weights_every={update_weights_every!r}"
             )
-        if not int(iterations) >= 1:
-            raise ValueError(f"iterations must be >= 1. Received: iterations={iterations!r}")
+        if not int(max_iterations) >= 1:
+            raise ValueError(f"max_iterations must be >= 1. Received: max_iterations={max_iterations!r}")
         if not float(max_norm) >= 0:
             raise ValueError(f"max_norm must be >= 0. Received: max_norm={max_norm!r}")
         self.update_weights_every = int(update_weights_every)
-        self.iterations = int(iterations)
+        self.max_iterations = int(max_iterations)
         self.max_norm = float(max_norm)
 
     def build(self, input_shape):
@@ -104,7 +113,7 @@ class NashMTL(Weighting):
     def _solve(self, gram):
         previous = ops.convert_to_tensor(self.bargaining)
         normalized = ops.divide_no_nan(gram, ops.sqrt(ops.sum(gram * gram)))
-        weights = bargaining_weights(normalized, previous, self.iterations)
+        weights = bargaining_weights(normalized, previous, self.max_iterations)
         # A failed solve (e.g. a zero Gramian) keeps the previous weights.
         usable = ops.all(ops.isfinite(weights)) & ops.all(weights > 0)
         return ops.where(usable, weights, previous)
@@ -129,6 +138,6 @@ class NashMTL(Weighting):
     def get_config(self):
         config = super().get_config()
         config["gradient_mode"] = self.gradient_mode
-        config.update(update_weights_every=self.update_weights_every, iterations=self.iterations,
+        config.update(update_weights_every=self.update_weights_every, max_iterations=self.max_iterations,
                       max_norm=self.max_norm)
         return config
