@@ -15,8 +15,8 @@ setup(
         # so that pip does not pull the multi-GB CUDA build.
         "cpu": ["tensorflow-cpu>=2.21,<3"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<3"],
-        "apps": ["matplotlib>=3.7"],
-        "datasets": ["tensorflow-datasets>=4.9"],
-        "test": ["pytest>=8", "matplotlib>=3.7"],
+        "apps": ["matplotlib>=3.7", "rdkit>=2023.9"],
+        "datasets": ["tensorflow-datasets>=4.9", "rdkit>=2023.9"],
+        "test": ["pytest>=8", "matplotlib>=3.7", "rdkit>=2023.9"],
     },
 )

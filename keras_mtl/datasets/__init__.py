@@ -5,7 +5,9 @@ procedural Scenes data; the other loaders read real data sets from a local folde
 `interleave(...)` merges one dataset per task into single-task batches (many-to-many).
 """
 
+from keras_mtl.datasets import census_income, mtfl, oxford_pets, tox21, utkface
 from keras_mtl.datasets.interleave import interleave, task_probabilities
 from keras_mtl.datasets.scenes import scenes, scenes_arrays
 
-__all__ = ["interleave", "scenes", "scenes_arrays", "task_probabilities"]
+__all__ = ["census_income", "interleave", "mtfl", "oxford_pets", "scenes", "scenes_arrays",
+           "task_probabilities", "tox21", "utkface"]
