@@ -100,7 +100,9 @@ class CAGrad(Weighting):
             cosine = ops.clip(ops.divide_no_nan(-ops.sum(direction * to_mean),
                                                 radius * ops.sqrt(curvature)),
                               -_COSINE_LIMIT, _COSINE_LIMIT)
-            distance = ops.maximum(ops.sum(weights * products) - ops.divide_no_nan(along * along, curvature), 0.0)
+            # Squared distance from the origin to the line g_w + s v.
+            distance = ops.maximum(
+                ops.sum(weights * products) - ops.divide_no_nan(along * along, curvature), 0.0)
             target = cosine * ops.sqrt(curvature * distance / (1.0 - cosine * cosine))
             size = ops.clip(ops.divide_no_nan(target - along, curvature), 0.0, ops.sum(away * weights))
             return i + 1, weights + size * direction

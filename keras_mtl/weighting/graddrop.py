@@ -19,8 +19,8 @@ class GradDrop(Weighting):
     denominator, which is not scale-free; here 0/0 gives 1/2); with
     `U_p ~ U(0, 1)`, the positive gradients are kept where `P_p > U_p` and the
     negative ones elsewhere. Each task's gradient is multiplied by
-    `leak + (1 - leak) mask` and `combined` is their sum, the sum convention of equal weighting, as in LibMTL
-    (with `leak = 1`, exactly the sum).
+    `leak + (1 - leak) mask` and `combined` is their sum, the sum convention of
+    equal weighting, as in LibMTL (with `leak = 1`, exactly the sum).
 
     The logged weight of task k is the share of its gradient's L1 mass that is
     kept, `sum_p |g_kp| m_kp / sum_p |g_kp|` (GradDrop is not a weighted sum).

@@ -60,7 +60,8 @@ class IMTL(Weighting):
         norms = ops.sqrt(ops.maximum(ops.diagonal(gram), 0.0))
         eigenvalues, eigenvectors = ops.eigh(gram)
         cutoff = ops.max(eigenvalues) * k * _FLOAT32_EPSILON
-        inverse = ops.where(eigenvalues > cutoff, 1.0 / ops.where(eigenvalues > cutoff, eigenvalues, 1.0), 0.0)
+        kept = eigenvalues > cutoff
+        inverse = ops.where(kept, 1.0 / ops.where(kept, eigenvalues, 1.0), 0.0)
         solution = ops.matmul(eigenvectors, inverse * ops.matmul(ops.transpose(eigenvectors), norms))
         weights = k * ops.divide_no_nan(solution, ops.sum(solution))
         combined = ops.matmul(weights[None, :], matrix)[0]

@@ -54,8 +54,8 @@ def min_norm_weights(gram, max_iterations, tolerance):
                   + ops.diag(1.0 - support + ridge * support))
         solution = ops.solve(system, support[:, None])[:, 0]
         candidate = ops.divide_no_nan(solution, ops.sum(solution))
-        better = (ops.all(candidate >= 0)
-                  & (ops.sum(candidate * ops.matmul(gram, candidate)) <= ops.sum(weights * ops.matmul(gram, weights))))
+        norm = ops.sum(weights * ops.matmul(gram, weights))
+        better = ops.all(candidate >= 0) & (ops.sum(candidate * ops.matmul(gram, candidate)) <= norm)
         return i + 1, ops.where(better, candidate, weights)
 
     start = ops.one_hot(ops.argmin(diagonal), k, dtype=gram.dtype)

@@ -131,7 +131,7 @@ class NashMTL(Weighting):
         self.steps.assign(self.steps + 1.0)
         if self.max_norm > 0:
             norm = ops.sqrt(ops.sum(weights * ops.matmul(gram, weights)))
-            weights = weights * ops.where(norm > self.max_norm, self.max_norm / ops.maximum(norm, self.max_norm), 1.0)
+            weights = weights * self.max_norm / ops.maximum(norm, self.max_norm)
         combined = ops.matmul(weights[None, :], matrix)[0]
         return ops.cast(combined, grads.dtype), weights
 
