@@ -82,7 +82,7 @@ def run(quick=False, tasks=None, modes=None, steps=None, batch_size=128, rounds=
     load_weighting_methods()
     tasks = tasks or ((2, 10, 40) if quick else (2, 5, 10, 20, 40))
     modes = modes or (QUICK_MODES if quick else tuple(MODES))
-    steps = steps or (24 if quick else 48)
+    steps = steps or (16 if quick else 32)
     rounds = rounds or (3 if quick else 5)
     extra_rounds = (2 if quick else 4) if extra_rounds is None else extra_rounds
     available = keras_mtl.weighting.available()
