@@ -11,8 +11,17 @@ from keras_mtl.weighting.gls import GLS
 from keras_mtl.weighting.gradnorm import GradNorm
 from keras_mtl.weighting.rlw import RLW
 from keras_mtl.weighting.uncertainty import Uncertainty
+from keras_mtl.weighting.aligned_mtl import AlignedMTL
+from keras_mtl.weighting.cagrad import CAGrad
+from keras_mtl.weighting.graddrop import GradDrop
+from keras_mtl.weighting.gradvac import GradVac
+from keras_mtl.weighting.imtl import IMTL
+from keras_mtl.weighting.mgda import MGDA
+from keras_mtl.weighting.nash_mtl import NashMTL
+from keras_mtl.weighting.pcgrad import PCGrad
 
 __all__ = [
-    "DTP", "DWA", "Equal", "FAMO", "Fixed", "GLS", "GradNorm", "RLW", "Uncertainty",
+    "AlignedMTL", "CAGrad", "DTP", "DWA", "Equal", "FAMO", "Fixed", "GLS", "GradDrop", "GradNorm",
+    "GradVac", "IMTL", "MGDA", "NashMTL", "PCGrad", "RLW", "Uncertainty",
     "Weighting", "available", "get", "register",
 ]
