@@ -15,6 +15,8 @@ heads and one regression head; "scenes", the hard-sharing SegNet of
 normals heads of a 3x3 and a 1x1 convolution) on Scenes images.
 
     python -m benchmarks.overhead [--quick] [--models mlp,scenes] [--jit both]
+
+`--quick` uses less data and fewer rounds and skips the SegNet under XLA.
 """
 
 import argparse
