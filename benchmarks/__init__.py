@@ -89,13 +89,6 @@ def summarize(samples):
     }
 
 
-def timed(function):
-    """Runs `function()`; returns `(wall_seconds, cpu_seconds)`."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    function()
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
 def markdown_table(header, rows):
     """A GitHub markdown table; floats get 3 significant decimals."""
     def cell(value):

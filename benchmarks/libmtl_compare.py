@@ -137,7 +137,6 @@ def keras_mtl_weighting(name, options=None):
 
 def _torch_modules(setting, keras_model):
     """`(encoder_class, decoders, losses)` of the PyTorch twin of a keras_mtl model."""
-    import torch
     from torch import nn
 
     _, _, loss_lib = import_libmtl()
@@ -215,7 +214,6 @@ def _torch_modules(setting, keras_model):
 
     from keras_mtl.datasets.scenes import NUM_CLASSES
 
-    del torch
     decoders = {"segmentation": head(NUM_CLASSES), "depth": head(1), "normals": head(3)}
     losses = {"segmentation": PixelCrossEntropy(), "depth": DepthL1(), "normals": NormalCosine()}
     return SegNet, decoders, losses
