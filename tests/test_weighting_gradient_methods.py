@@ -462,3 +462,16 @@ def test_state_survives_a_keras_round_trip(make, tmp_path):
     for v, w in zip(model.weighting.variables, loaded.weighting.variables):
         np.testing.assert_array_equal(w.numpy(), v.numpy(), err_msg=v.path)
     assert not np.all(model.weighting.variables[0].numpy() == 0)
+
+
+def test_graddrop_in_representation_mode_with_unknown_batch_size():
+    tasks = [keras_mtl.Task("a", head=3, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+             keras_mtl.Task("b", head=1, loss="mse")]
+    model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(8,))
+    model.compile(optimizer="adam",
+                  weighting=keras_mtl.weighting.GradDrop(gradient_mode="representation"))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 8)).astype("float32")
+    y = {"a": rng.integers(0, 3, 30), "b": rng.normal(size=(30, 1)).astype("float32")}
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)  # last batch of 6
+    assert np.isfinite(model.fit(data, epochs=1, verbose=0).history["loss"][0])

@@ -66,7 +66,7 @@ class GradDrop(Weighting):
         positive_sum = ops.sum(positive, axis=0)
         negative_sum = ops.sum(negative, axis=0)
         purity = 0.5 * (1.0 + ops.divide_no_nan(positive_sum + negative_sum, positive_sum - negative_sum))
-        keep_positive = purity > keras.random.uniform(purity.shape, seed=self.seed_generator)
+        keep_positive = purity > keras.random.uniform(ops.shape(purity), seed=self.seed_generator)
         # Per coordinate, what multiplies the kept sign's gradients and the dropped one's.
         on_positive = ops.where(keep_positive, 1.0, self.leak)
         on_negative = ops.where(keep_positive, self.leak, 1.0)
