@@ -3,17 +3,16 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import GradientWeighting
 from keras_mtl.weighting.registry import register
 
-_GRADIENT_MODES = ("shared_parameters", "representation")
 
 _FLOAT32_EPSILON = 1.1920929e-07
 
 
 @register("aligned_mtl")
 @keras.saving.register_keras_serializable(package="keras_mtl")
-class AlignedMTL(Weighting):
+class AlignedMTL(GradientWeighting):
     """Aligned-MTL: make the system of task gradients well conditioned, then sum.
 
     With the K x K Gramian `M = G G^T = V diag(lambda) V^T`, the aligned gradients
@@ -36,17 +35,6 @@ class AlignedMTL(Weighting):
     Example: `model.compile(optimizer="adam", weighting="aligned_mtl")`
     """
 
-    def __init__(self, gradient_mode="shared_parameters", **kwargs):
-        super().__init__(**kwargs)
-        if gradient_mode not in _GRADIENT_MODES:
-            raise ValueError(
-                f"gradient_mode must be one of {_GRADIENT_MODES}. Received: gradient_mode={gradient_mode!r}"
-            )
-        self.gradient_mode = gradient_mode
-
-    def task_weights(self, losses, training=False):
-        return ops.ones_like(losses)
-
     def combine_gradients(self, grads, losses):
         matrix = ops.cast(grads, "float32")
         gram = ops.matmul(matrix, ops.transpose(matrix))
@@ -58,8 +46,3 @@ class AlignedMTL(Weighting):
         weights = ops.matmul(eigenvectors, scales * ops.sum(eigenvectors, axis=0))
         combined = ops.matmul(weights[None, :], matrix)[0]
         return ops.cast(combined, grads.dtype), weights
-
-    def get_config(self):
-        config = super().get_config()
-        config["gradient_mode"] = self.gradient_mode
-        return config

@@ -80,3 +80,32 @@ class Weighting(keras.layers.Layer):
 
     def call(self, losses, training=False):
         return self.combine(losses, training=training)[0]
+
+
+class GradientWeighting(Weighting):
+    """Base class of methods that combine per-task gradients (`combine_gradients`).
+
+    Args:
+        gradient_mode: what the rows of the K x P matrix are: "shared_parameters"
+            (gradients of the shared variables) or "representation" (gradients of the
+            shared representation, then one backward pass through the trunk).
+    """
+
+    GRADIENT_MODES = ("shared_parameters", "representation")
+
+    def __init__(self, gradient_mode="shared_parameters", **kwargs):
+        super().__init__(**kwargs)
+        if gradient_mode not in self.GRADIENT_MODES:
+            raise ValueError(
+                f"gradient_mode must be one of {self.GRADIENT_MODES}. "
+                f"Received: gradient_mode={gradient_mode!r}"
+            )
+        self.gradient_mode = gradient_mode
+
+    def task_weights(self, losses, training=False):
+        return ops.ones_like(losses)
+
+    def get_config(self):
+        config = super().get_config()
+        config["gradient_mode"] = self.gradient_mode
+        return config

@@ -3,10 +3,9 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import GradientWeighting
 from keras_mtl.weighting.registry import register
 
-_GRADIENT_MODES = ("shared_parameters", "representation")
 
 _RESCALES = (0, 1, 2)
 # Keeps the line search's cosine strictly inside (-1, 1), where its closed form is finite.
@@ -15,7 +14,7 @@ _COSINE_LIMIT = 1.0 - 1e-7
 
 @register("cagrad")
 @keras.saving.register_keras_serializable(package="keras_mtl")
-class CAGrad(Weighting):
+class CAGrad(GradientWeighting):
     """Conflict-Averse Gradient descent.
 
     The update `d` maximises the smallest task improvement `min_k g_k . d` within
@@ -49,12 +48,7 @@ class CAGrad(Weighting):
 
     def __init__(self, c=0.5, rescale=1, max_iterations=50, tolerance=1e-6,
                  gradient_mode="shared_parameters", **kwargs):
-        super().__init__(**kwargs)
-        if gradient_mode not in _GRADIENT_MODES:
-            raise ValueError(
-                f"gradient_mode must be one of {_GRADIENT_MODES}. Received: gradient_mode={gradient_mode!r}"
-            )
-        self.gradient_mode = gradient_mode
+        super().__init__(gradient_mode=gradient_mode, **kwargs)
         if not float(c) >= 0:
             raise ValueError(f"c must be >= 0. Received: c={c!r}")
         if rescale not in _RESCALES:
@@ -67,9 +61,6 @@ class CAGrad(Weighting):
         self.rescale = int(rescale)
         self.max_iterations = int(max_iterations)
         self.tolerance = float(tolerance)
-
-    def task_weights(self, losses, training=False):
-        return ops.ones_like(losses)
 
     def _dual_weights(self, gram, radius):
         """The minimiser `w` of `F` by pairwise Frank-Wolfe, from the uniform weights."""
@@ -125,7 +116,6 @@ class CAGrad(Weighting):
 
     def get_config(self):
         config = super().get_config()
-        config["gradient_mode"] = self.gradient_mode
         config.update(c=self.c, rescale=self.rescale, max_iterations=self.max_iterations,
                       tolerance=self.tolerance)
         return config

@@ -3,15 +3,13 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import GradientWeighting
 from keras_mtl.weighting.registry import register
-
-_GRADIENT_MODES = ("shared_parameters", "representation")
 
 
 @register("graddrop")
 @keras.saving.register_keras_serializable(package="keras_mtl")
-class GradDrop(Weighting):
+class GradDrop(GradientWeighting):
     """Gradient sign dropout.
 
     Per coordinate p of the K x P matrix, the sign purity
@@ -44,20 +42,12 @@ class GradDrop(Weighting):
     """
 
     def __init__(self, leak=0.0, seed=None, gradient_mode="shared_parameters", **kwargs):
-        super().__init__(**kwargs)
-        if gradient_mode not in _GRADIENT_MODES:
-            raise ValueError(
-                f"gradient_mode must be one of {_GRADIENT_MODES}. Received: gradient_mode={gradient_mode!r}"
-            )
-        self.gradient_mode = gradient_mode
+        super().__init__(gradient_mode=gradient_mode, **kwargs)
         if not 0 <= float(leak) <= 1:
             raise ValueError(f"leak must be in [0, 1]. Received: leak={leak!r}")
         self.leak = float(leak)
         self.seed = None if seed is None else int(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-
-    def task_weights(self, losses, training=False):
-        return ops.ones_like(losses)
 
     def combine_gradients(self, grads, losses):
         matrix = ops.cast(grads, "float32")
@@ -84,6 +74,5 @@ class GradDrop(Weighting):
 
     def get_config(self):
         config = super().get_config()
-        config["gradient_mode"] = self.gradient_mode
         config.update(leak=self.leak, seed=self.seed)
         return config

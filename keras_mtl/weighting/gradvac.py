@@ -3,15 +3,13 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import GradientWeighting
 from keras_mtl.weighting.registry import register
-
-_GRADIENT_MODES = ("shared_parameters", "representation")
 
 
 @register("gradvac")
 @keras.saving.register_keras_serializable(package="keras_mtl")
-class GradVac(Weighting):
+class GradVac(GradientWeighting):
     """Gradient Vaccine: where two tasks' gradients agree less than usual, mix the
     other task's gradient in until their cosine reaches the usual value.
 
@@ -44,12 +42,7 @@ class GradVac(Weighting):
     """
 
     def __init__(self, beta=0.01, seed=None, gradient_mode="shared_parameters", **kwargs):
-        super().__init__(**kwargs)
-        if gradient_mode not in _GRADIENT_MODES:
-            raise ValueError(
-                f"gradient_mode must be one of {_GRADIENT_MODES}. Received: gradient_mode={gradient_mode!r}"
-            )
-        self.gradient_mode = gradient_mode
+        super().__init__(gradient_mode=gradient_mode, **kwargs)
         if not 0 <= float(beta) <= 1:
             raise ValueError(f"beta must be in [0, 1]. Received: beta={beta!r}")
         self.beta = float(beta)
@@ -61,9 +54,6 @@ class GradVac(Weighting):
         k = self.num_tasks
         self.targets = self.add_weight(shape=(k, k), initializer="zeros", trainable=False,
                                        aggregation="mean", name="targets")
-
-    def task_weights(self, losses, training=False):
-        return ops.ones_like(losses)
 
     def combine_gradients(self, grads, losses):
         k = self.num_tasks
@@ -105,6 +95,5 @@ class GradVac(Weighting):
 
     def get_config(self):
         config = super().get_config()
-        config["gradient_mode"] = self.gradient_mode
         config.update(beta=self.beta, seed=self.seed)
         return config

@@ -3,17 +3,16 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import GradientWeighting
 from keras_mtl.weighting.registry import register
 
-_GRADIENT_MODES = ("shared_parameters", "representation")
 
 _FLOAT32_EPSILON = 1.1920929e-07
 
 
 @register("imtl")
 @keras.saving.register_keras_serializable(package="keras_mtl")
-class IMTL(Weighting):
+class IMTL(GradientWeighting):
     """Impartial multi-task learning, gradient part (IMTL-G).
 
     Finds `a` with `sum_k a_k = 1` such that `g = sum_k a_k g_k` has the same
@@ -42,17 +41,6 @@ class IMTL(Weighting):
     Example: `model.compile(optimizer="adam", weighting="imtl")`
     """
 
-    def __init__(self, gradient_mode="shared_parameters", **kwargs):
-        super().__init__(**kwargs)
-        if gradient_mode not in _GRADIENT_MODES:
-            raise ValueError(
-                f"gradient_mode must be one of {_GRADIENT_MODES}. Received: gradient_mode={gradient_mode!r}"
-            )
-        self.gradient_mode = gradient_mode
-
-    def task_weights(self, losses, training=False):
-        return ops.ones_like(losses)
-
     def combine_gradients(self, grads, losses):
         k = self.num_tasks
         matrix = ops.cast(grads, "float32")
@@ -66,8 +54,3 @@ class IMTL(Weighting):
         weights = k * ops.divide_no_nan(solution, ops.sum(solution))
         combined = ops.matmul(weights[None, :], matrix)[0]
         return ops.cast(combined, grads.dtype), weights
-
-    def get_config(self):
-        config = super().get_config()
-        config["gradient_mode"] = self.gradient_mode
-        return config

@@ -3,10 +3,9 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import GradientWeighting
 from keras_mtl.weighting.registry import register
 
-_GRADIENT_MODES = ("shared_parameters", "representation")
 
 _NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 
@@ -64,7 +63,7 @@ def min_norm_weights(gram, max_iterations, tolerance):
 
 @register("mgda")
 @keras.saving.register_keras_serializable(package="keras_mtl")
-class MGDA(Weighting):
+class MGDA(GradientWeighting):
     """MGDA: descend along the minimum-norm element of the convex hull of the task
     gradients, a direction that decreases every task loss (or a Pareto-stationary
     point when it is zero).
@@ -98,12 +97,7 @@ class MGDA(Weighting):
 
     def __init__(self, normalization="none", max_iterations=100, tolerance=1e-6,
                  gradient_mode="shared_parameters", **kwargs):
-        super().__init__(**kwargs)
-        if gradient_mode not in _GRADIENT_MODES:
-            raise ValueError(
-                f"gradient_mode must be one of {_GRADIENT_MODES}. Received: gradient_mode={gradient_mode!r}"
-            )
-        self.gradient_mode = gradient_mode
+        super().__init__(gradient_mode=gradient_mode, **kwargs)
         if normalization not in _NORMALIZATIONS:
             raise ValueError(
                 f"normalization must be one of {_NORMALIZATIONS}. Received: normalization={normalization!r}"
@@ -115,9 +109,6 @@ class MGDA(Weighting):
         self.normalization = normalization
         self.max_iterations = int(max_iterations)
         self.tolerance = float(tolerance)
-
-    def task_weights(self, losses, training=False):
-        return ops.ones_like(losses)
 
     def _normalizers(self, gram, losses):
         norms = ops.sqrt(ops.maximum(ops.diagonal(gram), 0.0))
@@ -142,7 +133,6 @@ class MGDA(Weighting):
 
     def get_config(self):
         config = super().get_config()
-        config["gradient_mode"] = self.gradient_mode
         config.update(normalization=self.normalization, max_iterations=self.max_iterations,
                       tolerance=self.tolerance)
         return config

@@ -3,10 +3,9 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import GradientWeighting
 from keras_mtl.weighting.registry import register
 
-_GRADIENT_MODES = ("shared_parameters", "representation")
 
 # A ridge on the (Frobenius-normalised) Gramian: with exactly opposed gradients the
 # bargaining problem has no solution and Newton's iterates would grow without bound.
@@ -47,7 +46,7 @@ def bargaining_weights(gram, start, max_iterations):
 
 @register("nash_mtl")
 @keras.saving.register_keras_serializable(package="keras_mtl")
-class NashMTL(Weighting):
+class NashMTL(GradientWeighting):
     """Nash-MTL: the tasks bargain over the update direction.
 
     The update `d = sum_k a_k g_k` maximises `sum_k log(g_k . d)` in a ball; its
@@ -82,12 +81,7 @@ class NashMTL(Weighting):
 
     def __init__(self, update_weights_every=1, max_iterations=20, max_norm=1.0,
                  gradient_mode="shared_parameters", **kwargs):
-        super().__init__(**kwargs)
-        if gradient_mode not in _GRADIENT_MODES:
-            raise ValueError(
-                f"gradient_mode must be one of {_GRADIENT_MODES}. Received: gradient_mode={gradient_mode!r}"
-            )
-        self.gradient_mode = gradient_mode
+        super().__init__(gradient_mode=gradient_mode, **kwargs)
         if not int(update_weights_every) >= 1:
             raise ValueError(
                 f"update_weights_every must be >= 1. Received: update_weights_every={update_weights_every!r}"
@@ -106,9 +100,6 @@ class NashMTL(Weighting):
                                           aggregation="mean", name="bargaining_weights")
         self.steps = self.add_weight(shape=(), initializer="zeros", trainable=False,
                                      aggregation="mean", name="steps")
-
-    def task_weights(self, losses, training=False):
-        return ops.ones_like(losses)
 
     def _solve(self, gram):
         previous = ops.convert_to_tensor(self.bargaining)
@@ -137,7 +128,6 @@ class NashMTL(Weighting):
 
     def get_config(self):
         config = super().get_config()
-        config["gradient_mode"] = self.gradient_mode
         config.update(update_weights_every=self.update_weights_every, max_iterations=self.max_iterations,
                       max_norm=self.max_norm)
         return config

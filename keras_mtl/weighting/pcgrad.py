@@ -3,15 +3,13 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import GradientWeighting
 from keras_mtl.weighting.registry import register
-
-_GRADIENT_MODES = ("shared_parameters", "representation")
 
 
 @register("pcgrad")
 @keras.saving.register_keras_serializable(package="keras_mtl")
-class PCGrad(Weighting):
+class PCGrad(GradientWeighting):
     """Projecting Conflicting Gradients ("gradient surgery").
 
     For each task i, `p_i` starts as `g_i`; for every task j in a random order,
@@ -39,17 +37,9 @@ class PCGrad(Weighting):
     """
 
     def __init__(self, seed=None, gradient_mode="shared_parameters", **kwargs):
-        super().__init__(**kwargs)
-        if gradient_mode not in _GRADIENT_MODES:
-            raise ValueError(
-                f"gradient_mode must be one of {_GRADIENT_MODES}. Received: gradient_mode={gradient_mode!r}"
-            )
-        self.gradient_mode = gradient_mode
+        super().__init__(gradient_mode=gradient_mode, **kwargs)
         self.seed = None if seed is None else int(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-
-    def task_weights(self, losses, training=False):
-        return ops.ones_like(losses)
 
     def combine_gradients(self, grads, losses):
         k = self.num_tasks
@@ -78,6 +68,5 @@ class PCGrad(Weighting):
 
     def get_config(self):
         config = super().get_config()
-        config["gradient_mode"] = self.gradient_mode
         config["seed"] = self.seed
         return config
