@@ -16,7 +16,6 @@ which favours the split in the comparison.
 """
 
 import argparse
-import functools
 import os
 import time
 
@@ -24,10 +23,8 @@ import keras
 
 import keras_mtl
 from keras_mtl.architectures import cross_stitch, mtan, split
-from keras_mtl.backbones.segnet import segnet
-from keras_mtl.datasets.scenes import scenes_arrays
 from keras_mtl.evaluation import delta_m
-from scenes import HIGHER_IS_BETTER, dataset, make_tasks, print_table
+from scenes import HIGHER_IS_BETTER, experiment, print_table
 
 
 def parse_args(argv=None):
@@ -66,13 +63,7 @@ def mtan_stages(blocks):
 def main(argv=None):
     args = parse_args(argv)
     started = time.time()
-    train_images, train_labels = scenes_arrays(args.train, args.height, args.width, seed=args.seed)
-    val_images, val_labels = scenes_arrays(args.val, args.height, args.width, seed=args.seed + 10_000)
-    train = dataset(train_images, train_labels, args.batch_size, shuffle_seed=args.seed)
-    val = dataset(val_images, val_labels, 2 * args.batch_size)
-    valid_depth = train_labels["depth"][train_labels["depth"] > 0]
-    tasks_factory = functools.partial(make_tasks, args.filters[0], float(valid_depth.mean()))
-    backbone = functools.partial(segnet, filters=args.filters, convs_per_block=1)
+    train, val, val_images, _, tasks_factory, backbone = experiment(args)
     input_shape = (args.height, args.width, 3)
     print(f"Scenes: {args.train} training and {args.val} validation images of {args.height}x{args.width}; "
           f"{args.epochs} epochs, seed {args.seed}, equal task weights")

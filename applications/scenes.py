@@ -99,6 +99,20 @@ def dataset(images, labels, batch_size, shuffle_seed=None):
     return data.batch(batch_size).prefetch(2)
 
 
+def experiment(args, convs_per_block=1):
+    """The data and model factories the Scenes comparisons share: Scenes images for
+    `args.train`/`args.val`, batched datasets, a task factory (heads as wide as the first
+    SegNet block, depth head starting at the mean valid depth), a SegNet backbone."""
+    train_images, train_labels = scenes_arrays(args.train, args.height, args.width, seed=args.seed)
+    val_images, val_labels = scenes_arrays(args.val, args.height, args.width, seed=args.seed + 10_000)
+    train = dataset(train_images, train_labels, args.batch_size, shuffle_seed=args.seed)
+    val = dataset(val_images, val_labels, 2 * args.batch_size)
+    valid_depth = train_labels["depth"][train_labels["depth"] > 0]
+    tasks_factory = functools.partial(make_tasks, args.filters[0], float(valid_depth.mean()))
+    backbone = functools.partial(segnet, filters=args.filters, convs_per_block=convs_per_block)
+    return train, val, val_images, val_labels, tasks_factory, backbone
+
+
 def prior_predictions(labels, count):
     """Predictions from the training labels alone: each pixel's most frequent class,
     mean valid depth and mean valid normal direction."""
