@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_mtl import _private
+from keras_mtl import _distribute, _private
 from keras_mtl import weighting as weighting_lib
 from keras_mtl.graph import shared_representation, variable_partition
 from keras_mtl.task import Task, check_task_names
@@ -38,6 +38,13 @@ class _EpochEndCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.model.weighting.on_epoch_end()
+
+
+class _NonfiniteCheck(keras.callbacks.Callback):
+    """Raises for a non-finite task loss that an XLA-compiled step recorded."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.model._raise_recorded_nonfinite()
 
 
 def _check_label(task, label, prediction):
@@ -192,10 +199,11 @@ class MultiTaskModel(keras.Model):
                 group get their own copy of `optimizer` with the learning rate
                 multiplied (e.g. `{"cross_stitch": 100.0}`).
             on_nonfinite: what a training step with a NaN/Inf task loss does:
-                "raise" (an error naming the task(s) and the step; not checked
-                under `jit_compile=True`, as XLA cannot compile assertions) or "skip" (the
-                step changes no variable, optimizer or weighting state; costs a copy
-                of the training state per step).
+                "raise" (an error naming the task(s) and the step; under
+                `jit_compile=True`, which cannot compile assertions, the step records
+                the failure and the error comes after it, like `TerminateOnNaN`) or
+                "skip" (the step changes no variable, optimizer or weighting state;
+                costs a copy of the training state per step).
             freeze_absent_tasks: when a batch has no label for a task (its sample
                 weights sum to 0), leave that task's variables and optimizer state
                 untouched, as if only the present tasks' heads and the trunk were
@@ -208,6 +216,7 @@ class MultiTaskModel(keras.Model):
             raise ValueError(
                 f"on_nonfinite must be 'raise' or 'skip'. Received: on_nonfinite={on_nonfinite!r}")
         self.on_nonfinite = on_nonfinite
+        self._create_nonfinite_record(len(names))
         task_losses = self._per_task(loss, "loss", single_is_shared=True)
         self._task_losses = {n: _loss_object(n, v) for n, v in task_losses.items()}
         task_metrics = self._per_task(metrics, "metrics", single_is_shared=False)
@@ -392,20 +401,38 @@ class MultiTaskModel(keras.Model):
     # --------------------------------------------------------------------- steps
 
     def _task_loss_vector(self, y, y_pred, sample_weight):
-        """Per-task losses, shape (K,), each the replica's mean over its labelled
-        entries (not scaled by the number of replicas, unlike a Keras loss object)."""
-        losses = []
+        """Returns `(losses, present)`: each task's mean loss over the labelled entries
+        of the global batch (float32, shape (K,)) and whether the global batch has any
+        label for it.
+
+        Under a distribution strategy every replica gets the same loss values (one
+        all-reduce of 2K numbers), while their gradient is the replica count times that
+        of this replica's share of the global mean: so anything computed from the
+        losses, divided by the replica count and summed over replicas (as gradients
+        are), has the gradient it has on one replica with the whole batch.
+        """
+        sums, counts = [], []
         for name in self.task_names:
             _check_label(name, y[name], y_pred[name])
             weight = sample_weight[name]
-            value = self._task_losses[name](y[name], y_pred[name], weight)
-            if weight is not None:
+            value = ops.cast(_private.unscale_loss_for_distribution(
+                self._task_losses[name](y[name], y_pred[name], weight)), "float32")
+            if weight is None:
+                size = count = ops.cast(ops.shape(y[name])[0], "float32")
+            else:
                 # A sample weight is a mask: average over the labelled entries only.
                 weight = ops.cast(weight, "float32")
-                value = value * ops.divide_no_nan(ops.cast(ops.size(weight), "float32"),
-                                                  ops.sum(weight))
-            losses.append(ops.cast(_private.unscale_loss_for_distribution(value), "float32"))
-        return ops.stack(losses)
+                size, count = ops.cast(ops.size(weight), "float32"), ops.sum(weight)
+            sums.append(value * size)
+            counts.append(count)
+        sums, counts = ops.stack(sums), _distribute.replica_sum(ops.stack(counts))
+        share = ops.divide_no_nan(sums, counts)
+        replicas = _distribute.num_replicas()
+        if replicas == 1:
+            return share, counts > 0
+        local = replicas * share
+        total = _distribute.replica_sum(ops.stop_gradient(share))
+        return local + ops.stop_gradient(total - local), counts > 0
 
     def _regularization_loss(self):
         if not self.losses:
@@ -454,10 +481,12 @@ class MultiTaskModel(keras.Model):
                 y_pred, representation = self._representation_model()(x, training=True)
             else:
                 y_pred = self(x, training=True)
-            task_losses = self._task_loss_vector(y, y_pred, sample_weight)
+            # Read the layers' losses before anything synchronises replicas: the next
+            # replica's forward pass replaces them.
+            regularization = self._regularization_loss()
+            task_losses, present = self._task_loss_vector(y, y_pred, sample_weight)
             weighting.observe(y, y_pred, sample_weight)
             objective, weights = weighting.combine(task_losses, training=True)
-            regularization = self._regularization_loss()
             total = objective + regularization
             scaled = self._scaled(total)
             if persistent:
@@ -478,11 +507,12 @@ class MultiTaskModel(keras.Model):
             grads = self._with_weighting_gradients(tape, task_losses, per_task, variables, grads)
         del tape
         finite = ops.all(ops.isfinite(task_losses))
-        if not skip_nonfinite and not self.jit_compile:
+        if not skip_nonfinite and self.jit_compile:
             # XLA cannot compile assertions.
+            self._record_nonfinite(task_losses, finite)
+        elif not skip_nonfinite:
             self._assert_finite(task_losses, finite)
         self.optimizer.apply(grads, variables)
-        present = self._present_tasks(sample_weight)
         if self.freeze_absent_tasks:
             for k, (state, old_values) in enumerate(zip(per_task_state, per_task_snapshot)):
                 for v, old in zip(state, old_values):
@@ -490,7 +520,7 @@ class MultiTaskModel(keras.Model):
         if weighting.needs_post_step_losses:
             # Inference mode, so that the extra forward pass moves no batch statistics.
             new_pred = self(x, training=False)
-            weighting.post_step(self._task_loss_vector(y, new_pred, sample_weight))
+            weighting.post_step(self._task_loss_vector(y, new_pred, sample_weight)[0])
         if skip_nonfinite:
             # Undo the whole step (weights, batch statistics, optimizer and weighting
             # state) when a task loss was not finite.
@@ -502,14 +532,6 @@ class MultiTaskModel(keras.Model):
             return self._for_reduction(metrics)
         self._update_trackers(x, total, task_losses, weights, present)
         return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
-
-    def _present_tasks(self, sample_weight):
-        """(K,) booleans: whether the batch has any label for each task."""
-        return ops.stack([
-            ops.convert_to_tensor(True) if sample_weight[n] is None
-            else ops.sum(ops.cast(sample_weight[n], "float32")) > 0
-            for n in self.task_names
-        ])
 
     def _for_reduction(self, logs):
         """Keras 3.15 reduces step outputs across workers of a
@@ -533,6 +555,36 @@ class MultiTaskModel(keras.Model):
             self.optimizer.iterations, "losses", task_losses,
             "(compile(on_nonfinite='skip') skips such steps instead)"], summarize=64)
 
+    @_private.no_automatic_dependency_tracking
+    def _create_nonfinite_record(self, num_tasks):
+        """Variables (not saved with the model) where an XLA step records the first
+        non-finite step: its number (-1 for none) and its task losses."""
+        with self.distribute_strategy.scope():
+            first_replica = tf.VariableAggregation.ONLY_FIRST_REPLICA
+            self.__dict__["_nonfinite_record"] = (
+                tf.Variable(-1, dtype="int64", trainable=False, aggregation=first_replica),
+                tf.Variable(tf.zeros(num_tasks), trainable=False, aggregation=first_replica))
+
+    def _record_nonfinite(self, task_losses, finite):
+        step, losses = self._nonfinite_record
+        first = ops.logical_and(ops.logical_not(finite), step < 0)
+        losses.assign(ops.where(first, task_losses, losses))
+        step.assign(ops.where(first, ops.cast(self.optimizer.iterations, "int64"), step))
+
+    def _raise_recorded_nonfinite(self):
+        step, losses = self._nonfinite_record
+        at = int(step.numpy())
+        if at < 0:
+            return
+        losses = losses.numpy()
+        bad = [n for n, l in zip(self.task_names, losses) if not np.isfinite(l)]
+        step.assign(-1)
+        raise tf.errors.InvalidArgumentError(
+            None, None,
+            f"keras_mtl: non-finite loss in task(s) {bad} at training step {at}, losses "
+            f"{losses.tolist()} (recorded by the XLA-compiled step, whose update was applied; "
+            "compile(on_nonfinite='skip') skips such steps instead)")
+
     @property
     def last_shared_kernel(self):
         """The last shared variable of rank >= 2 (GradNorm's "last shared layer")."""
@@ -544,7 +596,9 @@ class MultiTaskModel(keras.Model):
     def _with_weighting_gradients(self, tape, task_losses, per_task, variables, grads):
         kernel = self.last_shared_kernel
         kernel_grads = [ops.reshape(tape.gradient(l, kernel), (-1,)) for l in per_task]
-        own = self.weighting.weighting_gradients(task_losses, ops.stack(kernel_grads))
+        # Each replica's gradient of a task loss is the replica count times its share.
+        kernel_grads = _distribute.replica_sum(ops.stack(kernel_grads)) / _distribute.num_replicas()
+        own = self.weighting.weighting_gradients(task_losses, kernel_grads)
         if own is None:
             return grads
         # Like every other gradient: summed over replicas, unscaled by the optimizer.
@@ -567,7 +621,21 @@ class MultiTaskModel(keras.Model):
         others = [v for v in variables if id(v) not in shared_ids]
         sources = shared if representation is None else representation
         rows = [_flatten_gradients(tape.gradient(l, sources), sources) for l in scaled_per_task]
-        combined, weights = self.weighting.combine_gradients(ops.stack(rows), task_losses)
+        matrix = ops.stack(rows)
+        # Each replica's rows are its share of the global batch's gradients: the method
+        # sees the global matrix (the sum of the shares for parameters, their
+        # concatenation for the representation, whose rows span the batch).
+        replicas = _distribute.num_replicas()
+        if representation is None:
+            combined, weights = self.weighting.combine_gradients(
+                _distribute.replica_sum(matrix), task_losses)
+            # Every replica holds the whole combined gradient, and replicas' gradients add up.
+            combined = combined / replicas if replicas > 1 else combined
+        else:
+            matrix, start = _distribute.replica_concat(matrix, axis=1)
+            combined, weights = self.weighting.combine_gradients(matrix, task_losses)
+            if replicas > 1:
+                combined = combined[start:start + ops.shape(rows[0])[0]]
         combined = _unflatten(combined, sources)
         if representation is not None:
             combined = tape.gradient(representation, shared, output_gradients=combined)
@@ -594,10 +662,11 @@ class MultiTaskModel(keras.Model):
         y = self.labels_by_task(y)
         sample_weight = self._sample_weights_by_task(sample_weight)
         y_pred = self(x, training=False)
-        task_losses = self._task_loss_vector(y, y_pred, sample_weight)
+        regularization = self._regularization_loss()
+        task_losses, present = self._task_loss_vector(y, y_pred, sample_weight)
         objective, weights = self.weighting.combine(task_losses, training=False)
-        total = objective + self._regularization_loss()
-        self._update_trackers(x, total, task_losses, weights, self._present_tasks(sample_weight))
+        total = objective + regularization
+        self._update_trackers(x, total, task_losses, weights, present)
         return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
@@ -624,12 +693,23 @@ class MultiTaskModel(keras.Model):
         with strategy.scope():
             self._symbolic_build(data_batch=batch)
 
+    def _records_nonfinite(self):
+        return self.jit_compile and getattr(self, "on_nonfinite", None) == "raise"
+
+    def train_on_batch(self, *args, **kwargs):
+        logs = super().train_on_batch(*args, **kwargs)
+        if self._records_nonfinite():
+            self._raise_recorded_nonfinite()
+        return logs
+
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
         _check_not_empty(x, "training")
         _check_not_empty(kwargs.get("validation_data"), "validation")
         callbacks = list(callbacks or [])
         if not any(isinstance(c, _EpochEndCallback) for c in callbacks):
             callbacks.append(_EpochEndCallback())
+        if self._records_nonfinite():
+            callbacks.append(_NonfiniteCheck())
         try:
             return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
         except Exception:

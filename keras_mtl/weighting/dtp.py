@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mtl._distribute import replica_sum
 from keras_mtl.weighting.base import Weighting
 from keras_mtl.weighting.registry import register
 
@@ -25,18 +26,17 @@ def _accuracy(y_true, y_pred):
 
 
 def _masked_mean(values, sample_weight):
-    """Returns `(mean, count)` of `values` over the entries with non-zero weight."""
+    """Returns `(mean, count)` of `values` over the entries with non-zero weight, in
+    the global batch (summed over replicas under a distribution strategy)."""
     values = ops.cast(values, "float32")
-    if sample_weight is None:
-        return ops.mean(values), ops.cast(ops.size(values), "float32")
-    weight = ops.cast(sample_weight, "float32")
+    weight = ops.ones_like(values) if sample_weight is None else ops.cast(sample_weight, "float32")
     while len(weight.shape) > len(values.shape) and weight.shape[-1] == 1:
         weight = ops.squeeze(weight, axis=-1)
     while len(weight.shape) < len(values.shape):
         weight = ops.expand_dims(weight, axis=-1)
     weight = ops.broadcast_to(weight, ops.shape(values))
-    count = ops.sum(weight)
-    return ops.divide_no_nan(ops.sum(values * weight), count), count
+    sums = replica_sum(ops.stack([ops.sum(values * weight), ops.sum(weight)]))
+    return ops.divide_no_nan(sums[0], sums[1]), sums[1]
 
 
 @register("dtp")
