@@ -1,4 +1,4 @@
-"""Non-finite losses, bad input, killed runs, multi-worker training, SavedModel metadata."""
+"""Non-finite losses, bad input, killed runs, SavedModel metadata, XLA, mixed precision."""
 
 import json
 import os
@@ -173,59 +173,6 @@ def test_mixed_precision_with_two_optimizers(policy, tmp_path):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     finally:
         keras.mixed_precision.set_global_policy("float32")
-
-
-_WORKER = textwrap.dedent("""
-    import json, os, sys
-    import numpy as np, tensorflow as tf
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    import keras, keras_mtl
-    with strategy.scope():
-        keras.utils.set_random_seed(0)
-        tasks = [keras_mtl.Task("a", head=3, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-                 keras_mtl.Task("b", head=1, loss="mse")]
-        model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(8,))
-        model.compile(optimizer="adam", task_optimizer=keras.optimizers.SGD(0.1))
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 8)).astype("float32")
-    y = {"a": rng.integers(0, 3, 64), "b": rng.normal(size=(64, 1)).astype("float32")}
-    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-    model.fit(data, epochs=2, verbose=0)
-    np.savez(sys.argv[1], *[v.numpy() for v in model.trainable_variables])
-""")
-
-
-def _free_ports(n):
-    import socket
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def test_two_worker_multi_worker_mirrored_strategy_ends_with_identical_weights(tmp_path):
-    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    processes = []
-    for index in range(2):
-        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = {**_ENV, "TF_CONFIG": json.dumps(tf_config)}
-        processes.append(subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(tmp_path / f"worker{index}.npz")],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    for p in processes:
-        _, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-3000:]
-    w0, w1 = np.load(tmp_path / "worker0.npz"), np.load(tmp_path / "worker1.npz")
-    assert len(w0.files) == 8
-    keras.utils.set_random_seed(0)
-    initial = keras_mtl.build("hard_sharing", _tasks(), backbone="mlp", input_shape=(8,))
-    for key, v in zip(w0.files, initial.trainable_variables):
-        np.testing.assert_array_equal(w0[key], w1[key])
-        assert w0[key].shape == v.shape
-    assert not np.allclose(w0[w0.files[0]], initial.trainable_variables[0].numpy())
 
 
 def _every_weighting():
