@@ -47,6 +47,29 @@ class _NonfiniteCheck(keras.callbacks.Callback):
         self.model._raise_recorded_nonfinite()
 
 
+class _PerTaskMean(keras.metrics.Metric):
+    """Weighted epoch means of a per-task quantity, logged as `<task><suffix>`; one
+    metric with two (K,) variables costs two updates per step, not 2K."""
+
+    def __init__(self, task_names, suffix, name):
+        super().__init__(name=name)
+        self.task_names, self.suffix = list(task_names), suffix
+        self.total = self.add_variable((len(task_names),), "zeros", name="total")
+        self.count = self.add_variable((len(task_names),), "zeros", name="count")
+
+    def update_state(self, values, sample_weight):
+        self.total.assign_add(values * sample_weight)
+        self.count.assign_add(sample_weight)
+
+    def reset_state(self):
+        self.total.assign(ops.zeros_like(self.total))
+        self.count.assign(ops.zeros_like(self.count))
+
+    def result(self):
+        means = ops.divide_no_nan(self.total, self.count)
+        return {f"{n}{self.suffix}": means[k] for k, n in enumerate(self.task_names)}
+
+
 def _check_label(task, label, prediction):
     """Rejects labels whose shape cannot match the prediction's (which a loss would
     otherwise broadcast silently) or whose dtype is not numeric."""
@@ -181,7 +204,9 @@ class MultiTaskModel(keras.Model):
         Args:
             optimizer: optimizer of the shared variables.
             task_optimizer: optimizer of the task-specific variables: one optimizer,
-                or a dict giving each task its own. Defaults to a copy of `optimizer`.
+                or a dict giving each task its own. Defaults to `optimizer` itself
+                (the same updates as a copy for per-variable optimizers such as
+                Adam or SGD, in fewer operations per step).
             weighting_optimizer: optimizer of the weighting method's trainable
                 variables (e.g. learned uncertainties). Defaults to a copy of the
                 task optimizer (or of `optimizer`).
@@ -251,7 +276,7 @@ class MultiTaskModel(keras.Model):
             task_optimizers = {n: keras.optimizers.get(task_optimizer[n]) for n in names}
         else:
             one = (keras.optimizers.get(task_optimizer) if task_optimizer is not None
-                   else _clone_optimizer(shared_optimizer))
+                   else shared_optimizer)
             task_optimizers = {n: one for n in names}
             if freeze_absent_tasks:
                 task_optimizers = {n: _clone_optimizer(one) for n in names}
@@ -279,12 +304,13 @@ class MultiTaskModel(keras.Model):
             steps_per_execution=steps_per_execution,
             jit_compile=jit_compile,
         )
-        self._task_loss_trackers = [keras.metrics.Mean(name=f"{n}_loss") for n in names]
-        self._task_weight_trackers = [keras.metrics.Mean(name=f"{n}_weight") for n in names]
+        self._task_loss_tracker = _PerTaskMean(names, "_loss", name="task_losses")
+        self._task_weight_tracker = _PerTaskMean(names, "_weight", name="task_weights")
         self.optimizer.build(self._optimized_variables())
         self._compile_config = keras.saving.serialize_keras_object({
             "optimizer": shared_optimizer,
-            "task_optimizer": task_optimizer if isinstance(task_optimizer, dict) else task_optimizers[names[0]],
+            "task_optimizer": (task_optimizer if isinstance(task_optimizer, dict)
+                               else None if task_optimizer is None else task_optimizers[names[0]]),
             "weighting_optimizer": weighting_optimizer,
             "loss": task_losses,
             "weighting": weighting,
@@ -345,7 +371,7 @@ class MultiTaskModel(keras.Model):
         metrics = super().metrics
         if not self.compiled:
             return metrics
-        return metrics[:1] + self._task_loss_trackers + self._task_weight_trackers + metrics[1:]
+        return metrics[:1] + [self._task_loss_tracker, self._task_weight_tracker] + metrics[1:]
 
     # --------------------------------------------------------------------- data
 
@@ -411,25 +437,29 @@ class MultiTaskModel(keras.Model):
         losses, divided by the replica count and summed over replicas (as gradients
         are), has the gradient it has on one replica with the whole batch.
         """
-        sums, counts = [], []
+        values, sizes, counts = [], [], []
         for name in self.task_names:
             _check_label(name, y[name], y_pred[name])
             weight = sample_weight[name]
-            value = ops.cast(_private.unscale_loss_for_distribution(
-                self._task_losses[name](y[name], y_pred[name], weight)), "float32")
+            values.append(ops.cast(_private.unscale_loss_for_distribution(
+                self._task_losses[name](y[name], y_pred[name], weight)), "float32"))
             if weight is None:
-                size = count = ops.cast(ops.shape(y[name])[0], "float32")
+                sizes.append(ops.cast(ops.shape(y[name])[0], "float32"))
+                counts.append(None)
             else:
                 # A sample weight is a mask: average over the labelled entries only.
                 weight = ops.cast(weight, "float32")
-                size, count = ops.cast(ops.size(weight), "float32"), ops.sum(weight)
-            sums.append(value * size)
-            counts.append(count)
-        sums, counts = ops.stack(sums), _distribute.replica_sum(ops.stack(counts))
-        share = ops.divide_no_nan(sums, counts)
+                sizes.append(ops.cast(ops.size(weight), "float32"))
+                counts.append(ops.sum(weight))
         replicas = _distribute.num_replicas()
         if replicas == 1:
-            return share, counts > 0
+            losses = [v if c is None else ops.divide_no_nan(v * n, c)
+                      for v, n, c in zip(values, sizes, counts)]
+            present = [ops.convert_to_tensor(True) if c is None else c > 0 for c in counts]
+            return ops.stack(losses), ops.stack(present)
+        counts = _distribute.replica_sum(
+            ops.stack([n if c is None else c for n, c in zip(sizes, counts)]))
+        share = ops.divide_no_nan(ops.stack(values) * ops.stack(sizes), counts)
         local = replicas * share
         total = _distribute.replica_sum(ops.stop_gradient(share))
         return local + ops.stop_gradient(total - local), counts > 0
@@ -443,17 +473,16 @@ class MultiTaskModel(keras.Model):
         """Epoch means: the total and task losses per example (a task's loss over the
         batches that have its labels), the weights per step."""
         batch = ops.cast(tf.shape(keras.tree.flatten(x)[0])[0], "float32")
-        one = 1.0
+        one = ops.ones_like(weights)
         if finite is not None:
             # A skipped step counts for nothing in the logs.
-            batch, one = batch * ops.cast(finite, "float32"), ops.cast(finite, "float32")
+            batch, one = batch * ops.cast(finite, "float32"), one * ops.cast(finite, "float32")
             total = ops.where(finite, total, 0.0)
             task_losses = ops.where(finite, task_losses, 0.0)
             weights = ops.where(ops.isfinite(weights), weights, 0.0)
         self._loss_tracker.update_state(total, sample_weight=batch)
-        for k, tracker in enumerate(self._task_loss_trackers):
-            tracker.update_state(task_losses[k], sample_weight=batch * ops.cast(present[k], "float32"))
-            self._task_weight_trackers[k].update_state(weights[k], sample_weight=one)
+        self._task_loss_tracker.update_state(task_losses, batch * ops.cast(present, "float32"))
+        self._task_weight_tracker.update_state(weights, one)
 
     def _scaled(self, loss):
         """The loss to differentiate: divided by the replica count (so that summing
@@ -549,11 +578,15 @@ class MultiTaskModel(keras.Model):
                 + list(self.weighting.variables))
 
     def _assert_finite(self, task_losses, finite):
-        bad = tf.boolean_mask(tf.constant(self.task_names), ~tf.math.is_finite(task_losses))
-        tf.debugging.Assert(finite, [
-            "keras_mtl: non-finite loss in task(s)", bad, "at training step",
-            self.optimizer.iterations, "losses", task_losses,
-            "(compile(on_nonfinite='skip') skips such steps instead)"], summarize=64)
+        def fail():
+            # Built only on failure: a step with finite losses runs just the condition.
+            bad = tf.boolean_mask(tf.constant(self.task_names), ~tf.math.is_finite(task_losses))
+            return tf.debugging.Assert(False, [
+                "keras_mtl: non-finite loss in task(s)", bad, "at training step",
+                self.optimizer.iterations, "losses", task_losses,
+                "(compile(on_nonfinite='skip') skips such steps instead)"], summarize=64)
+
+        tf.cond(finite, tf.no_op, fail)
 
     @_private.no_automatic_dependency_tracking
     def _create_nonfinite_record(self, num_tasks):
