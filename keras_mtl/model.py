@@ -655,6 +655,10 @@ class MultiTaskModel(keras.Model):
         sources = shared if representation is None else representation
         rows = [_flatten_gradients(tape.gradient(l, sources), sources) for l in scaled_per_task]
         matrix = ops.stack(rows)
+        # Methods see the true gradients: without the loss scale of mixed precision.
+        scale, dtype = self._loss_scale(), matrix.dtype
+        if scale is not None:
+            matrix = ops.cast(matrix, "float32") / scale
         # Each replica's rows are its share of the global batch's gradients: the method
         # sees the global matrix (the sum of the shares for parameters, their
         # concatenation for the representation, whose rows span the batch).
@@ -669,6 +673,9 @@ class MultiTaskModel(keras.Model):
             combined, weights = self.weighting.combine_gradients(matrix, task_losses)
             if replicas > 1:
                 combined = combined[start:start + ops.shape(rows[0])[0]]
+        if scale is not None:
+            # float16 rows (of a float16 representation) need the scale back.
+            combined = ops.cast(combined * scale, dtype)
         combined = _unflatten(combined, sources)
         if representation is not None:
             combined = tape.gradient(representation, shared, output_gradients=combined)
@@ -678,6 +685,12 @@ class MultiTaskModel(keras.Model):
         by_id = dict(zip((id(v) for v in shared), combined))
         by_id.update(zip((id(v) for v in others), tape.gradient(scaled_rest, others)))
         return [by_id[id(v)] for v in variables], weights
+
+    def _loss_scale(self):
+        """The dynamic loss scale of mixed precision, or None."""
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return ops.cast(self.optimizer.scale_loss(ops.ones((), "float32")), "float32")
+        return None
 
     def _representation_model(self):
         """A model sharing this model's layers that also returns the shared

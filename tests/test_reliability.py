@@ -175,6 +175,34 @@ def test_mixed_precision_with_two_optimizers(policy, tmp_path):
         keras.mixed_precision.set_global_policy("float32")
 
 
+def _first_gradient_matrix_norm(policy, mode):
+    keras.mixed_precision.set_global_policy(policy)
+    norms = []
+
+    class Recording(keras_mtl.weighting.NashMTL):
+        def combine_gradients(self, grads, losses):
+            norms.append(float(keras.ops.norm(grads)))
+            return super().combine_gradients(grads, losses)
+
+    try:
+        keras.utils.set_random_seed(0)
+        model = _model(weighting=Recording(max_norm=0.1, gradient_mode=mode), run_eagerly=True)
+        x, y = _data(8)
+        model.train_on_batch(x, y)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return norms[0]
+
+
+@pytest.mark.parametrize("mode", ["shared_parameters", "representation"])
+def test_gradient_methods_see_gradients_without_the_loss_scale(mode):
+    # Under mixed_float16 the loss is scaled by 2**15 before differentiation.
+    unscaled = _first_gradient_matrix_norm("float32", mode)
+    mixed = _first_gradient_matrix_norm("mixed_float16", mode)
+    assert unscaled > 0
+    np.testing.assert_allclose(mixed, unscaled, rtol=0.02)
+
+
 def _every_weighting():
     special = {"fixed": lambda: keras_mtl.weighting.Fixed([0.5, 2.0]),
                "dtp": lambda: keras_mtl.weighting.DTP(kpis={"a": "accuracy"})}

@@ -61,9 +61,8 @@ class NashMTL(GradientWeighting):
     Returns `combined = d` (after clipping) and logs the effective weights `a`
     times the clipping factor, as the authors and LibMTL do: for K equal gradients
     `a = 1` and `d` is their sum, the scale of equal weighting. `max_norm` applies to
-    the gradient as the train step hands it over, which under several replicas or
-    a loss scale is divided by the replica count and multiplied by the scale: set
-    `max_norm=0` there and give the shared optimizer `global_clipnorm` instead.
+    the gradient of the global batch's losses, without the loss scale of mixed
+    precision (the train step hands over such gradients).
 
     Reference: Navon, Shamsian, Achituve, Maron, Kawaguchi, Chechik, Fetaya,
     "Multi-Task Learning as a Bargaining Game", ICML 2022.
