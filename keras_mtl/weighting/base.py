@@ -3,6 +3,10 @@
 import keras
 from keras import ops
 
+from keras_mtl._distribute import replica_sum
+
+__all__ = ["GradientWeighting", "Weighting", "replica_sum"]
+
 
 class Weighting(keras.layers.Layer):
     """Base class of task-weighting methods.
@@ -33,7 +37,10 @@ class Weighting(keras.layers.Layer):
        updated parameters (FAMO).
     After each training epoch the model calls `on_epoch_end()` (DWA).
 
-    `losses` are each task's mean loss on this replica (float32, shape (K,)).
+    `losses` are each task's mean loss over the global batch (float32, shape (K,)),
+    the same on every replica under a distribution strategy, and so are the gradient
+    matrices; a method that computes statistics of the batch itself (in `observe`)
+    sums them over replicas with `keras_mtl.weighting.base.replica_sum`, as DTP does.
     """
 
     gradient_mode = None

@@ -3,8 +3,7 @@
 import keras
 from keras import ops
 
-from keras_mtl._distribute import replica_sum
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import Weighting, replica_sum
 from keras_mtl.weighting.registry import register
 
 _KPI_FUNCTIONS = {
