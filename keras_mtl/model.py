@@ -208,8 +208,9 @@ class MultiTaskModel(keras.Model):
                 (the same updates as a copy for per-variable optimizers such as
                 Adam or SGD, in fewer operations per step).
             weighting_optimizer: optimizer of the weighting method's trainable
-                variables (e.g. learned uncertainties). Defaults to a copy of the
-                task optimizer (or of `optimizer`).
+                variables (e.g. learned uncertainties). Defaults to the task
+                optimizer when all tasks share one, else to a copy of the first
+                task's.
             loss: per-task losses: a dict by task name, a list in task order, or
                 one loss for all tasks. Defaults to each task's `Task.loss`.
             loss_weights: fixed per-task weights (dict or list); shorthand for
@@ -281,9 +282,13 @@ class MultiTaskModel(keras.Model):
             if freeze_absent_tasks:
                 task_optimizers = {n: _clone_optimizer(one) for n in names}
         self.freeze_absent_tasks = bool(freeze_absent_tasks)
-        weighting_optimizer = (keras.optimizers.get(weighting_optimizer)
-                               if weighting_optimizer is not None
-                               else _clone_optimizer(task_optimizers[names[0]]))
+        first = task_optimizers[names[0]]
+        if weighting_optimizer is not None:
+            weighting_optimizer_arg = weighting_optimizer = keras.optimizers.get(weighting_optimizer)
+        else:
+            weighting_optimizer_arg = None
+            shared_by_all = all(o is first for o in task_optimizers.values())
+            weighting_optimizer = first if shared_by_all else _clone_optimizer(first)
         self.shared_optimizer = shared_optimizer
         self.task_optimizers = task_optimizers
         self.weighting_optimizer = weighting_optimizer
@@ -311,7 +316,7 @@ class MultiTaskModel(keras.Model):
             "optimizer": shared_optimizer,
             "task_optimizer": (task_optimizer if isinstance(task_optimizer, dict)
                                else None if task_optimizer is None else task_optimizers[names[0]]),
-            "weighting_optimizer": weighting_optimizer,
+            "weighting_optimizer": weighting_optimizer_arg,
             "loss": task_losses,
             "weighting": weighting,
             "metrics": task_metrics,

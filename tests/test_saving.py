@@ -85,6 +85,21 @@ def test_keras_round_trip_continues_training_identically(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
+def test_default_optimizers_are_one_and_round_trip_as_one(tmp_path):
+    x, y = _data()
+    model = _model(seed=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), weighting=_LearnedSoftmaxWeights())
+    assert model.task_optimizers["colour"] is model.shared_optimizer
+    assert model.weighting_optimizer is model.shared_optimizer
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert loaded.weighting_optimizer is loaded.shared_optimizer
+    assert len(loaded.optimizer.variables) == len(model.optimizer.variables)
+    for a, b in zip(_state(model), _state(loaded)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_loaded_model_keeps_task_specs_and_losses(tmp_path):
     model = keras_mtl.build(
         "hard_sharing",
