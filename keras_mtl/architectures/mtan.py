@@ -8,7 +8,7 @@ from keras_mtl.architectures.registry import register
 from keras_mtl.graph import inline
 from keras_mtl.layers.max_unpooling_2d import MaxUnpooling2D
 from keras_mtl.layers.task_attention import TaskAttention
-from keras_mtl.layers.batch_norm import batch_normalization
+from keras_mtl.layers.batch_norm import GlobalBatchNormalization
 
 SEGNET_FILTERS = (64, 128, 256, 512, 512)
 
@@ -22,7 +22,7 @@ def _block_layers(units, name, rank):
         project = keras.layers.Conv2D(units, 3, padding="same", use_bias=False, name=f"{name}_conv")
     else:
         project = keras.layers.Dense(units, use_bias=False, name=f"{name}_dense")
-    return [project, batch_normalization(name=f"{name}_bn", **_BN),
+    return [project, GlobalBatchNormalization(name=f"{name}_bn", **_BN),
             keras.layers.ReLU(name=name)]
 
 

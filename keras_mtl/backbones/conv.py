@@ -3,7 +3,7 @@
 import keras
 
 from keras_mtl.backbones.registry import register
-from keras_mtl.layers.batch_norm import batch_normalization
+from keras_mtl.layers.batch_norm import GlobalBatchNormalization
 
 
 @register("conv")
@@ -26,7 +26,7 @@ def conv(input_shape, filters=(32, 64, 128), batch_norm=True, pool=True, prefix=
         x = keras.layers.Conv2D(f, 3, padding="same", use_bias=not batch_norm,
                                 name=f"{prefix}conv{i}")(x)
         if batch_norm:
-            x = batch_normalization(name=f"{prefix}bn{i}")(x)
+            x = GlobalBatchNormalization(name=f"{prefix}bn{i}")(x)
         x = keras.layers.ReLU(name=f"{prefix}relu{i}" if pool else f"{prefix}block{i}")(x)
         if pool:
             x = keras.layers.MaxPooling2D(2, name=f"{prefix}block{i}")(x)

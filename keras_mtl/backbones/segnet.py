@@ -4,7 +4,7 @@ import keras
 
 from keras_mtl.backbones.registry import register
 from keras_mtl.layers.max_unpooling_2d import MaxUnpooling2D
-from keras_mtl.layers.batch_norm import batch_normalization
+from keras_mtl.layers.batch_norm import GlobalBatchNormalization
 
 
 def _conv_block(x, filters, batch_norm, name, output_name):
@@ -13,7 +13,7 @@ def _conv_block(x, filters, batch_norm, name, output_name):
     if batch_norm:
         # PyTorch's defaults, as in SegNet and MTAN: Keras's momentum of 0.99 lets the
         # moving statistics lag far behind in short trainings.
-        x = batch_normalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
+        x = GlobalBatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=output_name or f"{name}_relu")(x)
 
 

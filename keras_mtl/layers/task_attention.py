@@ -2,7 +2,7 @@
 
 import keras
 from keras import ops
-from keras_mtl.layers.batch_norm import batch_normalization
+from keras_mtl.layers.batch_norm import GlobalBatchNormalization
 
 
 @keras.saving.register_keras_serializable(package="keras_mtl")
@@ -52,10 +52,10 @@ class TaskAttention(keras.layers.Layer):
         hidden = self.hidden_units or channels
         hidden_shape = attention_shape[:-1] + (hidden,)
         self.hidden_projection = keras.layers.Dense(hidden, use_bias=False, name="hidden_projection")
-        self.hidden_norm = batch_normalization(
+        self.hidden_norm = GlobalBatchNormalization(
             momentum=self.momentum, epsilon=self.epsilon, name="hidden_norm")
         self.mask_projection = keras.layers.Dense(channels, use_bias=False, name="mask_projection")
-        self.mask_norm = batch_normalization(
+        self.mask_norm = GlobalBatchNormalization(
             momentum=self.momentum, epsilon=self.epsilon, name="mask_norm")
         self.hidden_projection.build(attention_shape)
         self.hidden_norm.build(hidden_shape)
