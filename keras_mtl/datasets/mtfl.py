@@ -15,6 +15,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_mtl.datasets._pipeline import cached, shuffled_with_seeds
+
 TASKS = ("landmarks", "gender", "smile", "glasses", "pose")
 ATTRIBUTES = TASKS[1:]
 NUM_CLASSES = {"gender": 2, "smile": 2, "glasses": 2, "pose": 5}
@@ -205,17 +207,8 @@ def load(path, split="train", tasks=None, batch_size=64, image_size=40, margin=0
     ds = tf.data.Dataset.from_tensor_slices((labels["path"], labels["landmarks"], targets))
     ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE)
     if training:
-        ds = _cached(ds, cache).shuffle(len(labels["path"]), seed=seed,
-                                        reshuffle_each_iteration=True)
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(
+        ds = shuffled_with_seeds(cached(ds, cache), len(labels["path"]), seed).map(
             lambda example, s: prepare(*example, box_seed=s), num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        ds = _cached(ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE), cache)
+        ds = cached(ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE), cache)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def _cached(ds, cache):
-    if cache is True:
-        return ds.cache()
-    return ds.cache(cache) if cache else ds

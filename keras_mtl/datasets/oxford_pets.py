@@ -16,6 +16,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_mtl.datasets._pipeline import cached, shuffled_with_seeds
+
 TASKS = ("segmentation", "breed", "species")
 SPLIT_FILES = {"trainval": "trainval.txt", "test": "test.txt"}
 SEGMENTATION_CLASSES = ("pet", "background", "border")
@@ -125,16 +127,9 @@ def load(path, split="trainval", tasks=None, batch_size=32, image_size=64, train
 
     targets = {"breed": records["breed"], "species": records["species"]}
     ds = tf.data.Dataset.from_tensor_slices((records["image"], records["trimap"], targets))
-    ds = _cached(ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE), cache)
+    ds = cached(ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE), cache)
     if training:
-        ds = ds.shuffle(len(records["image"]), seed=seed, reshuffle_each_iteration=True)
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = shuffled_with_seeds(ds, len(records["image"]), seed).map(
+            augment, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def _cached(ds, cache):
-    if cache is True:
-        return ds.cache()
-    return ds.cache(cache) if cache else ds

@@ -16,6 +16,8 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from keras_mtl.datasets._pipeline import cached, shuffled_with_seeds
+
 TASKS = ("age", "gender", "race")
 NUM_CLASSES = {"gender": 2, "race": 5}
 SPLITS = ("train", "test")
@@ -110,16 +112,8 @@ def load(path, split="train", tasks=None, batch_size=64, image_size=64, training
 
     targets = {t: labels[t][keep] for t in tasks}
     ds = tf.data.Dataset.from_tensor_slices((labels["path"][keep], targets))
-    ds = _cached(ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE), cache)
+    ds = cached(ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE), cache)
     if training:
-        ds = ds.shuffle(len(keep), seed=seed, reshuffle_each_iteration=True)
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = shuffled_with_seeds(ds, len(keep), seed).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def _cached(ds, cache):
-    if cache is True:
-        return ds.cache()
-    return ds.cache(cache) if cache else ds
