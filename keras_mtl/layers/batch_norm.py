@@ -23,4 +23,3 @@ class GlobalBatchNormalization(keras.layers.BatchNormalization):
         config = super().get_config()
         config.pop("synchronized")
         return config
-
