@@ -88,6 +88,25 @@ class Weighting(keras.layers.Layer):
     def call(self, losses, training=False):
         return self.combine(losses, training=training)[0]
 
+    # Keras saves a layer's variables but not the state of its `SeedGenerator`s: save
+    # it after them, so that a method's random draws continue the same on resume.
+    def _saved_variables(self):
+        return (self._trainable_variables + self._non_trainable_variables
+                + [generator.state for generator in self._seed_generators])
+
+    def save_own_variables(self, store):
+        for i, variable in enumerate(self._saved_variables()):
+            store[str(i)] = variable
+
+    def load_own_variables(self, store):
+        saved = self._saved_variables()
+        if len(store.keys()) != len(saved):
+            raise ValueError(
+                f"Weighting {self.name!r} expected {len(saved)} saved variables "
+                f"({[v.name for v in saved]}), received {len(store.keys())}.")
+        for i, variable in enumerate(saved):
+            variable.assign(store[str(i)])
+
 
 class GradientWeighting(Weighting):
     """Base class of methods that combine per-task gradients (`combine_gradients`).

@@ -65,13 +65,6 @@ class GradDrop(GradientWeighting):
         weights = ops.divide_no_nan(kept, ops.sum(positive, axis=1) - ops.sum(negative, axis=1))
         return ops.cast(combined, grads.dtype), weights
 
-    # Keras saves no SeedGenerator state; keep the draws reproducible on resume.
-    def save_own_variables(self, store):
-        store["0"] = self.seed_generator.state
-
-    def load_own_variables(self, store):
-        self.seed_generator.state.assign(store["0"])
-
     def get_config(self):
         config = super().get_config()
         config.update(leak=self.leak, seed=self.seed)

@@ -59,13 +59,6 @@ class PCGrad(GradientWeighting):
         combined = ops.matmul(weights[None, :], matrix)[0]
         return ops.cast(combined, grads.dtype), weights
 
-    # Keras saves no SeedGenerator state; keep the task orders reproducible on resume.
-    def save_own_variables(self, store):
-        store["0"] = self.seed_generator.state
-
-    def load_own_variables(self, store):
-        self.seed_generator.state.assign(store["0"])
-
     def get_config(self):
         config = super().get_config()
         config["seed"] = self.seed

@@ -37,13 +37,6 @@ class RLW(Weighting):
         draws = keras.random.normal((self.num_tasks,), seed=self.seed_generator)
         return ops.cast(ops.softmax(draws), losses.dtype)
 
-    # Keras saves no SeedGenerator state, and the draws are this layer's only state.
-    def save_own_variables(self, store):
-        store["0"] = self.seed_generator.state
-
-    def load_own_variables(self, store):
-        self.seed_generator.state.assign(store["0"])
-
     def get_config(self):
         config = super().get_config()
         config["seed"] = self.seed
