@@ -744,6 +744,58 @@ class MultiTaskModel(keras.Model):
         with strategy.scope():
             self._symbolic_build(data_batch=batch)
 
+    def make_train_function(self, force=False):
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force=True)
+        self.train_function = self._one_call_per_step(self.train_step, self.train_function)
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        if self.test_function is not None and not force:
+            return self.test_function
+        super().make_test_function(force=True)
+        self.test_function = self._one_call_per_step(self.test_step, self.test_function)
+        return self.test_function
+
+    def _one_call_per_step(self, step, keras_function):
+        """One step per call as ONE compiled function that also reads the batch.
+
+        Keras 3.15 runs a step on a `tf.data` iterator as a compiled function that
+        wraps the compiled step and returns its logs in an `Optional`, which Python
+        then opens: two more eager calls per step. For small models that dispatch costs
+        a third of the step (the tabular MLP of `benchmarks/overhead.py` trains 1.3-1.5x
+        faster without it). At the end of the data `get_next` raises `OutOfRangeError`,
+        which Keras' epoch iterator turns into the end of the epoch, as before.
+        Several steps per execution, distribution strategies and eager execution keep
+        Keras' own function.
+        """
+        if (self.steps_per_execution != 1 or self.run_eagerly
+                or self._distribute_strategy is not None):
+            return keras_function
+
+        @tf.autograph.experimental.do_not_convert
+        def one_step(data):
+            # As Keras does: `Optional` placeholders in the data stand for None.
+            data = keras.tree.map_structure(
+                lambda v: None if isinstance(v, tf.experimental.Optional) else v, data)
+            return step(data)
+
+        if self.jit_compile:
+            one_step = tf.function(one_step, jit_compile=True, reduce_retracing=True)
+
+        @tf.function(reduce_retracing=True)
+        @tf.autograph.experimental.do_not_convert
+        def on_iterator(iterator):
+            return one_step(iterator.get_next())
+
+        def function(iterator):
+            if isinstance(iterator, tf.data.Iterator):
+                return on_iterator(iterator)
+            return keras_function(iterator)  # e.g. train_on_batch's one batch
+
+        return function
+
     def _records_nonfinite(self):
         return self.jit_compile and getattr(self, "on_nonfinite", None) == "raise"
 

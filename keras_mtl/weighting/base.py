@@ -56,6 +56,7 @@ class Weighting(keras.layers.Layer):
 
     def observe(self, y, y_pred, sample_weight):
         """Sees the labels and predictions (dicts by task name) of a training batch."""
+        return None  # (a body AutoGraph can convert)
 
     def task_weights(self, losses, training=False):
         """Returns the K task weights for this step (a float32 tensor of shape (K,))."""

@@ -1,0 +1,80 @@
+"""The one-call-per-step train and test functions (`MultiTaskModel._one_call_per_step`)
+compute exactly what Keras' own functions compute."""
+
+import numpy as np
+import keras
+import pytest
+import tensorflow as tf
+
+import keras_mtl
+
+
+def _dataset(n=96, batch=16, seed=0, masked=False):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8)).astype("float32")
+    y = {"a": rng.integers(0, 3, size=(n,)), "b": rng.normal(size=(n, 2)).astype("float32")}
+    if masked:
+        w = {"a": np.ones(n, "float32"), "b": (rng.random(n) < 0.5).astype("float32")}
+        return tf.data.Dataset.from_tensor_slices((x, y, w)).batch(batch)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+
+
+def _trained(one_call_per_step, jit_compile, weighting, data, epochs=2):
+    keras.utils.set_random_seed(0)
+    tasks = [keras_mtl.Task("a", head=3, metrics=["accuracy"],
+                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+             keras_mtl.Task("b", head=2, loss="mse")]
+    model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(8,))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting=weighting,
+                  jit_compile=jit_compile)
+    if not one_call_per_step:
+        model._one_call_per_step = lambda step, keras_function: keras_function
+    history = model.fit(data, epochs=epochs, validation_data=data, verbose=0).history
+    state = [v.numpy() for v in model.variables + model.optimizer.variables
+             + model.weighting.variables]
+    return model, history, state
+
+
+@pytest.mark.parametrize("jit_compile,weighting,masked", [
+    (False, "dwa", False), (False, "uncertainty", True), (True, "pcgrad", False)])
+def test_same_training_as_keras_functions(jit_compile, weighting, masked):
+    data = _dataset(masked=masked)
+    ours, ours_history, ours_state = _trained(True, jit_compile, weighting, data)
+    _, keras_history, keras_state = _trained(False, jit_compile, weighting, data)
+    assert set(ours_history) >= {"loss", "a_loss", "b_weight", "a_accuracy", "val_loss", "val_b_loss"}
+    assert ours_history == keras_history
+    for a, b in zip(ours_state, keras_state):
+        np.testing.assert_array_equal(a, b)
+    assert int(ours.optimizer.iterations) == 2 * 6
+
+
+def test_uses_one_compiled_function_and_ends_epochs_of_unknown_length():
+    # After filter() the dataset's length is unknown: the first epoch ends when
+    # `get_next` raises inside the compiled function.
+    data = _dataset(n=80).filter(lambda x, y: True)
+    assert int(data.cardinality()) == tf.data.UNKNOWN_CARDINALITY
+    model, history, _ = _trained(True, False, "equal", data, epochs=3)
+    assert len(history["loss"]) == 3 and all(np.isfinite(history["loss"]))
+    assert int(model.optimizer.iterations) == 3 * 5
+    # Keras' own function would raise StopIteration here; ours reads the batch itself.
+    with pytest.raises(tf.errors.OutOfRangeError):
+        model.train_function(iter(data.take(0)))
+    with pytest.raises(tf.errors.OutOfRangeError):
+        model.test_function(iter(data.take(0)))
+
+
+def test_keeps_keras_functions_for_several_steps_per_execution_and_single_batches():
+    data = _dataset()
+    keras.utils.set_random_seed(0)
+    tasks = [keras_mtl.Task("a", head=3, loss="sparse_categorical_crossentropy"),
+             keras_mtl.Task("b", head=2, loss="mse")]
+    model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(8,))
+    model.compile(optimizer="adam", steps_per_execution=4)
+    model.fit(data, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == 6
+    with pytest.raises(StopIteration):  # Keras' multi-step function
+        model.train_function(iter(data.take(0)))
+    model.compile(optimizer="adam")
+    x, y = next(iter(data))
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert set(logs) >= {"loss", "a_loss", "b_loss"} and np.isfinite(logs["loss"])
