@@ -764,14 +764,14 @@ class MultiTaskModel(keras.Model):
         Keras 3.15 runs a step on a `tf.data` iterator as a compiled function that
         wraps the compiled step and returns its logs in an `Optional`, which Python
         then opens: two more eager calls per step. For small models that dispatch costs
-        a third of the step (the tabular MLP of `benchmarks/overhead.py` trains 1.3-1.5x
+        a quarter of the step (the tabular MLP of `benchmarks/overhead.py` trains 1.3-1.4x
         faster without it). At the end of the data `get_next` raises `OutOfRangeError`,
         which Keras' epoch iterator turns into the end of the epoch, as before.
         Several steps per execution, distribution strategies and eager execution keep
         Keras' own function.
         """
         if (self.steps_per_execution != 1 or self.run_eagerly
-                or self._distribute_strategy is not None):
+                or self._distribute_strategy is not None or tf.distribute.has_strategy()):
             return keras_function
 
         @tf.autograph.experimental.do_not_convert
