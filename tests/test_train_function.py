@@ -41,7 +41,8 @@ def test_same_training_as_keras_functions(jit_compile, weighting, masked):
     data = _dataset(masked=masked)
     ours, ours_history, ours_state = _trained(True, jit_compile, weighting, data)
     _, keras_history, keras_state = _trained(False, jit_compile, weighting, data)
-    assert set(ours_history) >= {"loss", "a_loss", "b_weight", "a_accuracy", "val_loss", "val_b_loss"}
+    assert set(ours_history) >= {"loss", "a_loss", "b_weight", "a_accuracy", "val_loss",
+                                 "val_b_loss"}
     assert ours_history == keras_history
     for a, b in zip(ours_state, keras_state):
         np.testing.assert_array_equal(a, b)
