@@ -774,13 +774,8 @@ class MultiTaskModel(keras.Model):
                 or self._distribute_strategy is not None or tf.distribute.has_strategy()):
             return keras_function
 
-        @tf.autograph.experimental.do_not_convert
-        def one_step(data):
-            # As Keras does: `Optional` placeholders in the data stand for None.
-            data = keras.tree.map_structure(
-                lambda v: None if isinstance(v, tf.experimental.Optional) else v, data)
-            return step(data)
-
+        # Keras' own wrapper: `Optional` placeholders in the data stand for None.
+        one_step = tf.autograph.experimental.do_not_convert(self._autoconvert_optionals(step))
         if self.jit_compile:
             one_step = tf.function(one_step, jit_compile=True, reduce_retracing=True)
 
