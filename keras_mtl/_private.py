@@ -1,8 +1,13 @@
-"""The one place keras_mtl touches private Keras APIs.
+"""The one place keras_mtl imports from private Keras modules or calls a private
+TensorFlow method.
 
-Keras keeps these helpers in private modules; wrapping them here keeps a Keras upgrade
-to a one-file change.
+Keras keeps these helpers in private modules; wrapping them here keeps a Keras or
+TensorFlow upgrade to a one-file change.
 """
+
+import weakref
+
+import tensorflow as tf
 
 from keras.src.losses.loss import scale_loss_for_distribution
 from keras.src.losses.losses import LossFunctionWrapper
@@ -13,9 +18,40 @@ from keras.src.utils.tracking import no_automatic_dependency_tracking
 
 __all__ = [
     "Functional",
+    "IteratorCall",
     "LossFunctionWrapper",
     "no_automatic_dependency_tracking",
     "scale_loss_for_distribution",
     "unpack_x_y_sample_weight",
     "unscale_loss_for_distribution",
 ]
+
+
+class IteratorCall:
+    """Calls the `tf.function` `function(iterator)` on the same `tf.data` iterator
+    again and again, as `function(iterator)` does, but without `tf.function`'s
+    per-call matching of the argument against its traces.
+
+    The first call on an iterator goes through `function`; later calls on it run
+    the concrete function traced for it through `ConcreteFunction._call_flat`,
+    which is where every `tf.function` call ends (TensorFlow's
+    `tracing_compilation.call_function`). The matching hashes the iterator's
+    element spec at every call: 0.1-0.3 ms of a 1 ms step of a small model.
+    """
+
+    def __init__(self, function):
+        self.function = function
+        self._iterator = None  # weak reference: an iterator lives for one epoch
+        self._concrete = None
+
+    def __call__(self, iterator):
+        if not tf.executing_eagerly() or tf.config.functions_run_eagerly():
+            return self.function(iterator)
+        if self._iterator is None or self._iterator() is not iterator:
+            outputs = self.function(iterator)
+            self._concrete = self.function.get_concrete_function(iterator)
+            self._iterator = weakref.ref(iterator)
+            return outputs
+        concrete = self._concrete
+        return concrete._call_flat(tf.nest.flatten(iterator, expand_composites=True),
+                                   concrete.captured_inputs)

@@ -767,6 +767,8 @@ class MultiTaskModel(keras.Model):
         a quarter of the step (the tabular MLP of `benchmarks/overhead.py` trains 1.3-1.4x
         faster without it). At the end of the data `get_next` raises `OutOfRangeError`,
         which Keras' epoch iterator turns into the end of the epoch, as before.
+        Calls after the first on an epoch's iterator skip `tf.function`'s matching of
+        the argument to its traces (`_private.IteratorCall`: 0.1-0.3 ms a step).
         Several steps per execution, distribution strategies and eager execution keep
         Keras' own function.
         """
@@ -784,9 +786,11 @@ class MultiTaskModel(keras.Model):
         def on_iterator(iterator):
             return one_step(iterator.get_next())
 
+        on_same_iterator = _private.IteratorCall(on_iterator)
+
         def function(iterator):
             if isinstance(iterator, tf.data.Iterator):
-                return on_iterator(iterator)
+                return on_same_iterator(iterator)
             return keras_function(iterator)  # e.g. train_on_batch's one batch
 
         return function

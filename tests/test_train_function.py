@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import keras_mtl
+from keras_mtl import _private
 
 
 def _dataset(n=96, batch=16, seed=0, masked=False):
@@ -79,3 +80,56 @@ def test_keeps_keras_functions_for_several_steps_per_execution_and_single_batche
     x, y = next(iter(data))
     logs = model.train_on_batch(x, y, return_dict=True)
     assert set(logs) >= {"loss", "a_loss", "b_loss"} and np.isfinite(logs["loss"])
+
+
+class _CountingCalls:
+    """A `tf.function` whose calls through `__call__` are counted."""
+
+    def __init__(self, function):
+        self.function, self.calls = function, 0
+
+    def __call__(self, iterator):
+        self.calls += 1
+        return self.function(iterator)
+
+    def get_concrete_function(self, iterator):
+        return self.function.get_concrete_function(iterator)
+
+
+def _running_sum():
+    total = tf.Variable(0.0)
+
+    @tf.function(reduce_retracing=True)
+    def add_next(iterator):
+        batch = iterator.get_next()
+        total.assign_add(tf.reduce_sum(batch))
+        return {"total": total.read_value(), "batch": batch}
+
+    return add_next
+
+
+def test_iterator_call_runs_the_traced_function_directly_on_the_same_iterator():
+    data = tf.data.Dataset.range(1, 11).map(lambda i: tf.cast(i, "float32") ** 2).batch(3)
+    function = _CountingCalls(_running_sum())
+    call, reference = _private.IteratorCall(function), _running_sum()
+    iterator, reference_iterator = iter(data), iter(data)
+    for _ in range(4):  # batches of 3, 3, 3 and 1
+        got, want = call(iterator), reference(reference_iterator)
+        np.testing.assert_array_equal(got["batch"], want["batch"])
+        assert float(got["total"]) == float(want["total"])
+    assert float(got["total"]) == sum(i * i for i in range(1, 11))
+    assert function.calls == 1  # only the first call matched the argument to a trace
+    with pytest.raises(tf.errors.OutOfRangeError):
+        call(iterator)
+    # A new iterator, here of another element spec, goes through the function again.
+    matrices = iter(data.map(lambda b: tf.reshape(b, (-1, 1))))
+    first = call(matrices)
+    assert first["batch"].shape == (3, 1) and function.calls == 2
+    assert float(call(matrices)["total"]) == float(want["total"]) + 1 + 4 + 9 + 16 + 25 + 36
+    assert function.calls == 2
+    tf.config.run_functions_eagerly(True)
+    try:
+        call(matrices)
+        assert function.calls == 3  # eager functions run as Python, call by call
+    finally:
+        tf.config.run_functions_eagerly(False)
