@@ -1,6 +1,8 @@
 """The one-call-per-step train and test functions (`MultiTaskModel._one_call_per_step`)
 compute exactly what Keras' own functions compute."""
 
+import logging
+
 import numpy as np
 import keras
 import pytest
@@ -133,3 +135,23 @@ def test_iterator_call_runs_the_traced_function_directly_on_the_same_iterator():
         assert function.calls == 3  # eager functions run as Python, call by call
     finally:
         tf.config.run_functions_eagerly(False)
+
+
+def test_iterator_call_keeps_tensorflow_retracing_warning_quiet():
+    # Six functions of one Python function (as six models' train functions), each
+    # traced once and then called on an epoch's iterator: a retracing warning would
+    # say tracing happened at most calls, if the direct calls did not count.
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = tf.get_logger()
+    logger.addHandler(handler)
+    try:
+        data = tf.data.Dataset.range(12).map(lambda i: tf.cast(i, "float32")).batch(1)
+        for _ in range(6):
+            call, iterator = _private.IteratorCall(_running_sum()), iter(data)
+            for _ in range(12):
+                call(iterator)
+    finally:
+        logger.removeHandler(handler)
+    assert not [m for m in messages if "retracing" in m]
