@@ -7,7 +7,7 @@ optimizers (one for the shared and task variables, a copy for the weighting's ow
 variables); once more with equal weighting and a separate task optimizer; and once
 with equal weighting run by Keras' own train function instead of keras_mtl's (the
 cost of the step alone: keras_mtl's function saves Keras' per-step dispatch of an
-outer compiled function and an `Optional`). Each model trains one epoch per round,
+outer compiled function and an `Optional`, and `tf.function`'s argument matching). Each model trains one epoch per round,
 in rounds interleaved with the others; the table gives the median steps/s and the
 median of the per-round ratios keras_mtl / plain Keras (higher is better; 1.0 means
 no overhead; the target is >= 0.95, i.e. at most 1.05x plain Keras' step time),

@@ -763,12 +763,12 @@ class MultiTaskModel(keras.Model):
 
         Keras 3.15 runs a step on a `tf.data` iterator as a compiled function that
         wraps the compiled step and returns its logs in an `Optional`, which Python
-        then opens: two more eager calls per step. For small models that dispatch costs
-        a quarter of the step (the tabular MLP of `benchmarks/overhead.py` trains 1.3-1.4x
-        faster without it). At the end of the data `get_next` raises `OutOfRangeError`,
-        which Keras' epoch iterator turns into the end of the epoch, as before.
-        Calls after the first on an epoch's iterator skip `tf.function`'s matching of
-        the argument to its traces (`_private.IteratorCall`: 0.1-0.3 ms a step).
+        then opens: two more eager calls per step. Calls after the first on an epoch's
+        iterator also skip `tf.function`'s matching of the argument to its traces
+        (`_private.IteratorCall`: 0.1-0.3 ms a step). Together: the tabular MLP of
+        `benchmarks/overhead.py` trains 1.8x plain Keras' steps/s. At the end of the data
+        `get_next` raises `OutOfRangeError`, which Keras' epoch iterator turns into the
+        end of the epoch, as before.
         Several steps per execution, distribution strategies and eager execution keep
         Keras' own function.
         """
