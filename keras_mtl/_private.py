@@ -1,5 +1,5 @@
-"""The one place keras_mtl imports from private Keras modules or calls a private
-TensorFlow method.
+"""The one place keras_mtl imports from private Keras and TensorFlow modules or
+calls a private TensorFlow method.
 
 Keras keeps these helpers in private modules; wrapping them here keeps a Keras or
 TensorFlow upgrade to a one-file change.
