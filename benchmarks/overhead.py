@@ -144,7 +144,7 @@ def run(quick=False, models=("mlp", "scenes"), jit=(False, True), weightings=WEI
                 model.compile(optimizer="adam", jit_compile=jit_compile,
                               **_weighting_options(name, task_names))
                 if name == KERAS_FUNCTION:
-                    model._one_call_per_step = lambda step, keras_function: keras_function
+                    model._one_call_per_step = lambda step, keras_function, **_: keras_function
                 runners[f"keras_mtl {name}"] = keras_epoch_runner(model, dataset)
             if log:
                 log(f"overhead: {setting}, jit_compile={jit_compile}: {len(runners)} models built")

@@ -232,3 +232,33 @@ def test_nonfinite_loss_raises_under_xla_after_the_step(call):
             for start in range(0, 32, 8):
                 model.train_on_batch(x[start:start + 8], {k: v[start:start + 8] for k, v in y.items()})
     assert model.optimizer.iterations.numpy() == 3
+
+
+def test_xla_nonfinite_check_runs_inside_the_train_function(monkeypatch):
+    # The one-call train function asserts on the record itself: no eager read of it
+    # after each batch, and the error still comes right after the failing step.
+    model = _model(jit_compile=True)
+    x, y = _data()
+    reads = []
+    read = model._raise_recorded_nonfinite
+    monkeypatch.setattr(model, "_raise_recorded_nonfinite", lambda: reads.append(1) or read())
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert model.train_function.checks_nonfinite and reads == []
+    y["b"][12] = np.nan  # in the second batch of 8
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"non-finite loss in task\(s\) \['b'\] at training step 9, losses \[\d"):
+        model.fit(x, y, batch_size=8, shuffle=False, epochs=1, verbose=0)
+    assert model.optimizer.iterations.numpy() == 10 and len(reads) == 1
+    assert model._nonfinite_record[0].numpy() == -1  # reset for the next fit
+
+
+def test_xla_nonfinite_check_with_several_steps_per_execution():
+    # Keras' own train function: the callback reads the record after each execution.
+    model = _model(jit_compile=True, steps_per_execution=2)
+    x, y = _data()
+    y["b"][19] = np.inf  # in the third batch of 8
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"non-finite loss in task\(s\) \['b'\] at training step 2, losses \[\d"):
+        model.fit(x, y, batch_size=8, shuffle=False, epochs=1, verbose=0)
+    assert not getattr(model.train_function, "checks_nonfinite", False)
+    assert model.optimizer.iterations.numpy() == 4

@@ -31,7 +31,7 @@ def _trained(one_call_per_step, jit_compile, weighting, data, epochs=2):
     model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting=weighting,
                   jit_compile=jit_compile)
     if not one_call_per_step:
-        model._one_call_per_step = lambda step, keras_function: keras_function
+        model._one_call_per_step = lambda step, keras_function, **_: keras_function
     history = model.fit(data, epochs=epochs, validation_data=data, verbose=0).history
     state = [v.numpy() for v in model.variables + model.optimizer.variables
              + model.weighting.variables]
