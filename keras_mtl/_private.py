@@ -15,11 +15,13 @@ from keras.src.losses.losses import LossFunctionWrapper
 from keras.src.losses.loss import unscale_loss_for_distribution
 from keras.src.models.functional import Functional
 from keras.src.trainers.data_adapters.data_adapter_utils import unpack_x_y_sample_weight
+from keras.src.utils.python_utils import is_default
 from keras.src.utils.tracking import no_automatic_dependency_tracking
 
 __all__ = [
     "Functional",
     "IteratorCall",
+    "is_default",
     "LossFunctionWrapper",
     "no_automatic_dependency_tracking",
     "scale_loss_for_distribution",

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_mtl import _distribute, _private
+from keras_mtl import _callback_list, _distribute, _private
 from keras_mtl import weighting as weighting_lib
 from keras_mtl.graph import shared_representation, variable_partition
 from keras_mtl.task import Task, check_task_names
@@ -44,8 +44,13 @@ class _NonfiniteCheck(keras.callbacks.Callback):
     """Raises for a non-finite task loss that an XLA-compiled step recorded, where
     the train function does not check it itself (it reads a variable per batch)."""
 
+    batch_hooks = True  # read by `_callback_list`
+
+    def on_train_begin(self, logs=None):
+        self.batch_hooks = not getattr(self.model.train_function, "checks_nonfinite", False)
+
     def on_train_batch_end(self, batch, logs=None):
-        if not getattr(self.model.train_function, "checks_nonfinite", False):
+        if self.batch_hooks:
             self.model._raise_recorded_nonfinite()
 
 
@@ -825,11 +830,20 @@ class MultiTaskModel(keras.Model):
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
         _check_not_empty(x, "training")
         _check_not_empty(kwargs.get("validation_data"), "validation")
-        callbacks = list(callbacks or [])
-        if not any(isinstance(c, _EpochEndCallback) for c in callbacks):
-            callbacks.append(_EpochEndCallback())
+        ours = [_EpochEndCallback()]
         if self._records_nonfinite():
-            callbacks.append(_NonfiniteCheck())
+            ours.append(_NonfiniteCheck())
+        if isinstance(callbacks, keras.callbacks.CallbackList):
+            # Used as given (Keras' fit does too), with this model's own callbacks.
+            callbacks.callbacks = [c for c in callbacks.callbacks
+                                   if not isinstance(c, (_EpochEndCallback, _NonfiniteCheck))]
+            for c in ours:
+                c.set_model(self)
+                c.set_params(callbacks.params)
+            callbacks.callbacks += ours
+        else:
+            callbacks = [c for c in callbacks or [] if not isinstance(c, _EpochEndCallback)] + ours
+            callbacks = _callback_list.for_fit(self, callbacks, (x, y) + args, kwargs)
         try:
             return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
         except Exception:
