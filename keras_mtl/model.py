@@ -811,9 +811,8 @@ class MultiTaskModel(keras.Model):
             try:
                 return on_same_iterator(iterator)
             except tf.errors.InvalidArgumentError:
-                if self._nonfinite_record[0].numpy() < 0:
-                    raise
-            self._raise_recorded_nonfinite()
+                self._raise_recorded_nonfinite()  # returns when nothing was recorded
+                raise
 
         function.checks_nonfinite = check_nonfinite
         return function
@@ -833,17 +832,17 @@ class MultiTaskModel(keras.Model):
         ours = [_EpochEndCallback()]
         if self._records_nonfinite():
             ours.append(_NonfiniteCheck())
-        if isinstance(callbacks, keras.callbacks.CallbackList):
+        given = isinstance(callbacks, keras.callbacks.CallbackList)
+        theirs = [c for c in (callbacks.callbacks if given else callbacks or [])
+                  if not isinstance(c, (_EpochEndCallback, _NonfiniteCheck))]
+        if given:
             # Used as given (Keras' fit does too), with this model's own callbacks.
-            callbacks.callbacks = [c for c in callbacks.callbacks
-                                   if not isinstance(c, (_EpochEndCallback, _NonfiniteCheck))]
             for c in ours:
                 c.set_model(self)
                 c.set_params(callbacks.params)
-            callbacks.callbacks += ours
+            callbacks.callbacks = theirs + ours
         else:
-            callbacks = [c for c in callbacks or [] if not isinstance(c, _EpochEndCallback)] + ours
-            callbacks = _callback_list.for_fit(self, callbacks, (x, y) + args, kwargs)
+            callbacks = _callback_list.for_fit(self, theirs + ours, (x, y) + args, kwargs)
         try:
             return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
         except Exception:
