@@ -1,5 +1,7 @@
 """`MultiTaskModel`: a functional Keras model with a multi-task train step."""
 
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -34,10 +36,21 @@ class _OptimizerAssignment:
 
 
 class _EpochEndCallback(keras.callbacks.Callback):
-    """Runs the weighting method's epoch-level update after each training epoch."""
+    """Runs the weighting method's epoch-level update after each training epoch, and
+    warns once when its solver's epoch mean residual exceeds the method's bound."""
 
     def on_epoch_end(self, epoch, logs=None):
-        self.model.weighting.on_epoch_end()
+        weighting = self.model.weighting
+        weighting.on_epoch_end()
+        residual = (logs or {}).get("weighting_residual")
+        bound = getattr(weighting, "residual_bound", None)
+        if (residual is not None and bound is not None and not residual <= bound
+                and not getattr(weighting, "_warned_residual", False)):
+            weighting._warned_residual = True
+            warnings.warn(
+                f"keras_mtl: {type(weighting).__name__}'s solver ended epoch {epoch} with a "
+                f"mean residual of {residual:.3g}, above its bound {bound:g}: its task weights "
+                "are not the exact optimum (see the method's docstring).", stacklevel=2)
 
 
 class _NonfiniteCheck(keras.callbacks.Callback):
@@ -318,6 +331,8 @@ class MultiTaskModel(keras.Model):
         )
         self._task_loss_tracker = _PerTaskMean(names, "_loss", name="task_losses")
         self._task_weight_tracker = _PerTaskMean(names, "_weight", name="task_weights")
+        self._residual_tracker = (keras.metrics.Mean(name="weighting_residual")
+                                  if weighting.gradient_mode is not None else None)
         self.optimizer.build(self._optimized_variables())
         self._compile_config = keras.saving.serialize_keras_object({
             "optimizer": shared_optimizer,
@@ -383,7 +398,10 @@ class MultiTaskModel(keras.Model):
         metrics = super().metrics
         if not self.compiled:
             return metrics
-        return metrics[:1] + [self._task_loss_tracker, self._task_weight_tracker] + metrics[1:]
+        trackers = [self._task_loss_tracker, self._task_weight_tracker]
+        if getattr(self, "_residual_tracker", None) is not None:
+            trackers.append(self._residual_tracker)
+        return metrics[:1] + trackers + metrics[1:]
 
     # --------------------------------------------------------------------- data
 
@@ -539,9 +557,11 @@ class MultiTaskModel(keras.Model):
         if weighting.gradient_mode is None:
             grads = tape.gradient(scaled, variables)
         elif weighting.gradient_mode in ("shared_parameters", "representation"):
-            grads, weights = self._gradient_method_gradients(
-                tape, task_losses, scaled_per_task, scaled_rest, scaled_regularization, variables,
-                representation=representation if representation_mode else None)
+            grads, weights, residual = self._gradient_method_gradients(
+                tape, task_losses, present, scaled_per_task, scaled_rest, scaled_regularization,
+                variables, representation=representation if representation_mode else None)
+            if residual is not None:
+                self._residual_tracker.update_state(residual)
         else:
             raise ValueError(f"Unknown gradient_mode={weighting.gradient_mode!r} of {weighting.name}.")
         if weighting.needs_last_shared_gradients:
@@ -651,11 +671,12 @@ class MultiTaskModel(keras.Model):
         by_id = dict(zip((id(v) for v in self.weighting.trainable_variables), own))
         return [by_id.get(id(v), g) for v, g in zip(variables, grads)]
 
-    def _gradient_method_gradients(self, tape, task_losses, scaled_per_task, scaled_rest,
+    def _gradient_method_gradients(self, tape, task_losses, present, scaled_per_task, scaled_rest,
                                    scaled_regularization, variables, representation=None):
         """Gradients for a weighting method that combines per-task gradients; other
         variables get the plain gradient of the task losses. Returns
-        `(gradients, task_weights)`.
+        `(gradients, task_weights, residual)` (residual None when the method reports
+        none).
 
         The K x P matrix holds per-task gradients of the shared variables, or, with a
         `representation` (list of tensors), of the shared representation; then the
@@ -671,20 +692,31 @@ class MultiTaskModel(keras.Model):
         scale, dtype = self._loss_scale(), matrix.dtype
         if scale is not None:
             matrix = ops.cast(matrix, "float32") / scale
-        # Each replica's rows are its share of the global batch's gradients: the method
-        # sees the global matrix (the sum of the shares for parameters, their
-        # concatenation for the representation, whose rows span the batch).
-        replicas = _distribute.num_replicas()
+        method, replicas, residual = self.weighting, _distribute.num_replicas(), None
         if representation is None:
-            combined, weights = self.weighting.combine_gradients(
-                _distribute.replica_sum(matrix), task_losses)
-            # Every replica holds the whole combined gradient, and replicas' gradients add up.
-            combined = combined / replicas if replicas > 1 else combined
+            # Each replica's rows are its share of the global batch's gradients: the
+            # method sees their sum, and every replica then holds the whole combined
+            # gradient (divided by the replica count, as replicas' gradients add up).
+            matrix = _distribute.replica_sum(matrix)
+        if method.uses_gramian:
+            rows32 = ops.cast(matrix, "float32")
+            # For the representation, the replicas' rows span the batch: the global
+            # Gramian is the sum of the replicas' Gramians, and each replica applies
+            # the weights to its own rows.
+            gram = weighting_lib.base.gramian(rows32)
+            if representation is not None:
+                gram = _distribute.replica_sum(gram)
+            weights, residual = method.gramian_weights(gram, task_losses, present)
+            combined = ops.cast(weighting_lib.base.apply_weights(weights, rows32), matrix.dtype)
+        elif representation is None:
+            combined, weights = method.combine_gradients(matrix, task_losses, present)
         else:
             matrix, start = _distribute.replica_concat(matrix, axis=1)
-            combined, weights = self.weighting.combine_gradients(matrix, task_losses)
+            combined, weights = method.combine_gradients(matrix, task_losses, present)
             if replicas > 1:
                 combined = combined[start:start + ops.shape(rows[0])[0]]
+        if representation is None and replicas > 1:
+            combined = combined / replicas
         if scale is not None:
             # float16 rows (of a float16 representation) need the scale back.
             combined = ops.cast(combined * scale, dtype)
@@ -696,7 +728,7 @@ class MultiTaskModel(keras.Model):
             combined = [g if r is None else g + r for g, r in zip(combined, reg_grads)]
         by_id = dict(zip((id(v) for v in shared), combined))
         by_id.update(zip((id(v) for v in others), tape.gradient(scaled_rest, others)))
-        return [by_id[id(v)] for v in variables], weights
+        return [by_id[id(v)] for v in variables], weights, residual
 
     def _loss_scale(self):
         """The dynamic loss scale of mixed precision, or None."""

@@ -269,7 +269,7 @@ class _SumOfGradients(Weighting):
         super().__init__(**kwargs)
         self.gradient_mode = gradient_mode
 
-    def combine_gradients(self, grads, losses):
+    def combine_gradients(self, grads, losses, present=None):
         return keras.ops.sum(grads, axis=0), keras.ops.ones_like(losses)
 
     def task_weights(self, losses, training=False):

@@ -180,9 +180,10 @@ def _first_gradient_matrix_norm(policy, mode):
     norms = []
 
     class Recording(keras_mtl.weighting.NashMTL):
-        def combine_gradients(self, grads, losses):
-            norms.append(float(keras.ops.norm(grads)))
-            return super().combine_gradients(grads, losses)
+        def gramian_weights(self, gram, losses, present=None):
+            # The Frobenius norm of the gradient matrix.
+            norms.append(float(keras.ops.sqrt(keras.ops.trace(gram))))
+            return super().gramian_weights(gram, losses, present)
 
     try:
         keras.utils.set_random_seed(0)

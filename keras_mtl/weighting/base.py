@@ -5,7 +5,8 @@ from keras import ops
 
 from keras_mtl._distribute import replica_sum
 
-__all__ = ["GradientWeighting", "Weighting", "replica_sum"]
+__all__ = ["GradientWeighting", "Weighting", "apply_weights", "gramian", "present_mask", "replica_sum",
+           "unit_gramian"]
 
 
 class Weighting(keras.layers.Layer):
@@ -44,6 +45,7 @@ class Weighting(keras.layers.Layer):
     """
 
     gradient_mode = None
+    uses_gramian = False
     needs_last_shared_gradients = False
     needs_post_step_losses = False
 
@@ -70,10 +72,12 @@ class Weighting(keras.layers.Layer):
         weights = self.task_weights(losses, training=training)
         return ops.sum(weights * losses), weights
 
-    def combine_gradients(self, grads, losses):
+    def combine_gradients(self, grads, losses, present=None):
         """For gradient methods: `grads` is the K x P matrix of per-task gradients of
-        the shared parameters or representation. Returns `(combined, weights)`,
-        `combined` of shape (P,), on the scale of the summed task gradients."""
+        the shared parameters or representation, `present` K booleans (whether the
+        global batch has labels for each task; None: all). Returns
+        `(combined, weights)`, `combined` of shape (P,), on the scale of the summed
+        task gradients."""
         raise NotImplementedError
 
     def weighting_gradients(self, losses, last_shared_gradients):
@@ -112,6 +116,24 @@ class Weighting(keras.layers.Layer):
 class GradientWeighting(Weighting):
     """Base class of methods that combine per-task gradients (`combine_gradients`).
 
+    Most methods need the K x P gradient matrix `G` only through its K x K Gramian
+    `G G^T`: they implement `gramian_weights(gram, losses, present)` and the base
+    computes the Gramian once and applies the weights, `combined = w^T G`. Under a
+    distribution strategy in representation mode the model then all-reduces the
+    K x K Gramian (the Gramian of the replicas' concatenated rows is the sum of
+    their Gramians) and applies the weights to each replica's own rows, instead of
+    gathering the whole matrix. A method that needs `G` itself (GradDrop) overrides
+    `combine_gradients`.
+
+    Iterative solvers return their final residual (a scale-free measure of how far
+    the weights are from the method's optimality conditions; 0 for closed forms);
+    the model logs its epoch mean as `weighting_residual` and warns once when it
+    exceeds `residual_bound`.
+
+    Absent tasks (`present[k]` False: no label for task k in the global batch, so a
+    zero gradient row) are left out of the combination: their weight is 0 and the
+    others' are those of the method on the present tasks alone.
+
     Args:
         gradient_mode: what the rows of the K x P matrix are: "shared_parameters"
             (gradients of the shared variables) or "representation" (gradients of the
@@ -119,6 +141,7 @@ class GradientWeighting(Weighting):
     """
 
     GRADIENT_MODES = ("shared_parameters", "representation")
+    residual_bound = 1e-3
 
     def __init__(self, gradient_mode="shared_parameters", **kwargs):
         super().__init__(**kwargs)
@@ -129,10 +152,56 @@ class GradientWeighting(Weighting):
             )
         self.gradient_mode = gradient_mode
 
+    @property
+    def uses_gramian(self):
+        """Whether the method needs the gradients only through their Gramian."""
+        return type(self).gramian_weights is not GradientWeighting.gramian_weights
+
     def task_weights(self, losses, training=False):
         return ops.ones_like(losses)
+
+    def gramian_weights(self, gram, losses, present=None):
+        """Returns `(weights, residual)` for the K x K float32 Gramian `gram` of the
+        task gradients: the K weights of `combined = sum_k w_k g_k` (on the scale of
+        the summed task gradients) and a scalar residual (0 for closed forms).
+        `present`: K booleans, or None when every task is present."""
+        raise NotImplementedError
+
+    def combine_gradients(self, grads, losses, present=None):
+        """For the K x P matrix `grads` of per-task gradients, returns
+        `(combined, weights)`, `combined` of shape (P,)."""
+        matrix = ops.cast(grads, "float32")
+        weights, _ = self.gramian_weights(gramian(matrix), losses, present)
+        return ops.cast(apply_weights(weights, matrix), grads.dtype), weights
 
     def get_config(self):
         config = super().get_config()
         config["gradient_mode"] = self.gradient_mode
         return config
+
+
+def gramian(matrix):
+    """`G G^T` of a K x P float32 matrix."""
+    return ops.matmul(matrix, ops.transpose(matrix))
+
+
+def apply_weights(weights, matrix):
+    """`sum_k w_k g_k` for the rows `g_k` of `matrix`."""
+    return ops.matmul(ops.cast(weights, matrix.dtype)[None, :], matrix)[0]
+
+
+def unit_gramian(gram):
+    """`(norms, cosines)`: the gradients' norms and the Gramian of the unit gradients
+    (0 in the rows and columns of zero gradients). Solving in this basis keeps the
+    K x K systems as well conditioned as the angles between the gradients, however
+    different their norms."""
+    norms = ops.sqrt(ops.maximum(ops.diagonal(gram), 0.0))
+    inverse = ops.divide_no_nan(ops.ones_like(norms), norms)
+    return norms, gram * inverse[:, None] * inverse[None, :]
+
+
+def present_mask(present, num_tasks):
+    """`present` as K booleans (all True for None)."""
+    if present is None:
+        return ops.ones((num_tasks,), "bool")
+    return ops.cast(present, "bool")

@@ -3,13 +3,12 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import GradientWeighting
+from keras_mtl.weighting.base import GradientWeighting, present_mask
+from keras_mtl.weighting.min_norm import min_norm_weights
 from keras_mtl.weighting.registry import register
 
 
 _RESCALES = (0, 1, 2)
-# Keeps the line search's cosine strictly inside (-1, 1), where its closed form is finite.
-_COSINE_LIMIT = 1.0 - 1e-7
 
 
 @register("cagrad")
@@ -20,15 +19,25 @@ class CAGrad(GradientWeighting):
     The update `d` maximises the smallest task improvement `min_k g_k . d` within
     the ball `||d - g0|| <= rho`, `g0` the mean gradient and `rho = c ||g0||`. Its
     dual: `w` on the simplex minimising `F(w) = g_w . g0 + rho ||g_w||`,
-    `g_w = sum_k w_k g_k`, and `d = g0 + rho g_w / ||g_w||`. `F` depends on the
-    gradients only through the K x K Gramian; it is minimised in-graph by pairwise
-    Frank-Wolfe with an exact (closed-form) line search instead of the authors'
-    scipy solver. With `c = 0`, `d = g0`.
+    `g_w = sum_k w_k g_k`, and `d = g0 + rho g_w / ||g_w||`.
+
+    Solved exactly in-graph through the min-norm solver that MGDA uses: with
+    `||g_w|| = min_t (||g_w||^2 / t + t) / 2`, minimising `F` for a fixed `t` is the
+    min-norm problem of the shifted gradients `g_k + s g0`, `s = t / rho` (their
+    Gramian follows from `G G^T`), and the best `t` for a fixed `w` is `||g_w||`.
+    The two are alternated (each step lowers `F`, a jointly convex function of
+    `(w, t)`) until `s` changes by less than `tolerance` relative, warm-starting
+    each min-norm solve from the last weights. The authors solve the dual with
+    scipy's SLSQP on the CPU; the answer is the same problem's optimum. The
+    residual is the largest violation of the optimality conditions of `d`
+    (`g_k . d` equal on the support and not smaller elsewhere), as a cosine.
+    Absent tasks are left out (`g0` is the mean of the present tasks' gradients).
 
     Returns `combined = K d / r`, `r` from `rescale` (0: 1, 1: `1 + c^2`,
     2: `1 + c`), so the scale is equal weighting's sum of gradients (LibMTL
-    returns `d / r`, the scale of the mean). The logged weights are the effective
-    ones, `K (1/K + lambda w) / r` with `lambda = rho / ||g_w||`.
+    returns `d / r`, the scale of the mean); K counts the present tasks. The
+    logged weights are the effective ones, `K (1/K + lambda w) / r` with
+    `lambda = rho / ||g_w||`.
 
     Reference: Liu, Liu, Jin, Stone, Liu, "Conflict-Averse Gradient Descent for
     Multi-task Learning", NeurIPS 2021.
@@ -36,9 +45,8 @@ class CAGrad(GradientWeighting):
     Args:
         c: the radius of the ball relative to the mean gradient's norm (>= 0).
         rescale: 0, 1 or 2, the division of the update described above.
-        max_iterations: the most Frank-Wolfe steps per training step.
-        tolerance: stop when the pairwise gap is below this fraction of the
-            largest squared gradient norm.
+        max_iterations: a cap on the alternations (each a min-norm solve).
+        tolerance: stop when `s` changes by less than this, relative.
         gradient_mode: what the rows of the K x P matrix are: "shared_parameters"
             (gradients of the shared variables) or "representation" (gradients of
             the shared representation, then one backward pass through the trunk).
@@ -46,7 +54,7 @@ class CAGrad(GradientWeighting):
     Example: `model.compile(optimizer="adam", weighting=CAGrad(c=0.4))`
     """
 
-    def __init__(self, c=0.5, rescale=1, max_iterations=50, tolerance=1e-6,
+    def __init__(self, c=0.5, rescale=1, max_iterations=100, tolerance=1e-6,
                  gradient_mode="shared_parameters", **kwargs):
         super().__init__(gradient_mode=gradient_mode, **kwargs)
         if not float(c) >= 0:
@@ -62,60 +70,64 @@ class CAGrad(GradientWeighting):
         self.max_iterations = int(max_iterations)
         self.tolerance = float(tolerance)
 
-    def _dual_weights(self, gram, radius):
-        """The minimiser `w` of `F` by pairwise Frank-Wolfe, from the uniform weights."""
-        k = self.num_tasks
-        to_mean = ops.mean(gram, axis=1)
-        threshold = self.tolerance * ops.max(ops.diagonal(gram))
+    def _dual_weights(self, gram, to_mean, mean_norm2, radius, present):
+        """The minimiser `w` of `F` by alternating min-norm solves and `t` updates."""
+        uniform = ops.cast(present, "float32") / ops.sum(ops.cast(present, "float32"))
 
-        def directions(weights):
-            products = ops.matmul(gram, weights)
-            norm = ops.sqrt(ops.maximum(ops.sum(weights * products), 0.0))
-            gradient = to_mean + radius * ops.divide_no_nan(products, norm)
-            toward = ops.one_hot(ops.argmin(gradient), k)
-            away = ops.one_hot(ops.argmax(ops.where(weights > 0, gradient, -float("inf"))), k)
-            return products, gradient, toward, away
+        def solve(shift, start):
+            shifted = (gram + shift * (to_mean[:, None] + to_mean[None, :])
+                       + shift * shift * mean_norm2)
+            return min_norm_weights(shifted, present, start=start)[0]
 
-        def not_converged(i, weights):
-            _, gradient, toward, away = directions(weights)
-            return ops.sum((away - toward) * gradient) > threshold
+        def shift_of(weights):
+            return ops.divide_no_nan(ops.sqrt(ops.maximum(ops.sum(weights * ops.matmul(gram, weights)), 0.0)),
+                                     radius)
 
-        def step(i, weights):
-            products, _, toward, away = directions(weights)
-            direction = toward - away
-            # Along g_w + s v, v = g_toward - g_away: F(s) = const + s v.g0
-            # + rho ||g_w + s v||, whose stationary point has v's cosine with
-            # g_w + s v equal to -v.g0 / (rho ||v||).
-            curvature = ops.sum(direction * ops.matmul(gram, direction))
-            along = ops.sum(direction * products)
-            cosine = ops.clip(ops.divide_no_nan(-ops.sum(direction * to_mean),
-                                                radius * ops.sqrt(curvature)),
-                              -_COSINE_LIMIT, _COSINE_LIMIT)
-            # Squared distance from the origin to the line g_w + s v.
-            distance = ops.maximum(
-                ops.sum(weights * products) - ops.divide_no_nan(along * along, curvature), 0.0)
-            target = cosine * ops.sqrt(curvature * distance / (1.0 - cosine * cosine))
-            size = ops.clip(ops.divide_no_nan(target - along, curvature), 0.0, ops.sum(away * weights))
-            return i + 1, weights + size * direction
+        def not_converged(i, shift, weights, change):
+            return change > self.tolerance
 
-        start = ops.ones((k,)) / k
-        return ops.while_loop(not_converged, step, (0, start), maximum_iterations=self.max_iterations)[1]
+        def step(i, shift, weights, change):
+            weights = solve(shift, weights)
+            new_shift = shift_of(weights)
+            return i + 1, new_shift, weights, ops.abs(new_shift - shift) / ops.maximum(new_shift, shift)
 
-    def combine_gradients(self, grads, losses):
-        k = self.num_tasks
-        matrix = ops.cast(grads, "float32")
-        gram = ops.matmul(matrix, ops.transpose(matrix))
-        radius = self.c * ops.sqrt(ops.maximum(ops.mean(gram), 0.0))
-        weights = self._dual_weights(gram, radius)
+        shift = shift_of(uniform)
+        _, _, weights, _ = ops.while_loop(
+            not_converged, step, (0, shift, uniform, ops.convert_to_tensor(1.0)),
+            maximum_iterations=self.max_iterations)
+        return weights
+
+    def gramian_weights(self, gram, losses, present=None):
+        present = present_mask(present, self.num_tasks)
+        mask = ops.cast(present, "float32")
+        count = ops.sum(mask)
+        to_mean = ops.matmul(gram, mask) / count  # g_k . g0
+        mean_norm2 = ops.maximum(ops.sum(mask * to_mean) / count, 0.0)
+        radius = self.c * ops.sqrt(mean_norm2)
+        if self.c > 0:
+            weights = self._dual_weights(gram, to_mean, mean_norm2, radius, present)
+        else:
+            weights = mask / count
         norm = ops.sqrt(ops.maximum(ops.sum(weights * ops.matmul(gram, weights)), 0.0))
-        coefficients = 1.0 / k + ops.divide_no_nan(radius, norm) * weights
+        coefficients = mask / count + ops.divide_no_nan(radius, norm) * weights
         divisor = {0: 1.0, 1: 1.0 + self.c ** 2, 2: 1.0 + self.c}[self.rescale]
-        effective = k * coefficients / divisor
-        combined = ops.matmul(effective[None, :], matrix)[0]
-        return ops.cast(combined, grads.dtype), effective
+        return count * coefficients / divisor, _residual(gram, coefficients, weights, present)
 
     def get_config(self):
         config = super().get_config()
         config.update(c=self.c, rescale=self.rescale, max_iterations=self.max_iterations,
                       tolerance=self.tolerance)
         return config
+
+
+def _residual(gram, coefficients, weights, present):
+    """How far `d = sum_k coefficients_k g_k` is from optimal: the products
+    `g_k . d` must be equal on the support of `weights` and no smaller elsewhere;
+    the largest violation, divided by `||g_k|| ||d||`."""
+    products = ops.matmul(gram, coefficients)
+    length = ops.sqrt(ops.maximum(ops.sum(coefficients * products), 0.0))
+    level = ops.sum(weights * products)
+    scale = ops.sqrt(ops.maximum(ops.diagonal(gram), 0.0)) * length
+    on = ops.where(weights > 0, ops.abs(products - level), 0.0)
+    off = ops.where(weights > 0, 0.0, ops.maximum(level - products, 0.0))
+    return ops.max(ops.where(present, ops.divide_no_nan(ops.maximum(on, off), scale), 0.0))

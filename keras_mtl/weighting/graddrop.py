@@ -49,7 +49,7 @@ class GradDrop(GradientWeighting):
         self.seed = None if seed is None else int(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
-    def combine_gradients(self, grads, losses):
+    def combine_gradients(self, grads, losses, present=None):
         matrix = ops.cast(grads, "float32")
         positive = ops.maximum(matrix, 0.0)
         negative = ops.minimum(matrix, 0.0)

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import GradientWeighting
+from keras_mtl.weighting.base import GradientWeighting, present_mask
 from keras_mtl.weighting.registry import register
 
 
@@ -55,10 +55,9 @@ class GradVac(GradientWeighting):
         self.targets = self.add_weight(shape=(k, k), initializer="zeros", trainable=False,
                                        aggregation="mean", name="targets")
 
-    def combine_gradients(self, grads, losses):
+    def gramian_weights(self, gram, losses, present=None):
         k = self.num_tasks
-        matrix = ops.cast(grads, "float32")
-        gram = ops.matmul(matrix, ops.transpose(matrix))
+        mask = ops.cast(present_mask(present, k), "float32")
         other_norms = ops.sqrt(ops.maximum(ops.diagonal(gram), 0.0))
         orders = ops.argsort(keras.random.uniform((k, k), seed=self.seed_generator), axis=-1)
         targets = ops.convert_to_tensor(self.targets)
@@ -77,12 +76,12 @@ class GradVac(GradientWeighting):
             scale = ops.divide_no_nan(norms * (target * sine - cosine * target_sine), norm_j * target_sine)
             scale = ops.where(cosine < target, scale, 0.0) * visited
             coefficients = coefficients + scale[:, None] * other
-            change = self.beta * (cosine - target) * visited
+            # The usual cosine of a pair with an absent task stays as it was.
+            change = self.beta * (cosine - target) * visited * mask * ops.matmul(other, mask)
             targets = targets + change[:, None] * other
         self.targets.assign(targets)
-        weights = ops.sum(coefficients, axis=0)
-        combined = ops.matmul(weights[None, :], matrix)[0]
-        return ops.cast(combined, grads.dtype), weights
+        weights = ops.sum(coefficients, axis=0) * mask
+        return weights, ops.zeros(())
 
     def get_config(self):
         config = super().get_config()

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import GradientWeighting
+from keras_mtl.weighting.base import GradientWeighting, present_mask, unit_gramian
 from keras_mtl.weighting.registry import register
 
 
@@ -18,17 +18,24 @@ class IMTL(GradientWeighting):
     Finds `a` with `sum_k a_k = 1` such that `g = sum_k a_k g_k` has the same
     projection on every unit gradient `u_k = g_k / ||g_k||`. The paper's closed
     form, `a_{2:K} = g_1 U^T (D U^T)^{-1}` with rows `D_k = g_1 - g_k`,
-    `U_k = u_1 - u_k`, is the solution of `M a = s n` with `M = G G^T` and
-    `n_k = ||g_k||` (the condition `g . g_k = s ||g_k||`), so `a` is computed from the
-    K x K Gramian as `M^+ n / sum(M^+ n)`. The pseudo-inverse (by `eigh`, dropping
-    eigenvalues below `K eps max(eig)`) equals the inverse when the task gradients
-    are linearly independent, and gives the least-squares answer when they are not
-    (where the paper's inverse does not exist).
+    `U_k = u_1 - u_k`, is the solution of `G G^T a = s n` (`n_k = ||g_k||`, the
+    condition `g . g_k = s ||g_k||`). With `G G^T = diag(n) C diag(n)`, `C` the
+    cosines of the task gradients, that is `a ~ diag(n)^{-1} C^{-1} 1`: solved in
+    this basis, its accuracy depends on the angles between the gradients only, not
+    on the ratio of their norms (which squares into the condition of `G G^T`); the
+    K x K eigendecomposition runs in float64 where the backend has it (TensorFlow;
+    JAX with `jax_enable_x64`), for gradients at small angles. The inverse is a
+    pseudo-inverse (by `eigh` of `C`, dropping eigenvalues below
+    `K eps max(eig)`): it equals the inverse when the task gradients are linearly
+    independent and gives the least-squares answer when they are not (where the
+    paper's inverse does not exist). The residual is the spread of the
+    projections `g . u_k` relative to `||g||` (0 unless the gradients are linearly
+    dependent). Absent tasks get weight 0.
 
-    Returns `combined = K g`, i.e. the logged weights are `K a` (they sum to K), the
-    scale of equal weighting's sum of gradients (LibMTL returns `g`, the scale of
-    the mean, and combines it with IMTL-L's learned loss scales; this class is
-    IMTL-G alone).
+    Returns `combined = K g`, i.e. the logged weights are `K a` (they sum to K, the
+    number of present tasks), the scale of equal weighting's sum of gradients
+    (LibMTL returns `g`, the scale of the mean, and combines it with IMTL-L's
+    learned loss scales; this class is IMTL-G alone).
 
     Reference: Liu, Li, Kuang, Xue, Chen, Yang, Liao, Zhang, "Towards Impartial
     Multi-task Learning", ICLR 2021.
@@ -41,16 +48,21 @@ class IMTL(GradientWeighting):
     Example: `model.compile(optimizer="adam", weighting="imtl")`
     """
 
-    def combine_gradients(self, grads, losses):
+    def gramian_weights(self, gram, losses, present=None):
         k = self.num_tasks
-        matrix = ops.cast(grads, "float32")
-        gram = ops.matmul(matrix, ops.transpose(matrix))
-        norms = ops.sqrt(ops.maximum(ops.diagonal(gram), 0.0))
-        eigenvalues, eigenvectors = ops.eigh(gram)
-        cutoff = ops.max(eigenvalues) * k * _FLOAT32_EPSILON
-        kept = eigenvalues > cutoff
+        norms, cosines = unit_gramian(gram)
+        usable = present_mask(present, k) & (norms > 0)
+        mask = ops.cast(usable, "float64")
+        system = ops.cast(cosines, "float64") * mask[:, None] * mask[None, :] + ops.diag(1.0 - mask)
+        eigenvalues, eigenvectors = ops.eigh(system)
+        kept = eigenvalues > ops.max(eigenvalues) * k * _FLOAT32_EPSILON
         inverse = ops.where(kept, 1.0 / ops.where(kept, eigenvalues, 1.0), 0.0)
-        solution = ops.matmul(eigenvectors, inverse * ops.matmul(ops.transpose(eigenvectors), norms))
-        weights = k * ops.divide_no_nan(solution, ops.sum(solution))
-        combined = ops.matmul(weights[None, :], matrix)[0]
-        return ops.cast(combined, grads.dtype), weights
+        scaled = ops.matmul(eigenvectors, inverse * ops.matmul(ops.transpose(eigenvectors), mask)) * mask
+        mask = ops.cast(mask, "float32")
+        solution = ops.divide_no_nan(ops.cast(scaled, "float32"), norms)
+        weights = ops.divide_no_nan(solution, ops.sum(solution))
+        projections = ops.divide_no_nan(ops.matmul(gram, weights), norms)
+        length = ops.sqrt(ops.maximum(ops.sum(weights * ops.matmul(gram, weights)), 0.0))
+        spread = (ops.max(ops.where(usable, projections, -float("inf")))
+                  - ops.min(ops.where(usable, projections, float("inf"))))
+        return ops.sum(mask) * weights, ops.divide_no_nan(spread, length)

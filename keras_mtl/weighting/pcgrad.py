@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import GradientWeighting
+from keras_mtl.weighting.base import GradientWeighting, present_mask
 from keras_mtl.weighting.registry import register
 
 
@@ -41,10 +41,8 @@ class PCGrad(GradientWeighting):
         self.seed = None if seed is None else int(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
-    def combine_gradients(self, grads, losses):
+    def gramian_weights(self, gram, losses, present=None):
         k = self.num_tasks
-        matrix = ops.cast(grads, "float32")
-        gram = ops.matmul(matrix, ops.transpose(matrix))
         squared_norms = ops.diagonal(gram)
         orders = ops.argsort(keras.random.uniform((k, k), seed=self.seed_generator), axis=-1)
         coefficients = ops.eye(k)
@@ -55,9 +53,9 @@ class PCGrad(GradientWeighting):
             norms = ops.matmul(other, squared_norms)
             scale = ops.divide_no_nan(ops.minimum(products, 0.0), norms)
             coefficients = coefficients - scale[:, None] * other
-        weights = ops.sum(coefficients, axis=0)
-        combined = ops.matmul(weights[None, :], matrix)[0]
-        return ops.cast(combined, grads.dtype), weights
+        # An absent task's gradient is zero: it projects nothing and adds nothing.
+        weights = ops.sum(coefficients, axis=0) * ops.cast(present_mask(present, k), "float32")
+        return weights, ops.zeros(())
 
     def get_config(self):
         config = super().get_config()

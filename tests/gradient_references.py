@@ -1,0 +1,188 @@
+"""Float64 references of the gradient methods, written from the papers' definitions,
+and seeded families of hard task-gradient matrices (ill-conditioned, opposed).
+
+The references solve each method's defining problem exactly (enumeration of the
+simplex's faces, closed forms, Newton to float64 precision) on the float32 input
+upcast to float64, so a method's error is its own, not the input's rounding.
+"""
+
+import itertools
+
+import numpy as np
+
+
+# --------------------------------------------------------------------- families
+
+
+def scaled_family(k, seed, ratio, p=48):
+    """K random gradients (a shared component, so some agree and some conflict) with
+    norms spread log-uniformly over `ratio` (the largest / the smallest)."""
+    rng = np.random.default_rng(seed)
+    directions = rng.normal(size=(k, p)) + 0.5 * rng.normal(size=p)
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    exponents = np.concatenate([[0.0, 1.0], rng.uniform(0, 1, size=k - 2)])
+    norms = ratio ** rng.permutation(exponents)
+    return (directions * norms[:, None] * 0.1).astype("float32")
+
+
+def opposed_family(k, seed, cosine, ratio=1.0, p=48):
+    """Two groups of tasks whose directions have cosine `cosine` across the groups
+    (each task a little off its group's direction), norms spread over `ratio`."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=p)
+    a /= np.linalg.norm(a)
+    b = rng.normal(size=p)
+    b -= (b @ a) * a
+    b /= np.linalg.norm(b)
+    other = cosine * a + np.sqrt(1 - cosine ** 2) * b
+    groups = [a if i % 2 == 0 else other for i in range(k)]
+    noise = rng.normal(size=(k, p))
+    directions = np.stack(groups) + 0.05 * noise / np.linalg.norm(noise, axis=1, keepdims=True)
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    norms = ratio ** rng.uniform(0, 1, size=k)
+    return (directions * norms[:, None]).astype("float32")
+
+
+def stress_cases():
+    """(name, K x P float32 matrix): the stress families the tests sweep."""
+    cases = []
+    for k in (2, 3, 5, 8, 10):
+        for ratio in (1e2, 1e3, 1e4):
+            for seed in range(2):
+                cases.append((f"scaled-k{k}-r{ratio:g}-s{seed}", scaled_family(k, seed + 10 * k, ratio)))
+        for cosine in (-0.9, -0.99, -0.999):
+            cases.append((f"opposed-k{k}-c{cosine}", opposed_family(k, k, cosine)))
+        cases.append((f"opposed-k{k}-c-0.99-r100", opposed_family(k, k + 1, -0.99, ratio=100.0)))
+    return cases
+
+
+# ----------------------------------------------------------------- references
+
+
+def _faces(k):
+    for size in range(1, k + 1):
+        yield from itertools.combinations(range(k), size)
+
+
+def _affine_min_norm(points):
+    """The point of the affine hull of the rows nearest the origin, and its affine
+    weights (None when the rows are affinely dependent)."""
+    m = len(points)
+    gram = points @ points.T
+    system = np.block([[gram, np.ones((m, 1))], [np.ones((1, m)), np.zeros((1, 1))]])
+    if np.linalg.cond(system) > 1e12:
+        return None, None
+    solution = np.linalg.solve(system, np.concatenate([np.zeros(m), [1.0]]))
+    return solution[:m] @ points, solution[:m]
+
+
+def min_norm_point(grads):
+    """MGDA (Sener and Koltun 2018): the weights `a` on the simplex minimising
+    `||sum_k a_k g_k||`, by checking every face of the simplex: the answer is the
+    affine-hull minimiser of the face whose weights are all positive and that has
+    the smallest norm."""
+    grads = np.asarray(grads, "float64")
+    best, best_weights = np.inf, None
+    for face in _faces(len(grads)):
+        point, weights = _affine_min_norm(grads[list(face)])
+        if weights is None or np.any(weights < -1e-12):
+            continue
+        norm = point @ point
+        if norm < best:
+            best, full = norm, np.zeros(len(grads))
+            full[list(face)] = weights
+            best_weights = full
+    return best_weights
+
+
+def cagrad(grads, c):
+    """CAGrad (Liu et al. 2021): `w` on the simplex minimising
+    `F(w) = g_w . g0 + rho ||g_w||`, `rho = c ||g0||`, by checking every face: on a
+    face's affine hull, with `x = p + Q y` (`p` its point nearest the origin, `Q` an
+    orthonormal basis of its directions, `q = Q^T g0`), `F` is `q . y + rho
+    sqrt(|p|^2 + |y|^2)` up to a constant, minimised at `y = -|p| q / sqrt(rho^2 -
+    |q|^2)` (when `|q| < rho`). Returns `(w, d)`, `d = g0 + rho g_w / ||g_w||`."""
+    grads = np.asarray(grads, "float64")
+    k = len(grads)
+    g0 = grads.mean(axis=0)
+    rho = c * np.linalg.norm(g0)
+    best, best_w = np.inf, None
+    for face in _faces(k):
+        rows = grads[list(face)]
+        p, _ = _affine_min_norm(rows)
+        if p is None:
+            continue
+        if len(face) == 1:
+            x = rows[0]
+        else:
+            basis, singular, _ = np.linalg.svd((rows[1:] - rows[0]).T, full_matrices=False)
+            basis = basis[:, singular > 1e-12 * singular.max()]
+            q = basis.T @ g0
+            if q @ q >= rho * rho:
+                continue
+            x = p - np.linalg.norm(p) * (basis @ q) / np.sqrt(rho * rho - q @ q)
+        weights = np.linalg.lstsq(np.vstack([rows.T, np.ones(len(face))]), np.append(x, 1.0),
+                                  rcond=None)[0]
+        if np.any(weights < -1e-12):
+            continue
+        value = g0 @ x + rho * np.linalg.norm(x)
+        if value < best:
+            best, best_w = value, np.zeros(k)
+            best_w[list(face)] = weights
+    g_w = best_w @ grads
+    return best_w, g0 + rho * g_w / np.linalg.norm(g_w)
+
+
+def imtl(grads):
+    """IMTL-G (Liu et al. 2021), the paper's closed form:
+    `a_{2:K} = g_1 U^T (D U^T)^{-1}`, rows `D_k = g_1 - g_k`, `U_k = u_1 - u_k`,
+    `a_1 = 1 - sum a_{2:K}`. Returns `a` (summing to 1)."""
+    grads = np.asarray(grads, "float64")
+    units = grads / np.linalg.norm(grads, axis=1, keepdims=True)
+    d = grads[0] - grads[1:]
+    u = units[0] - units[1:]
+    rest = np.linalg.solve((d @ u.T).T, u @ grads[0])
+    return np.concatenate([[1 - rest.sum()], rest])
+
+
+def nash_mtl(grads, iterations=200):
+    """Nash-MTL (Navon et al. 2022): `a > 0` with `M a = 1 / a`, `M` the Gramian
+    divided by its Frobenius norm, by damped Newton on `a^T M a / 2 - sum log a` to
+    float64 precision."""
+    grads = np.asarray(grads, "float64")
+    gram = grads @ grads.T
+    gram /= np.linalg.norm(gram)
+    a = np.ones(len(grads)) / np.sqrt(np.sum(gram))
+    for _ in range(iterations):
+        gradient = gram @ a - 1 / a
+        delta = -np.linalg.solve(gram + np.diag(1 / a ** 2), gradient)
+        decrement = np.sqrt(max(-gradient @ delta, 0.0))
+        a = a + delta / (1 + decrement)
+        if decrement < 1e-15:
+            break
+    return a
+
+
+def aligned_mtl(grads):
+    """Aligned-MTL (Senushkin et al. 2023): with `G = U S V^T`, the aligned gradients
+    `s_min U V^T` summed: weights `s_min U S^{-1} U^T 1` (from the SVD of `G` itself,
+    not its Gramian)."""
+    grads = np.asarray(grads, "float64")
+    u, s, _ = np.linalg.svd(grads, full_matrices=False)
+    return s.min() * u @ ((u.T @ np.ones(len(grads))) / s)
+
+
+def relative_error(value, reference):
+    value, reference = np.asarray(value, "float64"), np.asarray(reference, "float64")
+    return np.linalg.norm(value - reference) / np.linalg.norm(reference)
+
+
+def gram_factor(grads):
+    """A K x K float64 matrix `F` with `F F^T` equal to the float32 Gramian of `grads`
+    (as the device computes it): references on `F` are exact for the Gramian a
+    float32 method sees, so their difference measures the method alone."""
+    grads = np.asarray(grads, "float32")
+    gram = (grads @ grads.T).astype("float64")
+    gram = (gram + gram.T) / 2
+    values, vectors = np.linalg.eigh(gram)
+    return vectors * np.sqrt(np.maximum(values, 0.0))
