@@ -177,12 +177,11 @@ def relative_error(value, reference):
     return np.linalg.norm(value - reference) / np.linalg.norm(reference)
 
 
-def gram_factor(grads):
-    """A K x K float64 matrix `F` with `F F^T` equal to the float32 Gramian of `grads`
-    (as the device computes it): references on `F` are exact for the Gramian a
-    float32 method sees, so their difference measures the method alone."""
-    grads = np.asarray(grads, "float32")
-    gram = (grads @ grads.T).astype("float64")
+def gram_factor(gram):
+    """A K x K float64 matrix `F` with `F F^T` equal to `gram`, the float32 Gramian
+    a method computed: references on `F` are exact for the Gramian the method sees,
+    so their difference measures the method alone, not the Gramian's rounding."""
+    gram = np.asarray(gram, "float64")
     gram = (gram + gram.T) / 2
     values, vectors = np.linalg.eigh(gram)
     return vectors * np.sqrt(np.maximum(values, 0.0))

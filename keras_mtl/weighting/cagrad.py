@@ -71,13 +71,15 @@ class CAGrad(GradientWeighting):
         self.tolerance = float(tolerance)
 
     def _dual_weights(self, gram, to_mean, mean_norm2, radius, present):
-        """The minimiser `w` of `F` by alternating min-norm solves and `t` updates."""
-        uniform = ops.cast(present, "float32") / ops.sum(ops.cast(present, "float32"))
+        """The minimiser `w` of `F` by alternating min-norm solves and `t` updates
+        (in float64 where the backend has it, like the min-norm solver)."""
+        gram, to_mean, mean_norm2, radius = (ops.cast(v, "float64") for v in (gram, to_mean, mean_norm2, radius))
+        uniform = ops.cast(present, "float64") / ops.sum(ops.cast(present, "float64"))
 
         def solve(shift, start):
             shifted = (gram + shift * (to_mean[:, None] + to_mean[None, :])
                        + shift * shift * mean_norm2)
-            return min_norm_weights(shifted, present, start=start)[0]
+            return ops.cast(min_norm_weights(shifted, present, start=start)[0], "float64")
 
         def shift_of(weights):
             return ops.divide_no_nan(ops.sqrt(ops.maximum(ops.sum(weights * ops.matmul(gram, weights)), 0.0)),
@@ -93,9 +95,9 @@ class CAGrad(GradientWeighting):
 
         shift = shift_of(uniform)
         _, _, weights, _ = ops.while_loop(
-            not_converged, step, (0, shift, uniform, ops.convert_to_tensor(1.0)),
+            not_converged, step, (0, shift, uniform, ops.convert_to_tensor(1.0, "float64")),
             maximum_iterations=self.max_iterations)
-        return weights
+        return ops.cast(weights, "float32")
 
     def gramian_weights(self, gram, losses, present=None):
         present = present_mask(present, self.num_tasks)

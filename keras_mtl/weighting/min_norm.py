@@ -20,8 +20,8 @@ def min_norm_weights(gram, available=None, tolerance=1e-6, max_iterations=None, 
     gradients (the cosine matrix, a diagonal congruence of the bordered system), so
     gradient norms that differ by orders of magnitude do not degrade them, and the
     optimality test is on angles: stop when every task has
-    `(g_k - x) . x >= -tolerance ||g_k|| ||x||`. The error that remains is that of
-    float32 arithmetic on the cosine matrix (about `1e-7 cond`).
+    `(g_k - x) . x >= -tolerance ||g_k|| ||x||`. The error that remains is that of the
+    float32 Gramian's rounding, amplified by the cosine matrix's condition number.
 
     Args:
         gram: the K x K Gramian `G G^T` (float32).
@@ -39,7 +39,10 @@ def min_norm_weights(gram, available=None, tolerance=1e-6, max_iterations=None, 
         `||g_k|| ||x||`); 0 at the exact answer.
     """
     k = gram.shape[0]
-    dtype = gram.dtype
+    # The K x K work is in float64 where the backend has it, for gradients at
+    # small angles (the cosine matrix's condition number).
+    out_dtype, dtype = gram.dtype, "float64"
+    gram = ops.cast(gram, dtype)
     if available is None:
         available = ops.ones((k,), "bool")
     max_iterations = 10 * k + 10 if max_iterations is None else max_iterations
@@ -102,7 +105,7 @@ def min_norm_weights(gram, available=None, tolerance=1e-6, max_iterations=None, 
     if start is None:
         start = ops.one_hot(ops.argmin(ops.where(usable, norms, float("inf"))), k, dtype=dtype)
     else:
-        start = ops.where(usable, ops.maximum(start, 0.0), 0.0)
+        start = ops.where(usable, ops.maximum(ops.cast(start, dtype), 0.0), 0.0)
         start = start / ops.sum(start)
     _, weights, support, _ = ops.while_loop(
         lambda i, w, s, done: ~done, step, (0, start, start > 0, ops.convert_to_tensor(False)),
@@ -110,4 +113,5 @@ def min_norm_weights(gram, available=None, tolerance=1e-6, max_iterations=None, 
     # A zero gradient among the available tasks is the nearest point itself.
     zero = available & (norms == 0)
     weights = ops.where(ops.any(zero), ops.one_hot(ops.argmax(zero), k, dtype=dtype), weights)
-    return weights, ops.where(ops.any(zero), 0.0, residual(weights, support))
+    residual = ops.where(ops.any(zero), 0.0, residual(weights, support))
+    return ops.cast(weights, out_dtype), ops.cast(residual, out_dtype)
