@@ -545,7 +545,7 @@ class MultiTaskModel(keras.Model):
             regularization = self._regularization_loss()
             task_losses, present = self._task_loss_vector(y, y_pred, sample_weight)
             weighting.observe(y, y_pred, sample_weight)
-            objective, weights = weighting.combine(task_losses, training=True)
+            objective, weights = weighting.combine(task_losses, training=True, present=present)
             total = objective + regularization
             scaled = self._scaled(total)
             if persistent:
@@ -565,7 +565,7 @@ class MultiTaskModel(keras.Model):
         else:
             raise ValueError(f"Unknown gradient_mode={weighting.gradient_mode!r} of {weighting.name}.")
         if weighting.needs_last_shared_gradients:
-            grads = self._with_weighting_gradients(tape, task_losses, per_task, variables, grads)
+            grads = self._with_weighting_gradients(tape, task_losses, present, per_task, variables, grads)
         del tape
         finite = ops.all(ops.isfinite(task_losses))
         if not skip_nonfinite and self.jit_compile:
@@ -581,7 +581,7 @@ class MultiTaskModel(keras.Model):
         if weighting.needs_post_step_losses:
             # Inference mode, so that the extra forward pass moves no batch statistics.
             new_pred = self(x, training=False)
-            weighting.post_step(self._task_loss_vector(y, new_pred, sample_weight)[0])
+            weighting.post_step(self._task_loss_vector(y, new_pred, sample_weight)[0], present)
         if skip_nonfinite:
             # Undo the whole step (weights, batch statistics, optimizer and weighting
             # state) when a task loss was not finite.
@@ -658,12 +658,12 @@ class MultiTaskModel(keras.Model):
             raise ValueError("The model has no shared kernel (no variable feeds several tasks).")
         return kernels[-1]
 
-    def _with_weighting_gradients(self, tape, task_losses, per_task, variables, grads):
+    def _with_weighting_gradients(self, tape, task_losses, present, per_task, variables, grads):
         kernel = self.last_shared_kernel
         kernel_grads = [ops.reshape(tape.gradient(l, kernel), (-1,)) for l in per_task]
         # Each replica's gradient of a task loss is the replica count times its share.
         kernel_grads = _distribute.replica_sum(ops.stack(kernel_grads)) / _distribute.num_replicas()
-        own = self.weighting.weighting_gradients(task_losses, kernel_grads)
+        own = self.weighting.weighting_gradients(task_losses, kernel_grads, present)
         if own is None:
             return grads
         # Like every other gradient: summed over replicas, unscaled by the optimizer.
@@ -754,7 +754,7 @@ class MultiTaskModel(keras.Model):
         y_pred = self(x, training=False)
         regularization = self._regularization_loss()
         task_losses, present = self._task_loss_vector(y, y_pred, sample_weight)
-        objective, weights = self.weighting.combine(task_losses, training=False)
+        objective, weights = self.weighting.combine(task_losses, training=False, present=present)
         total = objective + regularization
         self._update_trackers(x, total, task_losses, weights, present)
         return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))

@@ -22,8 +22,8 @@ class Weighting(keras.layers.Layer):
     What the train step calls, in order (all inside the compiled step):
     1. `observe(y, y_pred, sample_weight)`: sees the batch's labels and predictions
        (e.g. DTP's per-task KPIs). Default: nothing.
-    2. `combine(losses, training)` -> `(objective, weights)`: the objective to
-       differentiate and the K weights to log. Default: `sum_k w_k L_k` with
+    2. `combine(losses, training, present)` -> `(objective, weights)`: the objective
+       to differentiate and the K weights to log. Default: `sum_k w_k L_k` with
        `w = task_weights(losses, training)`.
     3. If `gradient_mode` is "shared_parameters" or "representation":
        `combine_gradients(grads, losses)` with the K x P matrix of per-task gradients
@@ -34,9 +34,14 @@ class Weighting(keras.layers.Layer):
        the K per-task gradients (flattened) of the last shared kernel; returns the
        gradients of the method's own trainable variables (GradNorm).
     5. After the optimizers' update, if `needs_post_step_losses`:
-       `post_step(new_losses)` with the losses of the same batch recomputed with the
-       updated parameters (FAMO).
+       `post_step(new_losses, present)` with the losses of the same batch recomputed
+       with the updated parameters (FAMO).
     After each training epoch the model calls `on_epoch_end()` (DWA).
+
+    `present` (K booleans, or None for all) says which tasks have labels in the global
+    batch; an absent task's loss is 0. Every method leaves absent tasks out: they
+    take no part in normalisations across tasks (softmaxes, means) and their state
+    is left as it was.
 
     `losses` are each task's mean loss over the global batch (float32, shape (K,)),
     the same on every replica under a distribution strategy, and so are the gradient
@@ -64,10 +69,11 @@ class Weighting(keras.layers.Layer):
         """Returns the K task weights for this step (a float32 tensor of shape (K,))."""
         raise NotImplementedError
 
-    def combine(self, losses, training=False):
+    def combine(self, losses, training=False, present=None):
         """Returns `(objective, weights)` for the per-task losses (shape (K,)).
 
-        With `training=True` the method may update its per-step state.
+        With `training=True` the method may update its per-step state. `present`:
+        K booleans (None: all tasks present).
         """
         weights = self.task_weights(losses, training=training)
         return ops.sum(weights * losses), weights
@@ -80,11 +86,11 @@ class Weighting(keras.layers.Layer):
         task gradients."""
         raise NotImplementedError
 
-    def weighting_gradients(self, losses, last_shared_gradients):
+    def weighting_gradients(self, losses, last_shared_gradients, present=None):
         """Gradients of this method's trainable variables, or None for the objective's."""
         return None
 
-    def post_step(self, new_losses):
+    def post_step(self, new_losses, present=None):
         """Update from the batch's losses after the parameter update."""
 
     def on_epoch_end(self):

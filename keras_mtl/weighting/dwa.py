@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import Weighting, present_mask
 from keras_mtl.weighting.registry import register
 
 
@@ -43,34 +43,39 @@ class DWA(Weighting):
 
         self.current_weights = state("current_weights", (k,), "ones")
         self.loss_sum = state("loss_sum", (k,))
-        self.step_count = state("step_count", ())
+        self.step_count = state("step_count", (k,))
         self.previous_losses = state("previous_losses", (2, k))
         self.epochs_seen = state("epochs_seen", ())
 
     def task_weights(self, losses, training=False):
         return ops.convert_to_tensor(self.current_weights)
 
-    def combine(self, losses, training=False):
+    def combine(self, losses, training=False, present=None):
         if training:
-            self.loss_sum.assign_add(ops.stop_gradient(losses))
-            self.step_count.assign_add(1.0)
-        return super().combine(losses, training=training)
+            # Each task's epoch mean is over the steps whose batch has its labels.
+            mask = ops.cast(present_mask(present, self.num_tasks), "float32")
+            self.loss_sum.assign_add(ops.stop_gradient(losses) * mask)
+            self.step_count.assign_add(mask)
+        return super().combine(losses, training=training, present=present)
 
     def on_epoch_end(self):
-        # An epoch without training steps (e.g. an empty dataset) changes nothing.
+        # An epoch without training steps (e.g. an empty dataset) changes nothing, and
+        # a task without labels in the epoch keeps its loss history.
         trained = self.step_count > 0
         average = ops.divide_no_nan(self.loss_sum, self.step_count)
         # previous_losses[0] is L(t-2), previous_losses[1] is L(t-1).
-        history = ops.stack([self.previous_losses[1], average])
-        epochs = self.epochs_seen + ops.cast(trained, "float32")
+        history = ops.where(trained[None, :], ops.stack([self.previous_losses[1], average]),
+                            self.previous_losses)
+        any_trained = ops.any(trained)
+        epochs = self.epochs_seen + ops.cast(any_trained, "float32")
         ratios = ops.divide_no_nan(history[1], history[0])
         dynamic = self.num_tasks * ops.softmax(ratios / self.temperature)
         self.current_weights.assign(
-            ops.where(ops.logical_and(trained, epochs >= 2), dynamic, self.current_weights))
-        self.previous_losses.assign(ops.where(trained, history, self.previous_losses))
+            ops.where(ops.logical_and(any_trained, epochs >= 2), dynamic, self.current_weights))
+        self.previous_losses.assign(history)
         self.epochs_seen.assign(epochs)
         self.loss_sum.assign(ops.zeros_like(self.loss_sum))
-        self.step_count.assign(0.0)
+        self.step_count.assign(ops.zeros_like(self.step_count))
 
     def get_config(self):
         config = super().get_config()

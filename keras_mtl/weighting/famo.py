@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import Weighting, present_mask
 from keras_mtl.weighting.registry import register
 
 
@@ -66,26 +66,32 @@ class FAMO(Weighting):
         self.second_moment = state("second_moment", (k,))
         self.updates = state("updates", ())
 
-    def _mixture(self, losses):
-        """Returns `(z, c)`: the softmax of the logits and `sum_k z_k / (L_k + eps)`."""
-        z = ops.softmax(ops.convert_to_tensor(self.logits))
+    def _mixture(self, losses, present=None):
+        """Returns `(z, c)`: the softmax of the present tasks' logits (0 for absent
+        tasks) and `sum_k z_k / (L_k + eps)`."""
+        present = present_mask(present, self.num_tasks)
+        z = ops.softmax(ops.where(present, ops.convert_to_tensor(self.logits), -float("inf")))
         return z, ops.sum(z / (ops.stop_gradient(losses) + self.loss_epsilon))
 
-    def task_weights(self, losses, training=False):
-        z, c = self._mixture(losses)
+    def task_weights(self, losses, training=False, present=None):
+        z, c = self._mixture(losses, present)
         return z / (c * (ops.stop_gradient(losses) + self.loss_epsilon))
 
-    def combine(self, losses, training=False):
+    def combine(self, losses, training=False, present=None):
         if training:
             self.previous_losses.assign(ops.stop_gradient(losses))
-        z, c = self._mixture(losses)
+        z, c = self._mixture(losses, present)
         objective = ops.sum(z * ops.log(losses + self.loss_epsilon)) / c
-        return objective, self.task_weights(losses, training=training)
+        return objective, self.task_weights(losses, training=training, present=present)
 
-    def post_step(self, new_losses):
+    def post_step(self, new_losses, present=None):
+        """One Adam step on the logits of the present tasks (absent tasks' logits and
+        moments stay as they were)."""
+        present = present_mask(present, self.num_tasks)
         delta = (ops.log(self.previous_losses + self.loss_epsilon)
                  - ops.log(ops.stop_gradient(new_losses) + self.loss_epsilon))
-        z = ops.softmax(ops.convert_to_tensor(self.logits))
+        delta = ops.where(present, delta, 0.0)
+        z = ops.softmax(ops.where(present, ops.convert_to_tensor(self.logits), -float("inf")))
         # (dz/dxi)^T delta for the softmax Jacobian diag(z) - z z^T.
         grad = z * (delta - ops.sum(z * delta)) + self.weight_decay * self.logits
         step = self.updates + 1.0
@@ -93,9 +99,10 @@ class FAMO(Weighting):
         v = self.beta_2 * self.second_moment + (1 - self.beta_2) * grad * grad
         m_hat = m / (1 - self.beta_1 ** step)
         v_hat = v / (1 - self.beta_2 ** step)
-        self.logits.assign(self.logits - self.learning_rate * m_hat / (ops.sqrt(v_hat) + self.epsilon))
-        self.first_moment.assign(m)
-        self.second_moment.assign(v)
+        logits = self.logits - self.learning_rate * m_hat / (ops.sqrt(v_hat) + self.epsilon)
+        self.logits.assign(ops.where(present, logits, self.logits))
+        self.first_moment.assign(ops.where(present, m, self.first_moment))
+        self.second_moment.assign(ops.where(present, v, self.second_moment))
         self.updates.assign(step)
 
     def get_config(self):

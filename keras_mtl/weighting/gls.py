@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import Weighting, present_mask
 from keras_mtl.weighting.registry import register
 
 
@@ -23,10 +23,13 @@ class GLS(Weighting):
     Example: `model.compile(optimizer="adam", weighting="gls")`
     """
 
-    def combine(self, losses, training=False):
+    def combine(self, losses, training=False, present=None):
+        # The geometric mean of the present tasks' losses.
+        mask = ops.cast(present_mask(present, self.num_tasks), "float32")
+        count = ops.maximum(ops.sum(mask), 1.0)
         floored = ops.maximum(losses, keras.config.epsilon())
-        objective = ops.exp(ops.mean(ops.log(floored)))
-        weights = ops.stop_gradient(objective / (self.num_tasks * floored))
+        objective = ops.exp(ops.sum(mask * ops.log(floored)) / count)
+        weights = ops.stop_gradient(mask * objective / (count * floored))
         return objective, weights
 
     def task_weights(self, losses, training=False):

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import Weighting, present_mask
 from keras_mtl.weighting.registry import register
 
 
@@ -62,19 +62,26 @@ class GradNorm(Weighting):
     def task_weights(self, losses, training=False):
         return ops.convert_to_tensor(self.loss_weights)
 
-    def weighting_gradients(self, losses, last_shared_gradients):
+    def weighting_gradients(self, losses, last_shared_gradients, present=None):
         """The gradient of the GradNorm loss w.r.t. the weights, in closed form:
-        `d/dw_k sum_i |G_i - target_i| = sign(G_k - target_k) ||grad_W L_k||`."""
+        `d/dw_k sum_i |G_i - target_i| = sign(G_k - target_k) ||grad_W L_k||`.
+
+        Over the present tasks only: a task's initial loss is its loss in the first
+        batch that has its labels, the means are over the present tasks, and an
+        absent task's weight gets no gradient."""
+        present = present_mask(present, self.num_tasks)
+        mask = ops.cast(present, "float32")
+        count = ops.maximum(ops.sum(mask), 1.0)
         losses = ops.stop_gradient(losses)
-        self.initial_losses.assign(
-            ops.where(self.initialised > 0, self.initial_losses, losses))
+        first = present & (self.initial_losses <= 0)
+        self.initial_losses.assign(ops.where(first, losses, self.initial_losses))
         self.initialised.assign(1.0)
-        norms = ops.norm(ops.stop_gradient(last_shared_gradients), axis=1)
+        norms = ops.norm(ops.stop_gradient(last_shared_gradients), axis=1) * mask
         weights = ops.convert_to_tensor(self.loss_weights)
         grad_norms = weights * norms
-        ratios = ops.divide_no_nan(losses, self.initial_losses)
-        rates = ops.divide_no_nan(ratios, ops.mean(ratios))
-        targets = ops.mean(grad_norms) * rates ** self.alpha
+        ratios = ops.divide_no_nan(losses, self.initial_losses) * mask
+        rates = ops.divide_no_nan(ratios, ops.sum(ratios) / count)
+        targets = ops.sum(grad_norms) / count * rates ** self.alpha
         return [ops.sign(grad_norms - targets) * norms]
 
     def get_config(self):

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import Weighting, present_mask
 from keras_mtl.weighting.registry import register
 
 
@@ -31,11 +31,17 @@ class RLW(Weighting):
         self.seed = None if seed is None else int(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
-    def task_weights(self, losses, training=False):
+    def task_weights(self, losses, training=False, present=None):
+        mask = present_mask(present, self.num_tasks)
         if not training:
-            return ops.ones_like(losses) / self.num_tasks
+            return ops.cast(mask, losses.dtype) / ops.sum(ops.cast(mask, losses.dtype))
         draws = keras.random.normal((self.num_tasks,), seed=self.seed_generator)
-        return ops.cast(ops.softmax(draws), losses.dtype)
+        # The softmax over the present tasks; every step draws K numbers.
+        return ops.cast(ops.softmax(ops.where(mask, draws, -float("inf"))), losses.dtype)
+
+    def combine(self, losses, training=False, present=None):
+        weights = self.task_weights(losses, training=training, present=present)
+        return ops.sum(weights * losses), weights
 
     def get_config(self):
         config = super().get_config()

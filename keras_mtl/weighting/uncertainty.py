@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_mtl.weighting.base import Weighting
+from keras_mtl.weighting.base import Weighting, present_mask
 from keras_mtl.weighting.registry import register
 
 _FORM_DIVISORS = {"regression": 2.0, "classification": 1.0}
@@ -79,9 +79,11 @@ class Uncertainty(Weighting):
         divisors = ops.convert_to_tensor(self._divisors(), dtype=losses.dtype)
         return ops.exp(-ops.convert_to_tensor(self.log_variances)) / divisors
 
-    def combine(self, losses, training=False):
+    def combine(self, losses, training=False, present=None):
         weights = self.task_weights(losses, training=training)
-        objective = ops.sum(weights * losses) + 0.5 * ops.sum(self.log_variances)
+        # An absent task's term, regulariser included, is left out.
+        mask = ops.cast(present_mask(present, self.num_tasks), losses.dtype)
+        objective = ops.sum(mask * (weights * losses + 0.5 * self.log_variances))
         return objective, weights
 
     def get_config(self):
