@@ -92,7 +92,9 @@ def build(architecture, tasks, backbone="conv", input_shape=None, name=None, **o
     its weights). A later build gets a fresh copy, with newly initialised weights, of
     a layer that was unbuilt when first given (such as a head `Dense`), and raises a
     `ValueError` for a layer that came with its own weights: pass a copy (or, for a
-    backbone, a function `input_shape -> model`) instead.
+    backbone, a function `input_shape -> model`) instead. Architectures that run one
+    backbone copy per task or expert (layer names prefixed) build every copy with
+    newly initialised weights.
 
     Returns:
         A `keras_mtl.MultiTaskModel`.
