@@ -421,3 +421,14 @@ def test_cross_stitch_from_single_task_models_shares_no_variable_with_them():
         np.testing.assert_allclose(model(x)[name].numpy(), single(x)[name].numpy(), rtol=1e-5, atol=1e-5)
     assert not _variable_ids(model) & _variable_ids(single)
     _fit_changes_only(model, [single], x, y)
+
+
+def test_a_head_layer_shared_by_two_tasks_stays_shared_within_a_later_build():
+    hidden = keras.layers.Dense(4, name="hidden")
+    tasks = [keras_mtl.Task("income", head=[hidden, keras.layers.Dense(2)], loss="mse"),
+             keras_mtl.Task("age", head=[hidden, keras.layers.Dense(1)], loss="mse")]
+    first = keras_mtl.build("hard_sharing", tasks, backbone=_tiny_mlp, input_shape=(8,))
+    second = keras_mtl.build("hard_sharing", tasks, backbone=_tiny_mlp, input_shape=(8,))
+    assert first.get_layer("hidden") is hidden
+    assert second.get_layer("hidden") is not hidden
+    assert [v.path for v in second.shared_variables if "hidden" in v.path] == ["hidden/kernel", "hidden/bias"]

@@ -52,11 +52,13 @@ class Claims:
 
     def __init__(self):
         self._taken = []
+        self._copies = {}
 
     def take(self, layer, what):
-        """`layer` itself when no model owns it, else a fresh copy of it, or a
-        `ValueError` for a layer that came with its own weights. `what` names the
-        argument the layer came from, for the error."""
+        """`layer` itself when no model owns it, else a fresh copy of it (the same
+        copy each time within this build, so that a layer shared between tasks stays
+        shared), or a `ValueError` for a layer that came with its own weights. `what`
+        names the argument the layer came from, for the error."""
         owner = _OWNERS.get(layer)
         if owner is None:
             self._taken.append((layer, layer.built))
@@ -71,7 +73,9 @@ class Claims:
                 "initialised weights, followed by copy.set_weights(layer.get_weights()) to start "
                 "from the same weights; or, for a backbone, a function input_shape -> model."
             )
-        return fresh_copy(layer)
+        if id(layer) not in self._copies:
+            self._copies[id(layer)] = fresh_copy(layer)
+        return self._copies[id(layer)]
 
     def take_head(self, head, task_name):
         """The head a build uses for a task's `head` (a layer, a list of layers, or
