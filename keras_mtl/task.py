@@ -1,5 +1,6 @@
 """`Task`: one task of a multi-task model."""
 
+import copy
 import re
 
 import keras
@@ -75,6 +76,12 @@ class Task:
         if out._keras_history.operation.name != self.name:
             out = keras.layers.Identity(name=self.name)(out)
         return out
+
+    def with_head(self, head):
+        """A copy of the task with `head` as its head."""
+        task = copy.copy(self)
+        task.head = head
+        return task
 
     def spec(self):
         """The serializable part of the task (everything but the head)."""

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 import keras_mtl
 from keras_mtl.architectures import cross_stitch, mmoe, mtan, ple, soft_sharing, split  # noqa: F401  (register)
+from keras_mtl.architectures._ownership import fresh_tasks
 from keras_mtl.backbones import conv, mlp
 from keras_mtl.layers import CrossStitch, ExpertGate, TaskAttention
 
@@ -234,7 +235,7 @@ def test_split_sweep_rows_match_a_manual_run():
     assert set(tables["income"][0]) == {"split_at", "loss"}
 
     keras.utils.set_random_seed(3)
-    model = keras_mtl.build("split", split._fresh_tasks(tasks), backbone=_tiny_mlp, input_shape=(8,),
+    model = keras_mtl.build("split", fresh_tasks(tasks), backbone=_tiny_mlp, input_shape=(8,),
                             split_at="dense1")
     model.compile(optimizer=keras.optimizers.SGD(0.05), run_eagerly=True)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
@@ -329,3 +330,105 @@ def test_attention_masks_and_plot(tmp_path):
         keras_mtl.build("mtan", _dense_tasks(), input_shape=(12, 12, 3), filters=(4, 8, 8))
     with pytest.raises(ValueError, match="tap"):
         keras_mtl.build("mtan", [keras_mtl.Task("a", head=1, tap="block1")], input_shape=(16, 16, 3))
+
+
+def _layer_tasks():
+    return [keras_mtl.Task("income", head=[keras.layers.Dense(4, name="income_hidden"), keras.layers.Dense(2)],
+                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+            keras_mtl.Task("age", head=keras.layers.Dense(1), loss="mse")]
+
+
+def _variable_ids(model):
+    return {id(v) for v in model.variables}
+
+
+def _fit_changes_only(model, others, x, y):
+    """Fits `model` one epoch; asserts that it changed and `others` did not."""
+    before = [[v.numpy() for v in m.trainable_variables] for m in (model, *others)]
+    model.compile(optimizer=keras.optimizers.SGD(0.1), run_eagerly=True)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    after = [[v.numpy() for v in m.trainable_variables] for m in (model, *others)]
+    assert not all(np.array_equal(a, b) for a, b in zip(before[0], after[0]))
+    for old, new in zip(before[1:], after[1:]):
+        for a, b in zip(old, new):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_builds_from_the_same_tasks_share_no_variable():
+    tasks = _layer_tasks()
+    _, x, y = _tabular()
+    first = keras_mtl.build("hard_sharing", tasks, backbone=_tiny_mlp, input_shape=(8,))
+    baseline = keras_mtl.build("single_task", tasks, backbone=_tiny_mlp, input_shape=(8,))
+    again = keras_mtl.build("hard_sharing", tasks, backbone=_tiny_mlp, input_shape=(8,))
+    assert tasks[1].head in first.layers
+    assert not _variable_ids(first) & _variable_ids(baseline)
+    assert not _variable_ids(first) & _variable_ids(again)
+    assert not _variable_ids(baseline) & _variable_ids(again)
+    _fit_changes_only(baseline, [first, again], x, y)
+
+
+def test_a_backbone_instance_is_used_by_one_build_only():
+    _, x, y = _tabular()
+    trunk = _tiny_mlp((8,))
+    for v in trunk.weights:
+        v.assign(np.full(v.shape, 0.1, "float32"))
+    with pytest.raises(ValueError, match="split_at='nope'"):
+        keras_mtl.build("split", _tabular_tasks(), backbone=trunk, split_at="nope")
+    # A failed build leaves the backbone to the next one, which fine-tunes its variables.
+    model = keras_mtl.build("hard_sharing", _tabular_tasks(), backbone=trunk)
+    assert {id(v) for v in trunk.weights} <= _variable_ids(model)
+    with pytest.raises(ValueError, match=r"backbone \(layer 'mlp_backbone'\) is already part of model 'hard_sharing'"):
+        keras_mtl.build("hard_sharing", _tabular_tasks(), backbone=trunk)
+    head = keras.layers.Dense(1)
+    head.build((None, 6))
+    keras_mtl.build("hard_sharing", [keras_mtl.Task("age", head=head, loss="mse")], backbone=_tiny_mlp,
+                    input_shape=(8,))
+    with pytest.raises(ValueError, match=r"Task 'age': head .*copy.set_weights\(layer.get_weights\(\)\)"):
+        keras_mtl.build("hard_sharing", [keras_mtl.Task("age", head=head, loss="mse")], backbone=_tiny_mlp,
+                        input_shape=(8,))
+
+
+def test_an_unbuilt_backbone_layer_is_copied_fresh_for_a_second_build():
+    _, x, y = _tabular()
+    trunk = keras.layers.Dense(6, name="trunk")
+    first = keras_mtl.build("hard_sharing", _tabular_tasks(), backbone=trunk, input_shape=(8,))
+    second = keras_mtl.build("hard_sharing", _tabular_tasks(), backbone=trunk, input_shape=(8,))
+    assert trunk in first.layers and trunk not in second.layers
+    assert second.get_layer("trunk").get_config() == trunk.get_config()
+    assert not _variable_ids(first) & _variable_ids(second)
+    _fit_changes_only(second, [first], x, y)
+
+
+def test_split_sweep_leaves_a_backbone_instance_unchanged():
+    tasks, x, y = _tabular()
+    trunk = _tiny_mlp((8,))
+    before = [w.copy() for w in trunk.get_weights()]
+    split.split_sweep(tasks, x, y, backbone=trunk, points=[0, "dense1", 2], epochs=1, batch_size=8,
+                      compile_options=dict(optimizer=keras.optimizers.SGD(0.1), run_eagerly=True))
+    for a, b in zip(before, trunk.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # The sweep used copies, so the instance is still free for a build of its own.
+    assert {id(v) for v in trunk.weights} <= _variable_ids(keras_mtl.build("hard_sharing", tasks, backbone=trunk))
+
+
+def test_cross_stitch_from_single_task_models_shares_no_variable_with_them():
+    tasks = _layer_tasks()
+    _, x, y = _tabular()
+    single = keras_mtl.build("single_task", tasks, backbone=_tiny_mlp, input_shape=(8,))
+    model = cross_stitch.from_single_task_models(single, tasks, backbone=_tiny_mlp, input_shape=(8,),
+                                                 alpha_s=1.0, alpha_d=0.0)
+    for name in single.task_names:
+        np.testing.assert_allclose(model(x)[name].numpy(), single(x)[name].numpy(), rtol=1e-5, atol=1e-5)
+    assert not _variable_ids(model) & _variable_ids(single)
+    _fit_changes_only(model, [single], x, y)
+
+
+def test_a_head_layer_shared_by_two_tasks_stays_shared_within_a_later_build():
+    hidden = keras.layers.Dense(4, name="hidden")
+    tasks = [keras_mtl.Task("income", head=[hidden, keras.layers.Dense(2)], loss="mse"),
+             keras_mtl.Task("age", head=[hidden, keras.layers.Dense(1)], loss="mse")]
+    first = keras_mtl.build("hard_sharing", tasks, backbone=_tiny_mlp, input_shape=(8,))
+    second = keras_mtl.build("hard_sharing", tasks, backbone=_tiny_mlp, input_shape=(8,))
+    assert first.get_layer("hidden") is hidden
+    assert second.get_layer("hidden") is not hidden
+    assert [v.path for v in second.shared_variables if "hidden" in v.path] == ["hidden/kernel", "hidden/bias"]

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from keras_mtl.architectures import _columns
+from keras_mtl.architectures._ownership import fresh_tasks
 from keras_mtl.architectures.registry import build, register
 from keras_mtl.layers.cross_stitch import CrossStitch
 
@@ -68,10 +69,12 @@ def from_single_task_models(models, tasks, backbone="conv", input_shape=None, **
         **options: options of the "cross_stitch" architecture.
 
     Returns:
-        The cross-stitch `MultiTaskModel`; every layer but the units holds the
-        weights of the layer of the same name in `models`.
+        The cross-stitch `MultiTaskModel`, with new layers (none shared with `models`
+        or `tasks`); every layer but the units holds the weights of the layer of the
+        same name in `models`.
     """
-    model = build("cross_stitch", tasks, backbone=backbone, input_shape=input_shape, **options)
+    model = build("cross_stitch", fresh_tasks(tasks), backbone=backbone, input_shape=input_shape,
+                  **options)
     names = [t.name for t in tasks]
     if isinstance(models, dict):
         unknown = set(models) - set(names)
@@ -97,8 +100,7 @@ def from_single_task_models(models, tasks, backbone="conv", input_shape=None, **
             "with the same backbone and tasks (e.g. keras_mtl.build('single_task', ...))."
         )
     for layer, source in pairs:
-        if source is not layer:
-            layer.set_weights(source.get_weights())
+        layer.set_weights(source.get_weights())
     return model
 
 

@@ -3,6 +3,7 @@
 import keras
 
 from keras_mtl import backbones as backbones_lib
+from keras_mtl.architectures._ownership import Claims
 from keras_mtl.task import Task, check_task_names
 
 _REGISTRY = {}
@@ -40,15 +41,22 @@ def _renamed_copy(model, prefix):
     return clone(model)
 
 
-def backbone_factory(backbone, input_shape):
-    """Returns `factory(prefix) -> backbone` for a name, a constructor or an instance."""
+def backbone_factory(backbone, input_shape, claims=None):
+    """Returns `factory(prefix) -> backbone` for a name, a constructor or an instance.
+
+    A prefixed backbone is a new copy. The unprefixed one of an instance (or of what
+    a constructor returns) goes through `claims.take` when `claims` is given.
+    """
+    def own(layer):
+        return layer if claims is None else claims.take(layer, "backbone")
+
     if isinstance(backbone, str):
         constructor = backbones_lib.get(backbone)
         return lambda prefix: constructor(input_shape, prefix=prefix)
     if isinstance(backbone, keras.layers.Layer):
-        return lambda prefix: _renamed_copy(backbone, prefix) if prefix else backbone
+        return lambda prefix: _renamed_copy(backbone, prefix) if prefix else own(backbone)
     if callable(backbone):
-        return lambda prefix: _renamed_copy(backbone(input_shape), prefix) if prefix else backbone(input_shape)
+        return lambda prefix: _renamed_copy(backbone(input_shape), prefix) if prefix else own(backbone(input_shape))
     raise TypeError(
         "backbone must be a registered name, a function input_shape -> model, or a "
         f"Keras layer/model. Received: backbone={backbone!r}"
@@ -79,6 +87,15 @@ def build(architecture, tasks, backbone="conv", input_shape=None, name=None, **o
         name: the model's name (defaults to the architecture's name).
         **options: architecture-specific options.
 
+    Models built one after another share no variables. A head layer or backbone
+    instance goes into the first model built with it as it is (a given backbone keeps
+    its weights). A later build gets a fresh copy, with newly initialised weights, of
+    a layer that was unbuilt when first given (such as a head `Dense`), and raises a
+    `ValueError` for a layer that came with its own weights: pass a copy (or, for a
+    backbone, a function `input_shape -> model`) instead. Architectures that run one
+    backbone copy per task or expert (layer names prefixed) build every copy with
+    newly initialised weights.
+
     Returns:
         A `keras_mtl.MultiTaskModel`.
     """
@@ -95,6 +112,10 @@ def build(architecture, tasks, backbone="conv", input_shape=None, name=None, **o
     check_task_names(t.name for t in tasks)
     input_shape = _input_shape(backbone, input_shape)
     inputs = keras.Input(shape=input_shape, name="inputs")
-    outputs = _REGISTRY[architecture](tasks, inputs, backbone_factory(backbone, input_shape), **options)
-    return MultiTaskModel(inputs=inputs, outputs=outputs, tasks=[t.spec() for t in tasks],
-                          name=name or architecture)
+    claims = Claims()
+    tasks = [t.with_head(claims.take_head(t.head, t.name)) for t in tasks]
+    outputs = _REGISTRY[architecture](tasks, inputs, backbone_factory(backbone, input_shape, claims), **options)
+    model = MultiTaskModel(inputs=inputs, outputs=outputs, tasks=[t.spec() for t in tasks],
+                           name=name or architecture)
+    claims.commit(model.name)
+    return model

@@ -3,6 +3,7 @@
 import keras
 
 from keras_mtl.architectures import _columns
+from keras_mtl.architectures._ownership import copy_with_weights, fresh_copy, fresh_tasks
 from keras_mtl.architectures.registry import build, register
 
 
@@ -58,26 +59,8 @@ def split_points(backbone, input_shape=None):
     return [0] + column.stage_ends()
 
 
-def _fresh(value):
-    """A new, unbuilt copy of a Keras object (layer, metric, optimizer, weighting),
-    so that models built one after another share no weights or state."""
-    if isinstance(value, (list, tuple)):
-        return [_fresh(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _fresh(v) for k, v in value.items()}
-    if hasattr(value, "get_config") and hasattr(value.__class__, "from_config"):
-        return value.__class__.from_config(value.get_config())
-    return value
-
-
-def _fresh_tasks(tasks):
-    from keras_mtl.task import Task
-
-    return [
-        Task(t.name, head=_fresh(t.head), loss=t.loss, metrics=_fresh(t.metrics),
-             loss_weight=t.loss_weight, tap=t.tap, label_slice=t.label_slice)
-        for t in tasks
-    ]
+def _own_backbone(backbone):
+    return copy_with_weights(backbone) if isinstance(backbone, keras.layers.Layer) else backbone
 
 
 def _task_of(key, names):
@@ -90,10 +73,12 @@ def split_sweep(tasks, x, y=None, validation_data=None, backbone="conv", input_s
     """Trains one split model per split point and evaluates each (Misra et al.,
     CVPR 2016, Figure 1): which depth should the tasks stop sharing at?
 
-    Every model gets the same seed, data, epochs and compile options.
+    Every model gets the same seed, data, epochs and compile options, and its own
+    copy of the backbone (of a backbone instance: with the instance's weights, which
+    the sweep leaves unchanged).
 
     Args:
-        tasks: the tasks (their heads and metrics are copied fresh for every model).
+        tasks: the tasks (their heads are copied fresh for every model).
         x, y: training data, as for `Model.fit` (`y` None for a dataset).
         validation_data: what each model is evaluated on (`(x, y)` or a dataset);
             the training data when None.
@@ -115,9 +100,9 @@ def split_sweep(tasks, x, y=None, validation_data=None, backbone="conv", input_s
     batch = {"batch_size": batch_size} if y is not None else {}
     for point in points:
         keras.utils.set_random_seed(seed)
-        model = build("split", _fresh_tasks(tasks), backbone=backbone, input_shape=input_shape,
-                      split_at=point)
-        model.compile(**_fresh(compile_options or {}))
+        model = build("split", fresh_tasks(tasks), backbone=_own_backbone(backbone),
+                      input_shape=input_shape, split_at=point)
+        model.compile(**fresh_copy(compile_options or {}))
         model.fit(x, y, epochs=epochs, verbose=verbose, **batch)
         if validation_data is None:
             results = model.evaluate(x, y, verbose=verbose, return_dict=True, **batch)

@@ -19,6 +19,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_mtl.datasets import _validate
+
 TASKS = ("income", "marital")
 SPLITS = ("train", "test")
 COLUMNS = (
@@ -39,6 +41,12 @@ _LOG_SCALED = ("wage_per_hour", "capital_gains", "capital_losses", "stock_divide
 # Labels are not features; UCI says instance_weight is a survey weight, not a feature.
 _NOT_FEATURES = ("marital_stat", "income_50k", "instance_weight")
 NOMINAL = tuple(c for c in COLUMNS if c not in CONTINUOUS + _NOT_FEATURES)
+# Every value the label columns take in the UCI files.
+_LABEL_VALUES = {
+    "income_50k": ("- 50000.", "50000+."),
+    "marital_stat": ("Never married", "Married-civilian spouse present", "Married-spouse absent",
+                     "Married-A F spouse present", "Separated", "Divorced", "Widowed"),
+}
 
 
 def _data_file(path, stem):
@@ -56,14 +64,28 @@ def has_official_split(path):
 @functools.lru_cache(maxsize=2)
 def read_table(file):
     """Reads a census-income file (plain or gzip) as a `(N, 42)` numpy string array
-    of stripped fields (cached: do not modify the result)."""
+    of stripped fields (cached: do not modify the result).
+
+    Checks every line's field count, that the continuous columns hold numbers >= 0
+    and the label columns known values; a `ValueError` names the file and line.
+    """
     opener = gzip.open if file.endswith(".gz") else open
+    rows, lines = [], []
     with opener(file, "rt") as f:
-        rows = [[field.strip() for field in line.split(",")] for line in f if line.strip()]
-    bad = next((i for i, row in enumerate(rows) if len(row) != len(COLUMNS)), None)
-    if bad is not None:
-        raise ValueError(f"{file} line {bad + 1} has {len(rows[bad])} fields, not {len(COLUMNS)}.")
-    return np.array(rows)
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                row = [field.strip() for field in line.split(",")]
+                _validate.field_count(row, len(COLUMNS), file, number, "comma-separated fields in the order of census_income.COLUMNS")
+                rows.append(row)
+                lines.append(number)
+    _validate.not_empty(len(rows), file, "lines of 42 comma-separated fields")
+    rows = np.array(rows)
+    for name in CONTINUOUS:
+        _validate.number_column(rows[:, COLUMNS.index(name)], file, lines, name, minimum=0)
+    for name, values in _LABEL_VALUES.items():
+        column = rows[:, COLUMNS.index(name)]
+        _validate.column(column, np.isin(column, values), file, lines, name, f"one of {values}")
+    return rows
 
 
 def read_split(path, split, seed=0, test_fraction=0.2):

@@ -15,6 +15,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_mtl.datasets import _validate
 from keras_mtl.datasets._pipeline import cached, shuffled_with_seeds
 
 TASKS = ("landmarks", "gender", "smile", "glasses", "pose")
@@ -25,6 +26,7 @@ SPLIT_FILES = {"train": "training.txt", "test": "testing.txt"}
 # the poses left profile/right profile and left/right.
 _FLIPPED_POINTS = (1, 0, 2, 4, 3)
 _FLIPPED_POSE = (4, 3, 2, 1, 0)
+_LAYOUT = "`path x1..x5 y1..y5 gender smile glasses pose` (attributes from 1)"
 
 
 def read_labels(path, split):
@@ -40,21 +42,44 @@ def read_labels(path, split):
         and right mouth corner), and "gender" (0 male, 1 female), "smile" (0 smiling,
         1 not), "glasses" (0 wearing, 1 not), "pose" (0 left profile .. 4 right
         profile) as int32 class indices.
+
+    Raises:
+        ValueError: naming the file and line of a malformed line, a value out of
+            range, or an image path that leads outside `path`.
     """
     if split not in SPLIT_FILES:
         raise ValueError(f"split must be one of {sorted(SPLIT_FILES)}. Received: split={split!r}")
     label_file = os.path.join(path, SPLIT_FILES[split])
     if not os.path.isfile(label_file):
         raise FileNotFoundError(f"No MTFL label file {label_file} (path={path!r}).")
+    paths, values = [], []
     with open(label_file) as f:
-        rows = [line.split() for line in f if line.strip()]
-    # The original MTFL files use backslashes in paths; accept both.
-    paths = [os.path.join(path, *row[0].replace("\\", "/").split("/")) for row in rows]
-    values = np.array([row[1:15] for row in rows], dtype="float32")
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                image, points, attributes = _parse_line(line.split(), path, label_file, number)
+                paths.append(image)
+                values.append(points + attributes)
+    _validate.not_empty(len(paths), label_file, "lines " + _LAYOUT)
+    values = np.array(values, dtype="float32")
     labels = {"path": np.array(paths), "landmarks": values[:, :10]}
     for i, name in enumerate(ATTRIBUTES):
         labels[name] = values[:, 10 + i].astype("int32") - 1
     return labels
+
+
+def _parse_line(fields, path, file, line):
+    """One label line's image path, 10 landmark coordinates and 4 attributes
+    (1-based, as in the file), checked."""
+    _validate.field_count(fields, 15, file, line, _LAYOUT)
+    # The original MTFL files use backslashes in paths; `path_inside` accepts both.
+    image = _validate.path_inside(path, fields[0], file, line)
+    points = [_validate.number(v, file, line, "a landmark coordinate") for v in fields[1:11]]
+    if max(points[:5]) - min(points[:5]) <= 0 and max(points[5:]) - min(points[5:]) <= 0:
+        raise _validate.error(file, line, "all 5 landmarks are the same point",
+                              "landmarks that span a face")
+    attributes = [_validate.integer(v, file, line, name, 1, NUM_CLASSES[name])
+                  for v, name in zip(fields[11:], ATTRIBUTES)]
+    return image, points, attributes
 
 
 def face_box(landmarks, margin=0.5):

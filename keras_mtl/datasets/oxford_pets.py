@@ -16,6 +16,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_mtl.datasets import _validate
 from keras_mtl.datasets._pipeline import cached, shuffled_with_seeds
 
 TASKS = ("segmentation", "breed", "species")
@@ -25,11 +26,24 @@ SPECIES = ("cat", "dog")
 
 
 def _read_list(path, split):
+    """A list file's lines as `(name, class_id, species)`, checked (species 1 cat, 2 dog)."""
     list_file = os.path.join(path, "annotations", SPLIT_FILES[split])
     if not os.path.isfile(list_file):
         raise FileNotFoundError(f"No Oxford-IIIT Pet list file {list_file} (path={path!r}).")
+    rows = []
     with open(list_file) as f:
-        return [line.split() for line in f if line.strip() and not line.startswith("#")]
+        for line, text in enumerate(f, 1):
+            fields = text.split()
+            if not fields or text.startswith("#"):
+                continue
+            _validate.field_count(fields, 4, list_file, line, "`NAME CLASS-ID SPECIES BREED-ID`")
+            name = _validate.file_name(fields[0], list_file, line, "NAME")
+            class_id = _validate.integer(fields[1], list_file, line, "CLASS-ID", 1)
+            species = _validate.integer(fields[2], list_file, line, "SPECIES", 1, len(SPECIES))
+            _validate.integer(fields[3], list_file, line, "BREED-ID", 1)
+            rows.append((name, class_id, species))
+    _validate.not_empty(len(rows), list_file, "lines `NAME CLASS-ID SPECIES BREED-ID`")
+    return rows
 
 
 def breeds(path):
@@ -40,8 +54,8 @@ def breeds(path):
     """
     by_id = {}
     for split in SPLIT_FILES:
-        for name, class_id, *_ in _read_list(path, split):
-            by_id[int(class_id)] = name.rsplit("_", 1)[0]
+        for name, class_id, _ in _read_list(path, split):
+            by_id[class_id] = name.rsplit("_", 1)[0]
     return [by_id[i] for i in sorted(by_id)]
 
 
@@ -55,18 +69,22 @@ def read_split(path, split):
     Returns:
         A dict of numpy arrays: "image" and "trimap" (file paths), "breed" (int32
         index into `breeds(path)`) and "species" (int32, 0 cat, 1 dog).
+
+    Raises:
+        ValueError: naming the list file and line of a malformed line, a value out
+            of range, or a NAME that is not a plain file name.
     """
     if split not in SPLIT_FILES:
         raise ValueError(f"split must be one of {sorted(SPLIT_FILES)}. Received: split={split!r}")
     rows = _read_list(path, split)
-    class_ids = sorted({int(row[1]) for s in SPLIT_FILES for row in _read_list(path, s)})
+    class_ids = sorted({row[1] for s in SPLIT_FILES for row in _read_list(path, s)})
     index = {class_id: i for i, class_id in enumerate(class_ids)}
     return {
         "image": np.array([os.path.join(path, "images", row[0] + ".jpg") for row in rows]),
         "trimap": np.array([os.path.join(path, "annotations", "trimaps", row[0] + ".png")
                             for row in rows]),
-        "breed": np.array([index[int(row[1])] for row in rows], dtype="int32"),
-        "species": np.array([int(row[2]) - 1 for row in rows], dtype="int32"),
+        "breed": np.array([index[row[1]] for row in rows], dtype="int32"),
+        "species": np.array([row[2] - 1 for row in rows], dtype="int32"),
     }
 
 

@@ -21,11 +21,14 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_mtl.datasets import _validate
+
 TASKS = ("NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD",
          "NR-PPAR-gamma", "SR-ARE", "SR-ATAD5", "SR-HSE", "SR-MMP", "SR-p53")
 SPLITS = ("train", "valid", "test")
 SPLIT_METHODS = ("scaffold", "random")
 FRACTIONS = (0.8, 0.1, 0.1)
+_COLUMNS = TASKS + ("mol_id", "smiles")
 
 
 def read_csv(path):
@@ -37,6 +40,11 @@ def read_csv(path):
     Returns:
         A dict: "smiles" and "mol_id" (numpy string arrays) and "labels", a float32
         `(N, 12)` array in `TASKS` order with NaN where the assay was not measured.
+
+    Raises:
+        ValueError: naming the file and line of a missing column, a line with the
+            wrong number of fields, a label other than 0, 1 or empty, or an empty
+            SMILES.
     """
     csv_file = os.path.join(path, "tox21.csv")
     if not os.path.isfile(csv_file) and os.path.isfile(csv_file + ".gz"):
@@ -44,16 +52,38 @@ def read_csv(path):
     if not os.path.isfile(csv_file):
         raise FileNotFoundError(f"No Tox21 file {csv_file} or {csv_file}.gz (path={path!r}).")
     opener = gzip.open if csv_file.endswith(".gz") else open
+    smiles, mol_ids, labels = [], [], []
     with opener(csv_file, "rt", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [t for t in TASKS + ("mol_id", "smiles") if t not in reader.fieldnames]
+        reader = csv.reader(f)
+        header = next(reader, [])
+        missing = [t for t in _COLUMNS if t not in header]
         if missing:
-            raise ValueError(f"{csv_file} lacks the column(s) {missing}.")
-        rows = list(reader)
-    labels = np.array([[float(r[t]) if r[t] != "" else np.nan for t in TASKS] for r in rows],
-                      dtype="float32")
-    return {"smiles": np.array([r["smiles"] for r in rows]),
-            "mol_id": np.array([r["mol_id"] for r in rows]), "labels": labels}
+            raise _validate.error(csv_file, 1, f"the header lacks the column(s) {missing}",
+                                  f"a header naming {list(_COLUMNS)}")
+        columns = [header.index(t) for t in _COLUMNS]
+        for row in reader:
+            if not row:
+                continue
+            line = reader.line_num
+            _validate.field_count(row, len(header), csv_file, line, "one per header column")
+            labels.append([_label(row[i], csv_file, line, t) for i, t in zip(columns, TASKS)])
+            mol_ids.append(row[columns[-2]])
+            smiles.append(row[columns[-1]])
+            if not smiles[-1]:
+                raise _validate.error(csv_file, line, "the smiles field is empty", "a SMILES string")
+    _validate.not_empty(len(smiles), csv_file, "a header line and one line per molecule")
+    return {"smiles": np.array(smiles), "mol_id": np.array(mol_ids),
+            "labels": np.array(labels, dtype="float32")}
+
+
+def _label(text, file, line, task):
+    if text == "":
+        return np.nan
+    expected = "0, 1 or empty (not measured)"
+    value = _validate.number(text, file, line, task, expected)
+    if value not in (0.0, 1.0):
+        raise _validate.error(file, line, f"{task} is {text!r}", expected)
+    return value
 
 
 def _molecule(smiles):

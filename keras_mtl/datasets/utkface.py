@@ -16,19 +16,22 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from keras_mtl.datasets import _validate
 from keras_mtl.datasets._pipeline import cached, shuffled_with_seeds
 
 TASKS = ("age", "gender", "race")
 NUM_CLASSES = {"gender": 2, "race": 5}
 SPLITS = ("train", "test")
-_FILE_NAME = re.compile(r"^(\d+)_([01])_([0-4])_(\d+)\.jpg\.chip\.jpg$")
+MAX_AGE = 116
+_FILE_NAME = re.compile(r"^(\d+)_(\d+)_(\d+)_(\d+)\.jpg\.chip\.jpg$")
 
 
 def read_labels(path):
     """Lists the images and parses their labels from the file names.
 
-    Files whose names do not match `[age]_[gender]_[race]_[date].jpg.chip.jpg` (five
-    in the original download) are skipped.
+    Files whose names do not have the four fields of
+    `[age]_[gender]_[race]_[date].jpg.chip.jpg` (five in the original download lack a
+    field) are skipped.
 
     Args:
         path: the UTKFace folder (holding the `UTKFace/` image folder).
@@ -37,17 +40,25 @@ def read_labels(path):
         A dict of numpy arrays in sorted file-name order: "path", "age" (float32
         years), "gender" (int32, 0 male, 1 female) and "race" (int32, 0 White,
         1 Black, 2 Asian, 3 Indian, 4 Others).
+
+    Raises:
+        ValueError: naming the file whose age (0 to `MAX_AGE`), gender or race is
+            out of range, or the folder when no file name matches.
     """
     folder = os.path.join(path, "UTKFace")
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"No UTKFace image folder {folder} (path={path!r}).")
-    matches = [m for m in map(_FILE_NAME.match, sorted(os.listdir(folder))) if m]
-    return {
-        "path": np.array([os.path.join(folder, m.group(0)) for m in matches]),
-        "age": np.array([m.group(1) for m in matches], dtype="float32"),
-        "gender": np.array([m.group(2) for m in matches], dtype="int32"),
-        "race": np.array([m.group(3) for m in matches], dtype="int32"),
-    }
+    files, labels = [], []
+    for match in filter(None, map(_FILE_NAME.match, sorted(os.listdir(folder)))):
+        file = os.path.join(folder, match.group(0))
+        labels.append([_validate.integer(match.group(1), file, None, "age", 0, MAX_AGE),
+                       _validate.integer(match.group(2), file, None, "gender", 0, NUM_CLASSES["gender"] - 1),
+                       _validate.integer(match.group(3), file, None, "race", 0, NUM_CLASSES["race"] - 1)])
+        files.append(file)
+    _validate.not_empty(len(files), folder, "files named [age]_[gender]_[race]_[date].jpg.chip.jpg")
+    labels = np.array(labels, dtype="int32")
+    return {"path": np.array(files), "age": labels[:, 0].astype("float32"),
+            "gender": labels[:, 1], "race": labels[:, 2]}
 
 
 def split_indices(count, split, test_fraction=0.2, seed=0):
