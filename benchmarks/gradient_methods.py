@@ -78,7 +78,7 @@ def _setting(name, k, n):
     return x, y, build, {f"t{i}": keras.losses.get(loss(i)) for i in range(k)}
 
 
-def fused_gradient_method_gradients(self, tape, task_losses, scaled_per_task, scaled_rest,
+def fused_gradient_method_gradients(self, tape, task_losses, present, scaled_per_task, scaled_rest,
                                     scaled_regularization, variables, representation=None):
     """`MultiTaskModel._gradient_method_gradients` with one gradient call per task
     for both the K x P row and that task's own variables (proposed change)."""
@@ -91,7 +91,7 @@ def fused_gradient_method_gradients(self, tape, task_losses, scaled_per_task, sc
         grads = tape.gradient(loss, list(sources) + own)
         rows.append(_flatten_gradients(grads[:len(sources)], sources))
         by_id.update(zip((id(v) for v in own), grads[len(sources):]))
-    combined, weights = self.weighting.combine_gradients(ops.stack(rows), task_losses)
+    combined, weights = self.weighting.combine_gradients(ops.stack(rows), task_losses, present)
     combined = _unflatten(combined, sources)
     if representation is not None:
         combined = tape.gradient(representation, shared, output_gradients=combined)
@@ -104,7 +104,7 @@ def fused_gradient_method_gradients(self, tape, task_losses, scaled_per_task, sc
         for v, r in zip(variables, regularization):
             if r is not None and id(v) not in {id(u) for u in rest}:
                 by_id[id(v)] = by_id[id(v)] + r
-    return [by_id[id(v)] for v in variables], weights
+    return [by_id[id(v)] for v in variables], weights, None
 
 
 def _compiled(build, weighting, fused=False):

@@ -19,6 +19,7 @@ from keras_mtl.weighting.imtl import IMTL
 from keras_mtl.weighting.mgda import MGDA
 from keras_mtl.weighting.nash_mtl import NashMTL
 from keras_mtl.weighting.pcgrad import PCGrad
+from weighting_utils import fit_tiny
 
 METHODS = {"mgda": MGDA, "pcgrad": PCGrad, "cagrad": CAGrad, "imtl": IMTL, "nash_mtl": NashMTL,
            "aligned_mtl": AlignedMTL, "gradvac": GradVac, "graddrop": GradDrop}
@@ -475,3 +476,18 @@ def test_graddrop_in_representation_mode_with_unknown_batch_size():
     y = {"a": rng.integers(0, 3, 30), "b": rng.normal(size=(30, 1)).astype("float32")}
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)  # last batch of 6
     assert np.isfinite(model.fit(data, epochs=1, verbose=0).history["loss"][0])
+
+
+def test_gradient_methods_log_their_solver_residual():
+    _, history = fit_tiny(MGDA(), epochs=2)
+    residuals = history.history["weighting_residual"]
+    assert len(residuals) == 2 and max(residuals) < MGDA.residual_bound
+    _, history = fit_tiny("equal", epochs=1)
+    assert "weighting_residual" not in history.history
+
+
+def test_a_solver_stopped_short_warns_once():
+    with pytest.warns(UserWarning, match="NashMTL's solver ended epoch 0 with a mean residual") as record:
+        _, history = fit_tiny(NashMTL(max_iterations=1), epochs=2)
+    assert history.history["weighting_residual"][0] > NashMTL.residual_bound
+    assert sum("mean residual" in str(w.message) for w in record) == 1
