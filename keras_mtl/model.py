@@ -41,8 +41,9 @@ class _EpochEndCallback(keras.callbacks.Callback):
 
 
 class _NonfiniteCheck(keras.callbacks.Callback):
-    """Raises for a non-finite task loss that an XLA-compiled step recorded, where
-    the train function does not check it itself (it reads a variable per batch)."""
+    """Raises for a non-finite task loss or gradient that an XLA-compiled step
+    recorded, where the train function does not check it itself (it reads a
+    variable per batch)."""
 
     batch_hooks = True  # read by `_callback_list`
 
@@ -231,7 +232,7 @@ class MultiTaskModel(keras.Model):
                 variables of layers with attribute `optimizer_group` equal to that
                 group get their own copy of `optimizer` with the learning rate
                 multiplied (e.g. `{"cross_stitch": 100.0}`).
-            on_nonfinite: what a training step with a NaN/Inf task loss does:
+            on_nonfinite: what a training step with a NaN/Inf task loss or gradient does:
                 "raise" (an error naming the task(s) and the step; under
                 `jit_compile=True`, which cannot compile assertions, the step records
                 the failure and the error comes after it, like `TerminateOnNaN`) or
@@ -547,7 +548,7 @@ class MultiTaskModel(keras.Model):
         if weighting.needs_last_shared_gradients:
             grads = self._with_weighting_gradients(tape, task_losses, per_task, variables, grads)
         del tape
-        finite = ops.all(ops.isfinite(task_losses))
+        finite = self._all_finite(task_losses, grads)
         if not skip_nonfinite and self.jit_compile:
             # XLA cannot compile assertions.
             self._record_nonfinite(task_losses, finite)
@@ -564,7 +565,7 @@ class MultiTaskModel(keras.Model):
             weighting.post_step(self._task_loss_vector(y, new_pred, sample_weight)[0])
         if skip_nonfinite:
             # Undo the whole step (weights, batch statistics, optimizer and weighting
-            # state) when a task loss was not finite.
+            # state) when a task loss or a gradient was not finite.
             for v, old in zip(protected, snapshot):
                 v.assign(ops.where(finite, v.value, old))
             self._update_trackers(x, total, task_losses, weights, present, finite)
@@ -589,16 +590,36 @@ class MultiTaskModel(keras.Model):
         return (list(self.variables) + list(self.optimizer.variables)
                 + list(self.weighting.variables))
 
-    def _assert_finite(self, task_losses, finite):
-        def fail():
-            # Built only on failure: a step with finite losses runs just the condition.
-            bad = tf.boolean_mask(tf.constant(self.task_names), ~tf.math.is_finite(task_losses))
-            return tf.debugging.Assert(False, [
-                "keras_mtl: non-finite loss in task(s)", bad, "at training step",
-                self.optimizer.iterations, "losses", task_losses,
-                "(compile(on_nonfinite='skip') skips such steps instead)"], summarize=64)
+    def _all_finite(self, task_losses, grads):
+        """Whether the task losses and the gradients that reach the optimizers are
+        all finite: one reduction per gradient (a sum that overflows counts as
+        non-finite). Under a `LossScaleOptimizer`, which skips steps with non-finite
+        scaled gradients and lowers the scale itself, only the losses count."""
+        finite = ops.all(ops.isfinite(task_losses))
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return finite
+        sums = [ops.cast(ops.sum(g), "float32") for g in grads if g is not None]
+        nonfinite = ops.sum(ops.cast(~ops.isfinite(ops.stack(sums)), "float32"))
+        # Replicas agree, as they do on the losses: one replica's NaN reaches all.
+        return ops.logical_and(finite, _distribute.replica_sum(nonfinite) == 0)
 
-        tf.cond(finite, tf.no_op, fail)
+    def _assert_finite(self, task_losses, finite):
+        def fail(what, tasks):
+            return tf.debugging.Assert(False, [
+                what, tasks, "at training step", self.optimizer.iterations, "losses",
+                task_losses, "(compile(on_nonfinite='skip') skips such steps instead)"],
+                summarize=64)
+
+        def fail_loss_or_gradient():
+            # Built only on failure: a finite step runs just the condition.
+            names = tf.constant(self.task_names)
+            bad = ~tf.math.is_finite(task_losses)
+            return tf.cond(
+                tf.reduce_any(bad),
+                lambda: fail("keras_mtl: non-finite loss in task(s)", tf.boolean_mask(names, bad)),
+                lambda: fail("keras_mtl: non-finite gradient with finite losses of task(s)", names))
+
+        tf.cond(finite, tf.no_op, fail_loss_or_gradient)
 
     @_private.no_automatic_dependency_tracking
     def _create_nonfinite_record(self, num_tasks):
@@ -623,10 +644,12 @@ class MultiTaskModel(keras.Model):
             return
         losses = losses.numpy()
         bad = [n for n, l in zip(self.task_names, losses) if not np.isfinite(l)]
+        what = (f"non-finite loss in task(s) {bad}" if bad else
+                f"non-finite gradient with finite losses of task(s) {self.task_names}")
         step.assign(-1)
         raise tf.errors.InvalidArgumentError(
             None, None,
-            f"keras_mtl: non-finite loss in task(s) {bad} at training step {at}, losses "
+            f"keras_mtl: {what} at training step {at}, losses "
             f"{losses.tolist()} (recorded by the XLA-compiled step, whose update was applied; "
             "compile(on_nonfinite='skip') skips such steps instead)")
 
@@ -780,9 +803,9 @@ class MultiTaskModel(keras.Model):
         Several steps per execution, distribution strategies and eager execution keep
         Keras' own function.
         With `check_nonfinite`, the same call also asserts (outside the XLA-compiled
-        step) that the step recorded no non-finite loss, and a failed assertion raises
-        the recorded error; `_NonfiniteCheck`'s eager read of the record after each
-        batch instead cost 14-18% of the MLP's XLA step.
+        step) that the step recorded no non-finite loss or gradient, and a failed
+        assertion raises the recorded error; `_NonfiniteCheck`'s eager read of the
+        record after each batch instead cost 14-18% of the MLP's XLA step.
         """
         if (self.steps_per_execution != 1 or self.run_eagerly
                 or self._distribute_strategy is not None or tf.distribute.has_strategy()):
@@ -798,7 +821,7 @@ class MultiTaskModel(keras.Model):
         def on_iterator(iterator):
             logs = one_step(iterator.get_next())
             if check_nonfinite:
-                tf.debugging.Assert(self._nonfinite_record[0] < 0, ["keras_mtl: non-finite loss"])
+                tf.debugging.Assert(self._nonfinite_record[0] < 0, ["keras_mtl: non-finite step"])
             return logs
 
         on_same_iterator = _private.IteratorCall(on_iterator)
