@@ -440,9 +440,9 @@ class MultiTaskModel(keras.Model):
     # --------------------------------------------------------------------- steps
 
     def _task_loss_vector(self, y, y_pred, sample_weight):
-        """Returns `(losses, present)`: each task's mean loss over the labelled entries
-        of the global batch (float32, shape (K,)) and whether the global batch has any
-        label for it.
+        """Returns `(losses, counts)`: each task's mean loss over the labelled entries
+        of the global batch (float32, shape (K,)) and how many labelled entries it has
+        (the sum of the task's sample weights, else the batch size).
 
         Under a distribution strategy every replica gets the same loss values (one
         all-reduce of 2K numbers), while their gradient is the replica count times that
@@ -468,33 +468,33 @@ class MultiTaskModel(keras.Model):
         if replicas == 1:
             losses = [v if c is None else ops.divide_no_nan(v * n, c)
                       for v, n, c in zip(values, sizes, counts)]
-            present = [ops.convert_to_tensor(True) if c is None else c > 0 for c in counts]
-            return ops.stack(losses), ops.stack(present)
+            return ops.stack(losses), ops.stack([n if c is None else c for n, c in zip(sizes, counts)])
         counts = _distribute.replica_sum(
             ops.stack([n if c is None else c for n, c in zip(sizes, counts)]))
         share = ops.divide_no_nan(ops.stack(values) * ops.stack(sizes), counts)
         local = replicas * share
         total = _distribute.replica_sum(ops.stop_gradient(share))
-        return local + ops.stop_gradient(total - local), counts > 0
+        return local + ops.stop_gradient(total - local), counts
 
     def _regularization_loss(self):
         if not self.losses:
             return ops.zeros((), "float32")
         return ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
 
-    def _update_trackers(self, x, total, task_losses, weights, present, finite=None):
-        """Epoch means: the total and task losses per example (a task's loss over the
-        batches that have its labels), the weights per step."""
+    def _update_trackers(self, x, total, task_losses, weights, counts, finite=None):
+        """Epoch means: the total loss per example, each task's loss per labelled
+        entry (`counts` of them in this batch), the weights per step."""
         batch = ops.cast(tf.shape(keras.tree.flatten(x)[0])[0], "float32")
         one = ops.ones_like(weights)
         if finite is not None:
             # A skipped step counts for nothing in the logs.
             batch, one = batch * ops.cast(finite, "float32"), one * ops.cast(finite, "float32")
+            counts = counts * ops.cast(finite, "float32")
             total = ops.where(finite, total, 0.0)
             task_losses = ops.where(finite, task_losses, 0.0)
             weights = ops.where(ops.isfinite(weights), weights, 0.0)
         self._loss_tracker.update_state(total, sample_weight=batch)
-        self._task_loss_tracker.update_state(task_losses, batch * ops.cast(present, "float32"))
+        self._task_loss_tracker.update_state(task_losses, counts)
         self._task_weight_tracker.update_state(weights, one)
 
     def _scaled(self, loss):
@@ -526,7 +526,7 @@ class MultiTaskModel(keras.Model):
             # Read the layers' losses before anything synchronises replicas: the next
             # replica's forward pass replaces them.
             regularization = self._regularization_loss()
-            task_losses, present = self._task_loss_vector(y, y_pred, sample_weight)
+            task_losses, counts = self._task_loss_vector(y, y_pred, sample_weight)
             weighting.observe(y, y_pred, sample_weight)
             objective, weights = weighting.combine(task_losses, training=True)
             total = objective + regularization
@@ -558,7 +558,7 @@ class MultiTaskModel(keras.Model):
         if self.freeze_absent_tasks:
             for k, (state, old_values) in enumerate(zip(per_task_state, per_task_snapshot)):
                 for v, old in zip(state, old_values):
-                    v.assign(ops.where(present[k], v.value, old))
+                    v.assign(ops.where(counts[k] > 0, v.value, old))
         if weighting.needs_post_step_losses:
             # Inference mode, so that the extra forward pass moves no batch statistics.
             new_pred = self(x, training=False)
@@ -568,11 +568,11 @@ class MultiTaskModel(keras.Model):
             # state) when a task loss or a gradient was not finite.
             for v, old in zip(protected, snapshot):
                 v.assign(ops.where(finite, v.value, old))
-            self._update_trackers(x, total, task_losses, weights, present, finite)
+            self._update_trackers(x, total, task_losses, weights, counts, finite)
             metrics = tf.cond(finite, lambda: self.compute_metrics(x, y, y_pred, sample_weight),
                               self.get_metrics_result)
             return self._for_reduction(metrics)
-        self._update_trackers(x, total, task_losses, weights, present)
+        self._update_trackers(x, total, task_losses, weights, counts)
         return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def _for_reduction(self, logs):
@@ -744,10 +744,10 @@ class MultiTaskModel(keras.Model):
         sample_weight = self._sample_weights_by_task(sample_weight)
         y_pred = self(x, training=False)
         regularization = self._regularization_loss()
-        task_losses, present = self._task_loss_vector(y, y_pred, sample_weight)
+        task_losses, counts = self._task_loss_vector(y, y_pred, sample_weight)
         objective, weights = self.weighting.combine(task_losses, training=False)
         total = objective + regularization
-        self._update_trackers(x, total, task_losses, weights, present)
+        self._update_trackers(x, total, task_losses, weights, counts)
         return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

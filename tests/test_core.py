@@ -229,6 +229,27 @@ def test_sample_weight_masks_missing_labels():
     assert logs["a_loss"] == 0.0 and np.isfinite(logs["loss"])
 
 
+@pytest.mark.parametrize("batch_size", [8, 32])
+def test_masked_task_losses_are_epoch_means_over_labelled_entries(batch_size):
+    model = _mlp_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    x, y = _data(32)
+    # Labels of b mostly in the first batch of 8, so that batch-size and label-count
+    # weighting of the batches' means differ.
+    mask = {"a": (np.arange(32) % 2 == 0).astype("float32"),
+            "b": ((np.arange(32) < 7) | (np.arange(32) % 8 == 0)).astype("float32")}
+    data = tf.data.Dataset.from_tensor_slices((x, y, mask)).batch(batch_size)
+    history = model.fit(data, epochs=1, validation_data=data, verbose=0).history
+    out = model.predict(x, verbose=0)
+    logits = out["a"] - out["a"].max(axis=1, keepdims=True)
+    nll = np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(32), y["a"]]
+    squared = ((out["b"] - y["b"]) ** 2).mean(axis=1)
+    expected = {"a_loss": nll[mask["a"] > 0].mean(), "b_loss": squared[mask["b"] > 0].mean()}
+    for prefix in ("", "val_"):
+        for key, value in expected.items():
+            np.testing.assert_allclose(history[prefix + key], [value], rtol=1e-5, err_msg=prefix + key)
+
+
 # ----------------------------------------------------------- optimizers and hooks
 
 
