@@ -78,23 +78,55 @@ class _PerTaskMean(keras.metrics.Metric):
         return {f"{n}{self.suffix}": means[k] for k, n in enumerate(self.task_names)}
 
 
-def _check_label(task, label, prediction):
-    """Rejects labels whose shape cannot match the prediction's (which a loss would
-    otherwise broadcast silently) or whose dtype is not numeric."""
-    dtype = keras.backend.standardize_dtype(label.dtype)
+# Keras losses by the labels they read: class indices, or labels shaped like the output.
+_SPARSE_LABEL_LOSSES = ("sparse_categorical_crossentropy", "categorical_generalized_cross_entropy")
+_DENSE_LABEL_LOSSES = (
+    "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error", "huber", "log_cosh", "binary_crossentropy",
+    "binary_focal_crossentropy", "categorical_crossentropy", "categorical_focal_crossentropy",
+    "hinge", "squared_hinge", "categorical_hinge", "kl_divergence", "poisson",
+    "cosine_similarity", "dice", "tversky")
+
+
+def _label_kind(loss):
+    """"sparse" or "dense" for a Keras loss of `_SPARSE_LABEL_LOSSES` or
+    `_DENSE_LABEL_LOSSES`, else None."""
+    fn = getattr(loss, "fn", None)
+    for kind, names in (("sparse", _SPARSE_LABEL_LOSSES), ("dense", _DENSE_LABEL_LOSSES)):
+        if any(fn is getattr(keras.losses, n, None) for n in names):
+            return kind
+    return None
+
+
+def _check_label(task, label, prediction, loss=None):
+    """Rejects labels whose dtype is not numeric, or whose shape cannot match the
+    prediction's for the task's loss (which the loss would otherwise reject with an
+    error that does not name the task, or broadcast silently)."""
+    dtype = getattr(label.dtype, "name", None) or str(label.dtype)
     if not (dtype.startswith(("float", "int", "uint", "bfloat")) or dtype == "bool"):
-        raise ValueError(f"Task '{task}': labels must be numeric. Received dtype={dtype}")
-    y, p = tuple(label.shape[1:]), tuple(prediction.shape[1:])
-    compatible = lambda a, b: all(i is None or j is None or i == j for i, j in zip(a, b))
-    if len(y) == len(p):
-        ok = compatible(y, p) or (y[-1:] == (1,) and compatible(y[:-1], p[:-1]))
-    else:
-        ok = len(y) == len(p) - 1 and compatible(y, p[:-1])  # sparse class labels
-    if not ok:
         raise ValueError(
-            f"Task '{task}': label shape {tuple(label.shape)} does not fit the "
-            f"prediction shape {tuple(prediction.shape)}."
-        )
+            f"Task '{task}': labels must be numeric. Received dtype={dtype}, label shape "
+            f"{tuple(label.shape)}, for the output shape {tuple(prediction.shape)}.")
+    y, p = tuple(label.shape[1:]), tuple(prediction.shape[1:])
+    compatible = lambda a, b: len(a) == len(b) and all(
+        i is None or j is None or i == j for i, j in zip(a, b))
+    # Shaped like the output, but for an axis of size 1 at the end of one of them.
+    dense = compatible(y, p) or compatible(y, p + (1,)) or compatible(y + (1,), p)
+    sparse = compatible(y, p[:-1]) or compatible(y, p[:-1] + (1,))
+    shaped, indices = (None,) + p, (None,) + p[:-1]
+    kind = _label_kind(loss)
+    if kind == "sparse":
+        ok, expected = sparse, f"class indices of shape {indices} or {indices + (1,)}"
+    elif kind == "dense":
+        ok, expected = dense, f"labels of shape {shaped}"
+    else:
+        ok, expected = compatible(y, p) or sparse, f"labels of shape {shaped} or {indices}"
+    if not ok:
+        name = (getattr(getattr(loss, "fn", None), "__name__", None)
+                or getattr(loss, "name", None) or "the loss")
+        raise ValueError(
+            f"Task '{task}': label shape {tuple(label.shape)} does not fit the output shape "
+            f"{tuple(prediction.shape)}: {name} expects {expected}. Received dtype={dtype}.")
 
 
 def _check_not_empty(data, which):
@@ -429,6 +461,17 @@ class MultiTaskModel(keras.Model):
             labels[s["name"]] = y[..., start:stop]
         return labels
 
+    def _check_array_labels(self, y):
+        """Checks numpy labels against the outputs before Keras converts them (which
+        fails on strings with an error that does not name the task)."""
+        arrays = keras.tree.flatten(y) if isinstance(y, (dict, list, tuple)) else [y]
+        if y is None or not all(isinstance(a, np.ndarray) for a in arrays):
+            return
+        outputs = dict(zip(self.output_names, keras.tree.flatten(self.outputs)))
+        losses = getattr(self, "_task_losses", {})
+        for name, label in self.labels_by_task(y).items():
+            _check_label(name, label, outputs[name], losses.get(name))
+
     def _sample_weights_by_task(self, sample_weight):
         if sample_weight is None or not isinstance(sample_weight, dict):
             return {n: sample_weight for n in self.task_names}
@@ -452,7 +495,7 @@ class MultiTaskModel(keras.Model):
         """
         values, sizes, counts = [], [], []
         for name in self.task_names:
-            _check_label(name, y[name], y_pred[name])
+            _check_label(name, y[name], y_pred[name], self._task_losses[name])
             weight = sample_weight[name]
             values.append(ops.cast(_private.unscale_loss_for_distribution(
                 self._task_losses[name](y[name], y_pred[name], weight)), "float32"))
@@ -850,6 +893,7 @@ class MultiTaskModel(keras.Model):
         return logs
 
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
+        self._check_array_labels(y)
         _check_not_empty(x, "training")
         _check_not_empty(kwargs.get("validation_data"), "validation")
         ours = [_EpochEndCallback()]

@@ -211,6 +211,51 @@ def test_bad_labels_give_errors_that_name_the_task():
         model.fit(x, y["b"], epochs=1, verbose=0)
 
 
+def _one_hot(labels):
+    return np.eye(3, dtype="float32")[labels]
+
+
+@pytest.mark.parametrize("as_dataset", [False, True], ids=["arrays", "dataset"])
+@pytest.mark.parametrize("task,labels,loss,dtype,expected", [
+    ("a", _one_hot, None, "float32", r"output shape \(None, 3\)"),
+    ("a", None, keras.losses.CategoricalCrossentropy(from_logits=True), "int64",
+     r"output shape \(None, 3\)"),
+    ("b", lambda b: b[:, 0], None, "float32", r"output shape \(None, 2\)"),
+    ("a", lambda a: a.astype(str), None, "str", r"output shape \(None, 3\)"),
+], ids=["one-hot for sparse loss", "indices for categorical loss", "(B,) for (B,2) output",
+        "strings"])
+def test_label_mistakes_name_task_labels_and_output(as_dataset, task, labels, loss, dtype, expected):
+    model = _mlp_model()
+    model.compile(optimizer="adam", loss=loss and {"a": loss, "b": "mse"})
+    x, y = _data()
+    y = {**y, task: labels(y[task]) if labels else y[task]}
+    shape = rf"\((32|None),{'' if y[task].ndim == 1 else ' %d' % y[task].shape[1]}\)"
+    data = (tf.data.Dataset.from_tensor_slices((x, y)).batch(8),) if as_dataset else (x, y)
+    # The message names the task, the labels' shape and dtype and the output shape.
+    with pytest.raises(ValueError, match=rf"(?s)^(?=Task '{task}')(?=.*label shape {shape})"
+                                         rf"(?=.*{expected})(?=.*dtype={dtype})"):
+        model.fit(*data, epochs=1, verbose=0)
+
+
+def test_label_shapes_that_fit_train_alike():
+    # (B,) and (B,1) class indices for a sparse loss, (B,) and (B,1) labels for a
+    # (B,1) output, with a mask.
+    x, y = _data(16)
+    mask = {"a": np.ones(16, "float32"), "b": (np.arange(16) % 2).astype("float32")}
+    histories = []
+    for labels in ({"a": y["a"], "b": y["b"][:, 0]}, {"a": y["a"][:, None], "b": y["b"][:, :1]}):
+        keras.utils.set_random_seed(0)
+        model = keras_mtl.build("hard_sharing", [
+            keras_mtl.Task("a", head=3, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+            keras_mtl.Task("b", head=1, loss="mse")], backbone="mlp", input_shape=(8,))
+        model.compile(optimizer="adam")
+        histories.append(model.fit(x, labels, sample_weight=mask, batch_size=8, epochs=2,
+                                   shuffle=False, verbose=0).history)
+    assert np.all(np.isfinite(histories[0]["loss"]))
+    for key in ("a_loss", "b_loss"):
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-6)
+
+
 def test_sample_weight_masks_missing_labels():
     model = _mlp_model()
     model.compile(optimizer=keras.optimizers.SGD(0.0))
