@@ -34,9 +34,13 @@ class _OptimizerAssignment:
 
 
 class _EpochEndCallback(keras.callbacks.Callback):
-    """Runs the weighting method's epoch-level update after each training epoch."""
+    """Runs the weighting method's epoch-level update after each training epoch;
+    raises for an epoch without a training step (training data of unknown length
+    that turned out empty)."""
 
     def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and "loss" not in logs:
+            raise _empty_data_error("training")
         self.model.weighting.on_epoch_end()
 
 
@@ -129,14 +133,21 @@ def _check_label(task, label, prediction, loss=None):
             f"{tuple(prediction.shape)}: {name} expects {expected}. Received dtype={dtype}.")
 
 
+_DATA_ARGUMENT = {"training": "x", "validation": "validation_data", "evaluation": "x"}
+
+
+def _empty_data_error(which):
+    return ValueError(f"The {which} dataset is empty: {_DATA_ARGUMENT[which]} gave no batch.")
+
+
 def _check_not_empty(data, which):
     if isinstance(data, (tuple, list)) and data:
         data = data[0]
     if isinstance(data, tf.data.Dataset):
         if int(data.cardinality()) == 0:
-            raise ValueError(f"The {which} dataset is empty.")
+            raise _empty_data_error(which)
     elif data is not None and hasattr(data, "shape") and len(data.shape) and data.shape[0] == 0:
-        raise ValueError(f"The {which} data is empty (0 examples).")
+        raise ValueError(f"The {which} data is empty ({_DATA_ARGUMENT[which]} has 0 examples).")
 
 
 def _loss_object(task, identifier):
@@ -890,6 +901,15 @@ class MultiTaskModel(keras.Model):
         logs = super().train_on_batch(*args, **kwargs)
         if self._records_nonfinite():
             self._raise_recorded_nonfinite()
+        return logs
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_array_labels(y)
+        logs = super().evaluate(x, y, *args, **kwargs)
+        if isinstance(logs, (dict, list)) and not logs:
+            # No step ran: data of unknown length that turned out empty.
+            raise _empty_data_error(
+                "validation" if kwargs.get("_use_cached_eval_dataset") else "evaluation")
         return logs
 
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):

@@ -139,6 +139,26 @@ def test_bad_input_errors_before_training():
     assert np.isfinite(model.fit(x, y, verbose=0).history["loss"][0])
 
 
+def test_empty_data_of_unknown_length_raises_like_known_empty_data():
+    model = _model()
+    x, y = _data()
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    nothing = data.filter(lambda *_: False)
+    assert int(nothing.cardinality()) == tf.data.UNKNOWN_CARDINALITY
+    for empty in (nothing, data.take(0)):
+        with pytest.raises(ValueError, match="^The training dataset is empty: x gave no batch"):
+            model.fit(empty, verbose=0)
+        with pytest.raises(ValueError, match="^The validation dataset is empty: validation_data"):
+            model.fit(data, validation_data=empty, verbose=0)
+    with pytest.raises(ValueError, match="^The evaluation dataset is empty"):
+        model.evaluate(nothing, verbose=0)
+    with pytest.raises(ValueError, match="empty generator"):  # Keras' own check
+        model.fit((b for b in ()), verbose=0)
+    # After the failed calls the model still trains and validates.
+    history = model.fit(data, validation_data=data, verbose=0).history
+    assert np.isfinite(history["loss"][0]) and np.isfinite(history["val_loss"][0])
+
+
 _RUN = textwrap.dedent("""
     import os, signal, sys
     import numpy as np, keras, keras_mtl
