@@ -91,15 +91,15 @@ def _zero_error_data(zero_batch):
     return x, y
 
 
-@pytest.mark.parametrize("weighting", ["equal", "mgda"])
-def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting):
+@pytest.mark.parametrize("weighting,jit_compile", [("equal", False), ("mgda", False), ("equal", True)])
+def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, jit_compile):
     # A skipped step is as if its batch were not there: same weights, same logs.
     x, y = _zero_error_data(zero_batch=2)
     keep = np.r_[0:16, 24:32]
     runs = []
     for data in ((x, y), (x[keep], {k: v[keep] for k, v in y.items()})):
         keras.utils.set_random_seed(0)
-        model = _zero_error_model(on_nonfinite="skip", weighting=weighting)
+        model = _zero_error_model(on_nonfinite="skip", weighting=weighting, jit_compile=jit_compile)
         history = model.fit(*data, batch_size=8, epochs=2, shuffle=False, verbose=0).history
         runs.append((model, history))
     (model, history), (reference, reference_history) = runs
