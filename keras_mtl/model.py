@@ -36,10 +36,14 @@ class _OptimizerAssignment:
 
 
 class _EpochEndCallback(keras.callbacks.Callback):
-    """Runs the weighting method's epoch-level update after each training epoch, and
-    warns once when its solver's epoch mean residual exceeds the method's bound."""
+    """Runs the weighting method's epoch-level update after each training epoch;
+    raises for an epoch without a training step (training data of unknown length
+    that turned out empty); warns once when the method's solver ended the epoch
+    with a mean residual above the method's bound."""
 
     def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and "loss" not in logs:
+            raise _empty_data_error("training")
         weighting = self.model.weighting
         weighting.on_epoch_end()
         residual = (logs or {}).get("weighting_residual")
@@ -54,8 +58,9 @@ class _EpochEndCallback(keras.callbacks.Callback):
 
 
 class _NonfiniteCheck(keras.callbacks.Callback):
-    """Raises for a non-finite task loss that an XLA-compiled step recorded, where
-    the train function does not check it itself (it reads a variable per batch)."""
+    """Raises for a non-finite task loss or gradient that an XLA-compiled step
+    recorded, where the train function does not check it itself (it reads a
+    variable per batch)."""
 
     batch_hooks = True  # read by `_callback_list`
 
@@ -90,23 +95,62 @@ class _PerTaskMean(keras.metrics.Metric):
         return {f"{n}{self.suffix}": means[k] for k, n in enumerate(self.task_names)}
 
 
-def _check_label(task, label, prediction):
-    """Rejects labels whose shape cannot match the prediction's (which a loss would
-    otherwise broadcast silently) or whose dtype is not numeric."""
-    dtype = keras.backend.standardize_dtype(label.dtype)
+# Keras losses by the labels they read: class indices, or labels shaped like the output.
+_SPARSE_LABEL_LOSSES = ("sparse_categorical_crossentropy", "categorical_generalized_cross_entropy")
+_DENSE_LABEL_LOSSES = (
+    "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error", "huber", "log_cosh", "binary_crossentropy",
+    "binary_focal_crossentropy", "categorical_crossentropy", "categorical_focal_crossentropy",
+    "hinge", "squared_hinge", "categorical_hinge", "kl_divergence", "poisson",
+    "cosine_similarity", "dice", "tversky")
+
+
+def _label_kind(loss):
+    """"sparse" or "dense" for a Keras loss of `_SPARSE_LABEL_LOSSES` or
+    `_DENSE_LABEL_LOSSES`, else None."""
+    fn = getattr(loss, "fn", None)
+    for kind, names in (("sparse", _SPARSE_LABEL_LOSSES), ("dense", _DENSE_LABEL_LOSSES)):
+        if any(fn is getattr(keras.losses, n, None) for n in names):
+            return kind
+    return None
+
+
+def _check_label(task, label, prediction, loss=None):
+    """Rejects labels whose dtype is not numeric, or whose shape cannot match the
+    prediction's for the task's loss (which the loss would otherwise reject with an
+    error that does not name the task, or broadcast silently)."""
+    dtype = getattr(label.dtype, "name", None) or str(label.dtype)
     if not (dtype.startswith(("float", "int", "uint", "bfloat")) or dtype == "bool"):
-        raise ValueError(f"Task '{task}': labels must be numeric. Received dtype={dtype}")
-    y, p = tuple(label.shape[1:]), tuple(prediction.shape[1:])
-    compatible = lambda a, b: all(i is None or j is None or i == j for i, j in zip(a, b))
-    if len(y) == len(p):
-        ok = compatible(y, p) or (y[-1:] == (1,) and compatible(y[:-1], p[:-1]))
-    else:
-        ok = len(y) == len(p) - 1 and compatible(y, p[:-1])  # sparse class labels
-    if not ok:
         raise ValueError(
-            f"Task '{task}': label shape {tuple(label.shape)} does not fit the "
-            f"prediction shape {tuple(prediction.shape)}."
-        )
+            f"Task '{task}': labels must be numeric. Received dtype={dtype}, label shape "
+            f"{tuple(label.shape)}, for the output shape {tuple(prediction.shape)}.")
+    y, p = tuple(label.shape[1:]), tuple(prediction.shape[1:])
+    compatible = lambda a, b: len(a) == len(b) and all(
+        i is None or j is None or i == j for i, j in zip(a, b))
+    # Shaped like the output, but for an axis of size 1 at the end of one of them.
+    dense = compatible(y, p) or compatible(y, p + (1,)) or compatible(y + (1,), p)
+    sparse = compatible(y, p[:-1]) or compatible(y, p[:-1] + (1,))
+    shaped, indices = (None,) + p, (None,) + p[:-1]
+    kind = _label_kind(loss)
+    if kind == "sparse":
+        ok, expected = sparse, f"class indices of shape {indices} or {indices + (1,)}"
+    elif kind == "dense":
+        ok, expected = dense, f"labels of shape {shaped}"
+    else:
+        ok, expected = compatible(y, p) or sparse, f"labels of shape {shaped} or {indices}"
+    if not ok:
+        name = (getattr(getattr(loss, "fn", None), "__name__", None)
+                or getattr(loss, "name", None) or "the loss")
+        raise ValueError(
+            f"Task '{task}': label shape {tuple(label.shape)} does not fit the output shape "
+            f"{tuple(prediction.shape)}: {name} expects {expected}. Received dtype={dtype}.")
+
+
+_DATA_ARGUMENT = {"training": "x", "validation": "validation_data", "evaluation": "x"}
+
+
+def _empty_data_error(which):
+    return ValueError(f"The {which} dataset is empty: {_DATA_ARGUMENT[which]} gave no batch.")
 
 
 def _check_not_empty(data, which):
@@ -114,9 +158,9 @@ def _check_not_empty(data, which):
         data = data[0]
     if isinstance(data, tf.data.Dataset):
         if int(data.cardinality()) == 0:
-            raise ValueError(f"The {which} dataset is empty.")
+            raise _empty_data_error(which)
     elif data is not None and hasattr(data, "shape") and len(data.shape) and data.shape[0] == 0:
-        raise ValueError(f"The {which} data is empty (0 examples).")
+        raise ValueError(f"The {which} data is empty ({_DATA_ARGUMENT[which]} has 0 examples).")
 
 
 def _loss_object(task, identifier):
@@ -244,7 +288,7 @@ class MultiTaskModel(keras.Model):
                 variables of layers with attribute `optimizer_group` equal to that
                 group get their own copy of `optimizer` with the learning rate
                 multiplied (e.g. `{"cross_stitch": 100.0}`).
-            on_nonfinite: what a training step with a NaN/Inf task loss does:
+            on_nonfinite: what a training step with a NaN/Inf task loss or gradient does:
                 "raise" (an error naming the task(s) and the step; under
                 `jit_compile=True`, which cannot compile assertions, the step records
                 the failure and the error comes after it, like `TerminateOnNaN`) or
@@ -446,6 +490,17 @@ class MultiTaskModel(keras.Model):
             labels[s["name"]] = y[..., start:stop]
         return labels
 
+    def _check_array_labels(self, y):
+        """Checks numpy labels against the outputs before Keras converts them (which
+        fails on strings with an error that does not name the task)."""
+        arrays = keras.tree.flatten(y) if isinstance(y, (dict, list, tuple)) else [y]
+        if y is None or not all(isinstance(a, np.ndarray) for a in arrays):
+            return
+        outputs = dict(zip(self.output_names, keras.tree.flatten(self.outputs)))
+        losses = getattr(self, "_task_losses", {})
+        for name, label in self.labels_by_task(y).items():
+            _check_label(name, label, outputs[name], losses.get(name))
+
     def _sample_weights_by_task(self, sample_weight):
         if sample_weight is None or not isinstance(sample_weight, dict):
             return {n: sample_weight for n in self.task_names}
@@ -457,9 +512,9 @@ class MultiTaskModel(keras.Model):
     # --------------------------------------------------------------------- steps
 
     def _task_loss_vector(self, y, y_pred, sample_weight):
-        """Returns `(losses, present)`: each task's mean loss over the labelled entries
-        of the global batch (float32, shape (K,)) and whether the global batch has any
-        label for it.
+        """Returns `(losses, counts)`: each task's mean loss over the labelled entries
+        of the global batch (float32, shape (K,)) and how many labelled entries it has
+        (the sum of the task's sample weights, else the batch size).
 
         Under a distribution strategy every replica gets the same loss values (one
         all-reduce of 2K numbers), while their gradient is the replica count times that
@@ -469,7 +524,7 @@ class MultiTaskModel(keras.Model):
         """
         values, sizes, counts = [], [], []
         for name in self.task_names:
-            _check_label(name, y[name], y_pred[name])
+            _check_label(name, y[name], y_pred[name], self._task_losses[name])
             weight = sample_weight[name]
             values.append(ops.cast(_private.unscale_loss_for_distribution(
                 self._task_losses[name](y[name], y_pred[name], weight)), "float32"))
@@ -485,33 +540,33 @@ class MultiTaskModel(keras.Model):
         if replicas == 1:
             losses = [v if c is None else ops.divide_no_nan(v * n, c)
                       for v, n, c in zip(values, sizes, counts)]
-            present = [ops.convert_to_tensor(True) if c is None else c > 0 for c in counts]
-            return ops.stack(losses), ops.stack(present)
+            return ops.stack(losses), ops.stack([n if c is None else c for n, c in zip(sizes, counts)])
         counts = _distribute.replica_sum(
             ops.stack([n if c is None else c for n, c in zip(sizes, counts)]))
         share = ops.divide_no_nan(ops.stack(values) * ops.stack(sizes), counts)
         local = replicas * share
         total = _distribute.replica_sum(ops.stop_gradient(share))
-        return local + ops.stop_gradient(total - local), counts > 0
+        return local + ops.stop_gradient(total - local), counts
 
     def _regularization_loss(self):
         if not self.losses:
             return ops.zeros((), "float32")
         return ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
 
-    def _update_trackers(self, x, total, task_losses, weights, present, finite=None):
-        """Epoch means: the total and task losses per example (a task's loss over the
-        batches that have its labels), the weights per step."""
+    def _update_trackers(self, x, total, task_losses, weights, counts, finite=None):
+        """Epoch means: the total loss per example, each task's loss per labelled
+        entry (`counts` of them in this batch), the weights per step."""
         batch = ops.cast(tf.shape(keras.tree.flatten(x)[0])[0], "float32")
         one = ops.ones_like(weights)
         if finite is not None:
             # A skipped step counts for nothing in the logs.
             batch, one = batch * ops.cast(finite, "float32"), one * ops.cast(finite, "float32")
+            counts = counts * ops.cast(finite, "float32")
             total = ops.where(finite, total, 0.0)
             task_losses = ops.where(finite, task_losses, 0.0)
             weights = ops.where(ops.isfinite(weights), weights, 0.0)
         self._loss_tracker.update_state(total, sample_weight=batch)
-        self._task_loss_tracker.update_state(task_losses, batch * ops.cast(present, "float32"))
+        self._task_loss_tracker.update_state(task_losses, counts)
         self._task_weight_tracker.update_state(weights, one)
 
     def _scaled(self, loss):
@@ -543,7 +598,8 @@ class MultiTaskModel(keras.Model):
             # Read the layers' losses before anything synchronises replicas: the next
             # replica's forward pass replaces them.
             regularization = self._regularization_loss()
-            task_losses, present = self._task_loss_vector(y, y_pred, sample_weight)
+            task_losses, counts = self._task_loss_vector(y, y_pred, sample_weight)
+            present = counts > 0
             weighting.observe(y, y_pred, sample_weight)
             objective, weights = weighting.combine(task_losses, training=True, present=present)
             total = objective + regularization
@@ -567,7 +623,7 @@ class MultiTaskModel(keras.Model):
         if weighting.needs_last_shared_gradients:
             grads = self._with_weighting_gradients(tape, task_losses, present, per_task, variables, grads)
         del tape
-        finite = ops.all(ops.isfinite(task_losses))
+        finite = self._all_finite(task_losses, grads)
         if not skip_nonfinite and self.jit_compile:
             # XLA cannot compile assertions.
             self._record_nonfinite(task_losses, finite)
@@ -577,21 +633,21 @@ class MultiTaskModel(keras.Model):
         if self.freeze_absent_tasks:
             for k, (state, old_values) in enumerate(zip(per_task_state, per_task_snapshot)):
                 for v, old in zip(state, old_values):
-                    v.assign(ops.where(present[k], v.value, old))
+                    v.assign(ops.where(counts[k] > 0, v.value, old))
         if weighting.needs_post_step_losses:
             # Inference mode, so that the extra forward pass moves no batch statistics.
             new_pred = self(x, training=False)
             weighting.post_step(self._task_loss_vector(y, new_pred, sample_weight)[0], present)
         if skip_nonfinite:
             # Undo the whole step (weights, batch statistics, optimizer and weighting
-            # state) when a task loss was not finite.
+            # state) when a task loss or a gradient was not finite.
             for v, old in zip(protected, snapshot):
                 v.assign(ops.where(finite, v.value, old))
-            self._update_trackers(x, total, task_losses, weights, present, finite)
+            self._update_trackers(x, total, task_losses, weights, counts, finite)
             metrics = tf.cond(finite, lambda: self.compute_metrics(x, y, y_pred, sample_weight),
                               self.get_metrics_result)
             return self._for_reduction(metrics)
-        self._update_trackers(x, total, task_losses, weights, present)
+        self._update_trackers(x, total, task_losses, weights, counts)
         return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def _for_reduction(self, logs):
@@ -609,16 +665,36 @@ class MultiTaskModel(keras.Model):
         return (list(self.variables) + list(self.optimizer.variables)
                 + list(self.weighting.variables))
 
-    def _assert_finite(self, task_losses, finite):
-        def fail():
-            # Built only on failure: a step with finite losses runs just the condition.
-            bad = tf.boolean_mask(tf.constant(self.task_names), ~tf.math.is_finite(task_losses))
-            return tf.debugging.Assert(False, [
-                "keras_mtl: non-finite loss in task(s)", bad, "at training step",
-                self.optimizer.iterations, "losses", task_losses,
-                "(compile(on_nonfinite='skip') skips such steps instead)"], summarize=64)
+    def _all_finite(self, task_losses, grads):
+        """Whether the task losses and the gradients that reach the optimizers are
+        all finite: one reduction per gradient (a sum that overflows counts as
+        non-finite). Under a `LossScaleOptimizer`, which skips steps with non-finite
+        scaled gradients and lowers the scale itself, only the losses count."""
+        finite = ops.all(ops.isfinite(task_losses))
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return finite
+        sums = [ops.cast(ops.sum(g), "float32") for g in grads if g is not None]
+        nonfinite = ops.sum(ops.cast(~ops.isfinite(ops.stack(sums)), "float32"))
+        # Replicas agree, as they do on the losses: one replica's NaN reaches all.
+        return ops.logical_and(finite, _distribute.replica_sum(nonfinite) == 0)
 
-        tf.cond(finite, tf.no_op, fail)
+    def _assert_finite(self, task_losses, finite):
+        def fail(what, tasks):
+            return tf.debugging.Assert(False, [
+                what, tasks, "at training step", self.optimizer.iterations, "losses",
+                task_losses, "(compile(on_nonfinite='skip') skips such steps instead)"],
+                summarize=64)
+
+        def fail_loss_or_gradient():
+            # Built only on failure: a finite step runs just the condition.
+            names = tf.constant(self.task_names)
+            bad = ~tf.math.is_finite(task_losses)
+            return tf.cond(
+                tf.reduce_any(bad),
+                lambda: fail("keras_mtl: non-finite loss in task(s)", tf.boolean_mask(names, bad)),
+                lambda: fail("keras_mtl: non-finite gradient with finite losses of task(s)", names))
+
+        tf.cond(finite, tf.no_op, fail_loss_or_gradient)
 
     @_private.no_automatic_dependency_tracking
     def _create_nonfinite_record(self, num_tasks):
@@ -643,10 +719,12 @@ class MultiTaskModel(keras.Model):
             return
         losses = losses.numpy()
         bad = [n for n, l in zip(self.task_names, losses) if not np.isfinite(l)]
+        what = (f"non-finite loss in task(s) {bad}" if bad else
+                f"non-finite gradient with finite losses of task(s) {self.task_names}")
         step.assign(-1)
         raise tf.errors.InvalidArgumentError(
             None, None,
-            f"keras_mtl: non-finite loss in task(s) {bad} at training step {at}, losses "
+            f"keras_mtl: {what} at training step {at}, losses "
             f"{losses.tolist()} (recorded by the XLA-compiled step, whose update was applied; "
             "compile(on_nonfinite='skip') skips such steps instead)")
 
@@ -753,10 +831,10 @@ class MultiTaskModel(keras.Model):
         sample_weight = self._sample_weights_by_task(sample_weight)
         y_pred = self(x, training=False)
         regularization = self._regularization_loss()
-        task_losses, present = self._task_loss_vector(y, y_pred, sample_weight)
-        objective, weights = self.weighting.combine(task_losses, training=False, present=present)
+        task_losses, counts = self._task_loss_vector(y, y_pred, sample_weight)
+        objective, weights = self.weighting.combine(task_losses, training=False, present=counts > 0)
         total = objective + regularization
-        self._update_trackers(x, total, task_losses, weights, present)
+        self._update_trackers(x, total, task_losses, weights, counts)
         return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
@@ -812,9 +890,9 @@ class MultiTaskModel(keras.Model):
         Several steps per execution, distribution strategies and eager execution keep
         Keras' own function.
         With `check_nonfinite`, the same call also asserts (outside the XLA-compiled
-        step) that the step recorded no non-finite loss, and a failed assertion raises
-        the recorded error; `_NonfiniteCheck`'s eager read of the record after each
-        batch instead cost 14-18% of the MLP's XLA step.
+        step) that the step recorded no non-finite loss or gradient, and a failed
+        assertion raises the recorded error; `_NonfiniteCheck`'s eager read of the
+        record after each batch instead cost 14-18% of the MLP's XLA step.
         """
         if (self.steps_per_execution != 1 or self.run_eagerly
                 or self._distribute_strategy is not None or tf.distribute.has_strategy()):
@@ -830,7 +908,7 @@ class MultiTaskModel(keras.Model):
         def on_iterator(iterator):
             logs = one_step(iterator.get_next())
             if check_nonfinite:
-                tf.debugging.Assert(self._nonfinite_record[0] < 0, ["keras_mtl: non-finite loss"])
+                tf.debugging.Assert(self._nonfinite_record[0] < 0, ["keras_mtl: non-finite step"])
             return logs
 
         on_same_iterator = _private.IteratorCall(on_iterator)
@@ -858,7 +936,17 @@ class MultiTaskModel(keras.Model):
             self._raise_recorded_nonfinite()
         return logs
 
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_array_labels(y)
+        logs = super().evaluate(x, y, *args, **kwargs)
+        if isinstance(logs, (dict, list)) and not logs:
+            # No step ran: data of unknown length that turned out empty.
+            raise _empty_data_error(
+                "validation" if kwargs.get("_use_cached_eval_dataset") else "evaluation")
+        return logs
+
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
+        self._check_array_labels(y)
         _check_not_empty(x, "training")
         _check_not_empty(kwargs.get("validation_data"), "validation")
         ours = [_EpochEndCallback()]

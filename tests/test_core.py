@@ -30,6 +30,12 @@ def _data(n=32, seed=0):
     return x, y
 
 
+def _sparse_nll(logits, labels):
+    """Per-example sparse categorical cross-entropy of logits, in numpy."""
+    logits = logits - logits.max(axis=1, keepdims=True)
+    return np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(len(labels)), labels]
+
+
 def _mlp_model(loss_weights=(1.0, 1.0)):
     return keras_mtl.build("hard_sharing", _mlp_tasks(loss_weights), backbone="mlp",
                            input_shape=(8,), )
@@ -211,6 +217,51 @@ def test_bad_labels_give_errors_that_name_the_task():
         model.fit(x, y["b"], epochs=1, verbose=0)
 
 
+def _one_hot(labels):
+    return np.eye(3, dtype="float32")[labels]
+
+
+@pytest.mark.parametrize("as_dataset", [False, True], ids=["arrays", "dataset"])
+@pytest.mark.parametrize("task,labels,loss,dtype,expected", [
+    ("a", _one_hot, None, "float32", r"output shape \(None, 3\)"),
+    ("a", None, keras.losses.CategoricalCrossentropy(from_logits=True), "int64",
+     r"output shape \(None, 3\)"),
+    ("b", lambda b: b[:, 0], None, "float32", r"output shape \(None, 2\)"),
+    ("a", lambda a: a.astype(str), None, "str", r"output shape \(None, 3\)"),
+], ids=["one-hot for sparse loss", "indices for categorical loss", "(B,) for (B,2) output",
+        "strings"])
+def test_label_mistakes_name_task_labels_and_output(as_dataset, task, labels, loss, dtype, expected):
+    model = _mlp_model()
+    model.compile(optimizer="adam", loss=loss and {"a": loss, "b": "mse"})
+    x, y = _data()
+    y = {**y, task: labels(y[task]) if labels else y[task]}
+    shape = rf"\((32|None),{'' if y[task].ndim == 1 else ' %d' % y[task].shape[1]}\)"
+    data = (tf.data.Dataset.from_tensor_slices((x, y)).batch(8),) if as_dataset else (x, y)
+    # The message names the task, the labels' shape and dtype and the output shape.
+    with pytest.raises(ValueError, match=rf"(?s)^(?=Task '{task}')(?=.*label shape {shape})"
+                                         rf"(?=.*{expected})(?=.*dtype={dtype})"):
+        model.fit(*data, epochs=1, verbose=0)
+
+
+def test_label_shapes_that_fit_train_alike():
+    # (B,) and (B,1) class indices for a sparse loss, (B,) and (B,1) labels for a
+    # (B,1) output, with a mask.
+    x, y = _data(16)
+    mask = {"a": np.ones(16, "float32"), "b": (np.arange(16) % 2).astype("float32")}
+    histories = []
+    for labels in ({"a": y["a"], "b": y["b"][:, 0]}, {"a": y["a"][:, None], "b": y["b"][:, :1]}):
+        keras.utils.set_random_seed(0)
+        model = keras_mtl.build("hard_sharing", [
+            keras_mtl.Task("a", head=3, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+            keras_mtl.Task("b", head=1, loss="mse")], backbone="mlp", input_shape=(8,))
+        model.compile(optimizer="adam")
+        histories.append(model.fit(x, labels, sample_weight=mask, batch_size=8, epochs=2,
+                                   shuffle=False, verbose=0).history)
+    assert np.all(np.isfinite(histories[0]["loss"]))
+    for key in ("a_loss", "b_loss"):
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-6)
+
+
 def test_sample_weight_masks_missing_labels():
     model = _mlp_model()
     model.compile(optimizer=keras.optimizers.SGD(0.0))
@@ -218,15 +269,33 @@ def test_sample_weight_masks_missing_labels():
     mask_a = (np.arange(16) % 3 == 0).astype("float32")
     logs = model.test_on_batch(x, y, sample_weight={"a": mask_a, "b": np.ones(16, "float32")},
                                return_dict=True)
-    out = model.predict(x, verbose=0)
-    logits = out["a"] - out["a"].max(axis=1, keepdims=True)
-    nll = np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(16), y["a"]]
+    nll = _sparse_nll(model.predict(x, verbose=0)["a"], y["a"])
     np.testing.assert_allclose(logs["a_loss"], nll[mask_a > 0].mean(), rtol=1e-5)
     # No label at all for a task in a batch: it contributes 0, not NaN.
     logs = model.train_on_batch(x, y, sample_weight={"a": np.zeros(16, "float32"),
                                                      "b": np.ones(16, "float32")},
                                 return_dict=True)
     assert logs["a_loss"] == 0.0 and np.isfinite(logs["loss"])
+
+
+@pytest.mark.parametrize("batch_size", [8, 32])
+def test_masked_task_losses_are_epoch_means_over_labelled_entries(batch_size):
+    model = _mlp_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    x, y = _data(32)
+    # Labels of b mostly in the first batch of 8, so that batch-size and label-count
+    # weighting of the batches' means differ.
+    mask = {"a": (np.arange(32) % 2 == 0).astype("float32"),
+            "b": ((np.arange(32) < 7) | (np.arange(32) % 8 == 0)).astype("float32")}
+    data = tf.data.Dataset.from_tensor_slices((x, y, mask)).batch(batch_size)
+    history = model.fit(data, epochs=1, validation_data=data, verbose=0).history
+    out = model.predict(x, verbose=0)
+    nll = _sparse_nll(out["a"], y["a"])
+    squared = ((out["b"] - y["b"]) ** 2).mean(axis=1)
+    expected = {"a_loss": nll[mask["a"] > 0].mean(), "b_loss": squared[mask["b"] > 0].mean()}
+    for prefix in ("", "val_"):
+        for key, value in expected.items():
+            np.testing.assert_allclose(history[prefix + key], [value], rtol=1e-5, err_msg=prefix + key)
 
 
 # ----------------------------------------------------------- optimizers and hooks

@@ -65,6 +65,65 @@ def state_iterations(state, model):
     return int(state[index])
 
 
+@keras.saving.register_keras_serializable(package="reliability_test")
+def _rmse(y, p):
+    return keras.ops.sqrt(keras.ops.mean(keras.ops.square(y - p)))
+
+
+def _zero_error_model(**compile_args):
+    # Without biases, zero inputs predict exactly 0: on zero labels task b's RMSE is
+    # 0, a finite loss whose gradient is NaN (the derivative of sqrt at 0).
+    inputs = keras.Input((8,))
+    h = keras.layers.Dense(16, activation="relu", use_bias=False, name="trunk")(inputs)
+    outputs = {n: keras.layers.Dense(k, use_bias=False, name=n)(h) for n, k in (("a", 3), ("b", 1))}
+    model = keras_mtl.MultiTaskModel(inputs=inputs, outputs=outputs, tasks=[
+        keras_mtl.Task("a", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+        keras_mtl.Task("b", loss=_rmse)])
+    model.compile(optimizer="adam", task_optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                  **compile_args)
+    return model
+
+
+def _zero_error_data(zero_batch):
+    x, y = _data()
+    y["b"][:] = 0.0
+    x[zero_batch * 8:(zero_batch + 1) * 8] = 0.0
+    return x, y
+
+
+@pytest.mark.parametrize("weighting,jit_compile", [("equal", False), ("mgda", False), ("equal", True)])
+def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, jit_compile):
+    # A skipped step is as if its batch were not there: same weights, same logs.
+    x, y = _zero_error_data(zero_batch=2)
+    keep = np.r_[0:16, 24:32]
+    runs = []
+    for data in ((x, y), (x[keep], {k: v[keep] for k, v in y.items()})):
+        keras.utils.set_random_seed(0)
+        model = _zero_error_model(on_nonfinite="skip", weighting=weighting, jit_compile=jit_compile)
+        history = model.fit(*data, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+        runs.append((model, history))
+    (model, history), (reference, reference_history) = runs
+    assert np.all(np.array(history["loss"]) > 0)
+    np.testing.assert_allclose(history["loss"], reference_history["loss"], rtol=1e-6)
+    for v, r in zip(model._training_state(), reference._training_state()):
+        np.testing.assert_allclose(v.numpy(), r.numpy(), rtol=1e-6, err_msg=v.path)
+
+
+@pytest.mark.parametrize("jit_compile,steps_per_execution,applied", [
+    (False, 1, 0),  # asserted in the step, before the update
+    (True, 1, 1),  # recorded by the XLA step, asserted by the train function
+    (True, 2, 2),  # recorded by the XLA step, read by the callback after each execution
+])
+def test_nonfinite_gradient_raises_at_its_own_step(jit_compile, steps_per_execution, applied):
+    model = _zero_error_model(jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    x, y = _zero_error_data(zero_batch=2)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"non-finite gradient with finite losses of task\(s\)\]? "
+                             r"\['?a'?,? '?b'?\] \[?at training step\]? \[?2\]?,? \[?losses"):
+        model.fit(x, y, batch_size=8, shuffle=False, epochs=1, verbose=0)
+    assert model.optimizer.iterations.numpy() == 2 + applied
+
+
 def test_bad_input_errors_before_training():
     model = _model()
     x, y = _data()
@@ -78,6 +137,26 @@ def test_bad_input_errors_before_training():
         _model(on_nonfinite="ignore")
     # After the failed calls the model still trains.
     assert np.isfinite(model.fit(x, y, verbose=0).history["loss"][0])
+
+
+def test_empty_data_of_unknown_length_raises_like_known_empty_data():
+    model = _model()
+    x, y = _data()
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    nothing = data.filter(lambda *_: False)
+    assert int(nothing.cardinality()) == tf.data.UNKNOWN_CARDINALITY
+    for empty in (nothing, data.take(0)):
+        with pytest.raises(ValueError, match="^The training dataset is empty: x gave no batch"):
+            model.fit(empty, verbose=0)
+        with pytest.raises(ValueError, match="^The validation dataset is empty: validation_data"):
+            model.fit(data, validation_data=empty, verbose=0)
+    with pytest.raises(ValueError, match="^The evaluation dataset is empty"):
+        model.evaluate(nothing, verbose=0)
+    with pytest.raises(ValueError, match="empty generator"):  # Keras' own check
+        model.fit((b for b in ()), verbose=0)
+    # After the failed calls the model still trains and validates.
+    history = model.fit(data, validation_data=data, verbose=0).history
+    assert np.isfinite(history["loss"][0]) and np.isfinite(history["val_loss"][0])
 
 
 _RUN = textwrap.dedent("""
