@@ -260,16 +260,19 @@ class MultiTaskModel(keras.Model):
             weighting = weighting_lib.Fixed([s["loss_weight"] for s in self.task_specs])
         elif weighting is not None and loss_weights is not None:
             raise ValueError("Pass either loss_weights or weighting to compile, not both.")
-        weighting = weighting_lib.get(weighting)
-        if hasattr(weighting, "resolve"):
-            weighting.resolve(names)
-        if weighting.gradient_mode is not None and not self.shared_variables:
-            raise ValueError(
-                f"{type(weighting).__name__} combines per-task gradients of shared "
-                f"variables, but model {self.name!r} shares no variable between tasks."
-            )
-        if not weighting.built:
-            weighting.build((len(names),))
+        with _private.automatic_dependency_tracking():
+            # A method made here by name must track its seed generator like one made
+            # by the caller, or its state is neither saved nor restored.
+            weighting = weighting_lib.get(weighting)
+            if hasattr(weighting, "resolve"):
+                weighting.resolve(names)
+            if weighting.gradient_mode is not None and not self.shared_variables:
+                raise ValueError(
+                    f"{type(weighting).__name__} combines per-task gradients of shared "
+                    f"variables, but model {self.name!r} shares no variable between tasks."
+                )
+            if not weighting.built:
+                weighting.build((len(names),))
         self.weighting = weighting
 
         shared_optimizer = keras.optimizers.get(optimizer)
