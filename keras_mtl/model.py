@@ -832,6 +832,8 @@ class MultiTaskModel(keras.Model):
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
         _check_not_empty(x, "training")
         _check_not_empty(kwargs.get("validation_data"), "validation")
+        # The model's own callbacks run first: a checkpoint at the end of an epoch
+        # must hold the weighting method's state after its epoch update.
         ours = [_EpochEndCallback()]
         if self._records_nonfinite():
             ours.append(_NonfiniteCheck())
@@ -843,9 +845,9 @@ class MultiTaskModel(keras.Model):
             for c in ours:
                 c.set_model(self)
                 c.set_params(callbacks.params)
-            callbacks.callbacks = theirs + ours
+            callbacks.callbacks = ours + theirs
         else:
-            callbacks = _callback_list.for_fit(self, theirs + ours, (x, y) + args, kwargs)
+            callbacks = _callback_list.for_fit(self, ours + theirs, (x, y) + args, kwargs)
         try:
             return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
         except Exception:
