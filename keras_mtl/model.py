@@ -8,7 +8,7 @@ from keras import ops
 from keras_mtl import _callback_list, _distribute, _private
 from keras_mtl import weighting as weighting_lib
 from keras_mtl.graph import shared_representation, variable_partition
-from keras_mtl.task import Task, check_task_names
+from keras_mtl.task import Task, check_task_names, loaded_spec, saved_spec, serialized
 
 
 class _OptimizerAssignment:
@@ -165,13 +165,18 @@ class MultiTaskModel(keras.Model):
         super().__init__(*args, **kwargs)
         names = list(self.output_names)
         check_task_names(names)
-        specs = [t.spec() if isinstance(t, Task) else dict(t) for t in (tasks or [])]
+        specs = [t.spec() if isinstance(t, Task) else loaded_spec(t) for t in (tasks or [])]
         by_name = {s["name"]: s for s in specs}
         unknown = set(by_name) - set(names)
         if unknown:
             raise ValueError(f"tasks {sorted(unknown)} are not outputs of the model. Outputs: {names}")
-        self.task_specs = [by_name.get(n) or Task(n).spec() for n in names]
+        self._set_task_specs([by_name.get(n) or Task(n).spec() for n in names])
         self.shared_variables, self.task_variables = variable_partition(self)
+
+    @_private.no_automatic_dependency_tracking
+    def _set_task_specs(self, specs):
+        # Untracked: the specs' metric objects are not the model's own metrics.
+        self.task_specs = specs
 
     @property
     def task_names(self):
@@ -195,7 +200,7 @@ class MultiTaskModel(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config["tasks"] = self.task_specs
+        config["tasks"] = [saved_spec(s) for s in self.task_specs]
         return config
 
     # ------------------------------------------------------------------ compile
@@ -322,7 +327,7 @@ class MultiTaskModel(keras.Model):
         self._task_loss_tracker = _PerTaskMean(names, "_loss", name="task_losses")
         self._task_weight_tracker = _PerTaskMean(names, "_weight", name="task_weights")
         self.optimizer.build(self._optimized_variables())
-        self._compile_config = keras.saving.serialize_keras_object({
+        self._compile_config = {
             "optimizer": shared_optimizer,
             "task_optimizer": (task_optimizer if isinstance(task_optimizer, dict)
                                else None if task_optimizer is None else task_optimizers[names[0]]),
@@ -336,7 +341,7 @@ class MultiTaskModel(keras.Model):
             "run_eagerly": run_eagerly,
             "steps_per_execution": steps_per_execution,
             "jit_compile": jit_compile,
-        })
+        }
 
     def _group_optimizers(self, shared_optimizer, multipliers):
         groups = {}
@@ -358,7 +363,7 @@ class MultiTaskModel(keras.Model):
     def _per_task(self, value, field, single_is_shared):
         names = self.task_names
         if value is None:
-            values = {s["name"]: keras.saving.deserialize_keras_object(s[field]) for s in self.task_specs}
+            values = {s["name"]: s[field] for s in self.task_specs}
         elif isinstance(value, dict):
             unknown = set(value) - set(names)
             if unknown:
@@ -376,7 +381,15 @@ class MultiTaskModel(keras.Model):
         return list(self.trainable_variables) + list(self.weighting.trainable_variables)
 
     def get_compile_config(self):
-        return getattr(self, "_compile_config", {}) if self.compiled else {}
+        if not self.compiled:
+            return {}
+        config = dict(self._compile_config)
+        config["loss"] = {n: serialized(n, "loss", l) for n, l in config["loss"].items()}
+        config["metrics"] = {
+            n: [serialized(n, "metric", m) for m in ms] if isinstance(ms, (list, tuple))
+            else serialized(n, "metric", ms)
+            for n, ms in config["metrics"].items()}
+        return keras.saving.serialize_keras_object(config)
 
     def compile_from_config(self, config):
         self.compile(**keras.saving.deserialize_keras_object(config))

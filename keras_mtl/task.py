@@ -77,27 +77,57 @@ class Task:
         return out
 
     def spec(self):
-        """The serializable part of the task (everything but the head)."""
+        """Everything but the head, as a dict; loss and metrics as given (see
+        `saved_spec` for the form a `.keras` file holds)."""
         return {
             "name": self.name,
-            "loss": keras.saving.serialize_keras_object(self.loss),
-            "metrics": keras.saving.serialize_keras_object(self.metrics),
+            "loss": self.loss,
+            "metrics": list(self.metrics),
             "loss_weight": self.loss_weight,
             "label_slice": list(self.label_slice) if self.label_slice else None,
         }
 
     @classmethod
     def from_spec(cls, spec):
-        return cls(
-            name=spec["name"],
-            loss=keras.saving.deserialize_keras_object(spec["loss"]),
-            metrics=keras.saving.deserialize_keras_object(spec["metrics"]),
-            loss_weight=spec["loss_weight"],
-            label_slice=spec["label_slice"],
-        )
+        spec = loaded_spec(spec)
+        return cls(name=spec["name"], loss=spec["loss"], metrics=spec["metrics"],
+                   loss_weight=spec["loss_weight"], label_slice=spec["label_slice"])
 
     def __repr__(self):
         return f"Task({self.name!r}, loss={self.loss!r}, loss_weight={self.loss_weight})"
+
+
+def serialized(task, what, value):
+    """`value` (a task's loss or metric) serialized for a `.keras` file; raises naming
+    the task when it is a Python function that loading could not find again."""
+    if value is None or isinstance(value, (str, keras.losses.Loss, keras.metrics.Metric)):
+        return keras.saving.serialize_keras_object(value)
+    error = ValueError(
+        f"Task '{task}': cannot save its {what} {value!r}. A Python function used as a "
+        "loss or metric needs to be a named function registered with "
+        "`@keras.saving.register_keras_serializable()` for the model to be saved "
+        "(unregistered functions and lambdas work in memory).")
+    if getattr(value, "__name__", None) == "<lambda>":
+        raise error
+    config = keras.saving.serialize_keras_object(value)
+    try:
+        keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except (TypeError, ValueError):
+        raise error from None
+    return config
+
+
+def saved_spec(spec):
+    """A `Task.spec()` dict with its loss and metrics serialized (see `serialized`)."""
+    name = spec["name"]
+    return dict(spec, loss=serialized(name, "loss", spec["loss"]),
+                metrics=[serialized(name, "metric", m) for m in spec["metrics"]])
+
+
+def loaded_spec(spec):
+    """The `Task.spec()` dict of a spec from `saved_spec` or from `Task.spec()`."""
+    live = lambda v: keras.saving.deserialize_keras_object(v) if isinstance(v, dict) else v
+    return dict(spec, loss=live(spec["loss"]), metrics=[live(m) for m in spec["metrics"] or []])
 
 
 def check_task_names(names):

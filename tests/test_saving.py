@@ -202,3 +202,49 @@ def test_weighting_given_by_name_saves_loads_and_trains_like_an_instance(method,
         for a, b in zip(_state(first) + [v.numpy() for v in first.weighting.variables],
                         _state(model) + [v.numpy() for v in model.weighting.variables]):
             np.testing.assert_array_equal(a, b)
+
+
+def _squared_error(y_true, y_pred):
+    return keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_mtl_tests")
+def _registered_squared_error(y_true, y_pred):
+    return keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+
+
+def _fitted_with_loss(task_loss, compile_loss=None, metric=None):
+    keras.utils.set_random_seed(0)
+    tasks = [keras_mtl.Task("a", head=1, loss="mse"),
+             keras_mtl.Task("b", head=1, loss=task_loss, metrics=[metric] if metric else None)]
+    model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(4,))
+    model.compile(optimizer="sgd", loss=compile_loss)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 4)).astype("float32"), {
+        k: rng.normal(size=(16, 1)).astype("float32") for k in "ab"}
+    return model, model.fit(x, y, batch_size=8, epochs=2, verbose=0).history
+
+
+@pytest.mark.parametrize("where", ["task", "compile"])
+@pytest.mark.parametrize("function", [_squared_error, lambda t, p: _squared_error(t, p)],
+                         ids=["function", "lambda"])
+def test_loss_function_trains_in_memory_and_saving_asks_to_register_it(function, where, tmp_path):
+    if where == "task":
+        model, history = _fitted_with_loss(function, metric=function)
+    else:
+        model, history = _fitted_with_loss("mae", compile_loss={"a": "mse", "b": function})
+    reference = _fitted_with_loss("mse")[1]
+    np.testing.assert_allclose(history["b_loss"], reference["b_loss"], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"Task 'b': cannot save its loss .*register_keras_serializable"):
+        model.save(tmp_path / "model.keras")
+
+
+def test_registered_loss_function_round_trips(tmp_path):
+    model, _ = _fitted_with_loss(_registered_squared_error, metric=_registered_squared_error)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert loaded.task_specs[1]["loss"] is _registered_squared_error
+    assert loaded.task_specs[1]["metrics"] == [_registered_squared_error]
+    x = np.ones((4, 4), "float32")
+    y = {k: np.zeros((4, 1), "float32") for k in "ab"}
+    assert model.evaluate(x, y, verbose=0) == loaded.evaluate(x, y, verbose=0)
