@@ -1,5 +1,7 @@
 """`MultiTaskModel`: a functional Keras model with a multi-task train step."""
 
+import weakref
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -9,6 +11,7 @@ from keras_mtl import _callback_list, _distribute, _private
 from keras_mtl import weighting as weighting_lib
 from keras_mtl.graph import shared_representation, variable_partition
 from keras_mtl.task import Task, check_task_names, loaded_spec, saved_spec, serialized
+from keras_mtl.weighting._checks import check_float
 
 
 class _OptimizerAssignment:
@@ -227,7 +230,8 @@ class MultiTaskModel(keras.Model):
                 one loss for all tasks. Defaults to each task's `Task.loss`.
             loss_weights: fixed per-task weights (dict or list); shorthand for
                 `weighting=keras_mtl.weighting.Fixed(loss_weights)`.
-            weighting: a weighting method's name or instance. Defaults to fixed
+            weighting: a weighting method's name or instance (an instance belongs to
+                one model: compiling it into a second one is an error). Defaults to fixed
                 weights when any task has `loss_weight != 1`, else equal weights.
             metrics: per-task metrics (dict by task name, or a list for all tasks).
                 Defaults to each task's `Task.metrics`. A task's sample weights
@@ -235,7 +239,8 @@ class MultiTaskModel(keras.Model):
             learning_rate_multipliers: dict from an optimizer group to a factor:
                 variables of layers with attribute `optimizer_group` equal to that
                 group get their own copy of `optimizer` with the learning rate
-                multiplied (e.g. `{"cross_stitch": 100.0}`).
+                multiplied (e.g. `{"cross_stitch": 100.0}`); every group must be one
+                of the model's layers'.
             on_nonfinite: what a training step with a NaN/Inf task loss does:
                 "raise" (an error naming the task(s) and the step; under
                 `jit_compile=True`, which cannot compile assertions, the step records
@@ -269,6 +274,11 @@ class MultiTaskModel(keras.Model):
             # A method made here by name must track its seed generator like one made
             # by the caller, or its state is neither saved nor restored.
             weighting = weighting_lib.get(weighting)
+            owner = getattr(weighting, "_compiled_into", lambda: None)()
+            if owner is not None and owner is not self and owner.weighting is weighting:
+                raise ValueError(
+                    f"weighting={weighting!r} is already compiled into model {owner.name!r}: "
+                    "its state belongs to that model. Give each model its own instance.")
             if hasattr(weighting, "resolve"):
                 weighting.resolve(names)
             if weighting.gradient_mode is not None and not self.shared_variables:
@@ -279,6 +289,7 @@ class MultiTaskModel(keras.Model):
             if not weighting.built:
                 weighting.build((len(names),))
         self.weighting = weighting
+        weighting._compiled_into = weakref.ref(self)
 
         shared_optimizer = keras.optimizers.get(optimizer)
         if isinstance(task_optimizer, dict):
@@ -344,19 +355,26 @@ class MultiTaskModel(keras.Model):
         }
 
     def _group_optimizers(self, shared_optimizer, multipliers):
+        if multipliers is not None and not isinstance(multipliers, dict):
+            raise TypeError("learning_rate_multipliers must be a dict from an optimizer group "
+                            f"to a factor. Received: learning_rate_multipliers={multipliers!r}")
+        layer_groups = {getattr(layer, "optimizer_group", None)
+                        for layer in self._flatten_layers(include_self=False)} - {None}
+        unknown = set(multipliers or {}) - layer_groups
+        if unknown:
+            raise ValueError(
+                f"learning_rate_multipliers names optimizer group(s) {sorted(unknown)} that no "
+                f"layer of model {self.name!r} has. Groups of its layers: {sorted(layer_groups)}")
         groups = {}
         for group, factor in (multipliers or {}).items():
-            if not float(factor) > 0:
-                raise ValueError(
-                    f"learning_rate_multipliers[{group!r}] must be > 0. Received: {factor!r}"
-                )
+            factor = check_float(f"learning_rate_multipliers[{group!r}]", factor, above=0)
             config = shared_optimizer.get_config()
             if not isinstance(config["learning_rate"], (int, float)):
                 raise ValueError(
                     "learning_rate_multipliers needs a constant learning rate on the shared "
                     f"optimizer. Received: learning_rate={config['learning_rate']!r}"
                 )
-            config["learning_rate"] = config["learning_rate"] * float(factor)
+            config["learning_rate"] = config["learning_rate"] * factor
             groups[group] = shared_optimizer.__class__.from_config(config)
         return groups
 

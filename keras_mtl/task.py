@@ -4,6 +4,8 @@ import re
 
 import keras
 
+from keras_mtl.weighting._checks import check_float
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 
@@ -12,13 +14,16 @@ class Task:
 
     Args:
         name: the task's output name (a valid Keras layer name: letters, digits,
-            `_`, `.`, `-`; not starting with a digit).
+            `_`, `.`, `-`; not starting with a digit; not `val` or `val_...`, which
+            would clash with Keras' validation logs).
         head: what turns the shared features into this task's prediction: a Keras
             layer or model, a list of layers (applied in order), or an int (a `Dense`
             layer with that many linear units).
-        loss: the task's loss (name, `keras.losses.Loss` or function).
+        loss: the task's loss (name, `keras.losses.Loss` or function; saving the
+            model needs a function registered serializable).
         metrics: the task's metrics (a list of names or `keras.metrics.Metric`).
-        loss_weight: the task's weight for fixed weighting (Caffe `loss_weight`).
+        loss_weight: the task's weight for fixed weighting (Caffe `loss_weight`), a
+            finite number >= 0.
         tap: which trunk depth the head reads: the name of a backbone layer, or an
             int index into the backbone's layers; `None` for the trunk's output.
         label_slice: `(start, stop)` on the last axis of one multi-label tensor,
@@ -34,16 +39,11 @@ class Task:
 
     def __init__(self, name, head=None, loss=None, metrics=None, loss_weight=1.0,
                  tap=None, label_slice=None):
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise ValueError(
-                "Task name must be a non-empty valid Keras output name (letters, "
-                f"digits, '_', '.', '-'; not starting with a digit). Received: name={name!r}"
-            )
-        if loss_weight is None or not float(loss_weight) >= 0:
-            raise ValueError(
-                f"Task '{name}': loss_weight must be a number >= 0. "
-                f"Received: loss_weight={loss_weight!r}"
-            )
+        _check_name(name)
+        try:
+            loss_weight = check_float("loss_weight", loss_weight, minimum=0)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"Task '{name}': {error}") from None
         if label_slice is not None:
             label_slice = tuple(int(i) for i in label_slice)
             if len(label_slice) != 2 or not 0 <= label_slice[0] < label_slice[1]:
@@ -55,7 +55,7 @@ class Task:
         self.head = head
         self.loss = loss
         self.metrics = list(metrics) if metrics else []
-        self.loss_weight = float(loss_weight)
+        self.loss_weight = loss_weight
         self.tap = tap
         self.label_slice = label_slice
 
@@ -130,13 +130,26 @@ def loaded_spec(spec):
     return dict(spec, loss=live(spec["loss"]), metrics=[live(m) for m in spec["metrics"] or []])
 
 
+def _check_name(name):
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            "Task name must be a non-empty valid Keras output name (letters, "
+            f"digits, '_', '.', '-'; not starting with a digit). Received: name={name!r}"
+        )
+    if name == "val" or name.startswith("val_"):
+        raise ValueError(
+            "Task name must not be 'val' or start with 'val_': Keras logs validation as "
+            f"'val_<log>', which would overwrite this task's logs. Received: name={name!r}")
+
+
 def check_task_names(names):
-    """Raises a clear error for an empty task list or duplicate names."""
+    """Raises a clear error for an empty task list, duplicate or invalid names."""
     names = list(names)
     if not names:
         raise ValueError("A multi-task model needs at least one task. Received: tasks=[]")
     seen = set()
     for name in names:
+        _check_name(name)
         if name in seen:
             raise ValueError(f"Duplicate task name '{name}'. Task names must be unique.")
         seen.add(name)
