@@ -239,8 +239,8 @@ class MultiTaskModel(keras.Model):
             learning_rate_multipliers: dict from an optimizer group to a factor:
                 variables of layers with attribute `optimizer_group` equal to that
                 group get their own copy of `optimizer` with the learning rate
-                multiplied (e.g. `{"cross_stitch": 100.0}`); every group must be one
-                of the model's layers'.
+                multiplied (e.g. `{"cross_stitch": 100.0}`); each group must be the
+                `optimizer_group` of some layer of the model.
             on_nonfinite: what a training step with a NaN/Inf task loss does:
                 "raise" (an error naming the task(s) and the step; under
                 `jit_compile=True`, which cannot compile assertions, the step records
