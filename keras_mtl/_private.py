@@ -5,20 +5,23 @@ Keras keeps these helpers in private modules; wrapping them here keeps a Keras o
 TensorFlow upgrade to a one-file change.
 """
 
+import contextlib
 import weakref
 
 import tensorflow as tf
 from tensorflow.python.eager.polymorphic_function import polymorphic_function
 
+from keras.src.backend.common.global_state import set_global_attribute
 from keras.src.losses.loss import scale_loss_for_distribution
 from keras.src.losses.losses import LossFunctionWrapper
 from keras.src.losses.loss import unscale_loss_for_distribution
 from keras.src.models.functional import Functional
 from keras.src.trainers.data_adapters.data_adapter_utils import unpack_x_y_sample_weight
 from keras.src.utils.python_utils import is_default
-from keras.src.utils.tracking import no_automatic_dependency_tracking
+from keras.src.utils.tracking import is_tracking_enabled, no_automatic_dependency_tracking
 
 __all__ = [
+    "automatic_dependency_tracking",
     "Functional",
     "IteratorCall",
     "is_default",
@@ -28,6 +31,19 @@ __all__ = [
     "unpack_x_y_sample_weight",
     "unscale_loss_for_distribution",
 ]
+
+
+@contextlib.contextmanager
+def automatic_dependency_tracking():
+    """Keras' attribute tracking, on again inside `no_automatic_dependency_tracking`
+    (where `Model.compile` runs): a layer created or built here tracks its own seed
+    generators and sublayers, as one created anywhere else does."""
+    original = is_tracking_enabled()
+    set_global_attribute("tracking_on", True)
+    try:
+        yield
+    finally:
+        set_global_attribute("tracking_on", original)
 
 
 class IteratorCall:

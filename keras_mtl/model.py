@@ -1,6 +1,7 @@
 """`MultiTaskModel`: a functional Keras model with a multi-task train step."""
 
 import warnings
+import weakref
 
 import keras
 import numpy as np
@@ -10,7 +11,8 @@ from keras import ops
 from keras_mtl import _callback_list, _distribute, _private
 from keras_mtl import weighting as weighting_lib
 from keras_mtl.graph import shared_representation, variable_partition
-from keras_mtl.task import Task, check_task_names
+from keras_mtl.task import Task, check_task_names, loaded_spec, saved_spec, serialized
+from keras_mtl.weighting._checks import check_float
 
 
 class _OptimizerAssignment:
@@ -222,13 +224,18 @@ class MultiTaskModel(keras.Model):
         super().__init__(*args, **kwargs)
         names = list(self.output_names)
         check_task_names(names)
-        specs = [t.spec() if isinstance(t, Task) else dict(t) for t in (tasks or [])]
+        specs = [t.spec() if isinstance(t, Task) else loaded_spec(t) for t in (tasks or [])]
         by_name = {s["name"]: s for s in specs}
         unknown = set(by_name) - set(names)
         if unknown:
             raise ValueError(f"tasks {sorted(unknown)} are not outputs of the model. Outputs: {names}")
-        self.task_specs = [by_name.get(n) or Task(n).spec() for n in names]
+        self._set_task_specs([by_name.get(n) or Task(n).spec() for n in names])
         self.shared_variables, self.task_variables = variable_partition(self)
+
+    @_private.no_automatic_dependency_tracking
+    def _set_task_specs(self, specs):
+        # Untracked: the specs' metric objects are not the model's own metrics.
+        self.task_specs = specs
 
     @property
     def task_names(self):
@@ -252,7 +259,7 @@ class MultiTaskModel(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config["tasks"] = self.task_specs
+        config["tasks"] = [saved_spec(s) for s in self.task_specs]
         return config
 
     # ------------------------------------------------------------------ compile
@@ -279,7 +286,8 @@ class MultiTaskModel(keras.Model):
                 one loss for all tasks. Defaults to each task's `Task.loss`.
             loss_weights: fixed per-task weights (dict or list); shorthand for
                 `weighting=keras_mtl.weighting.Fixed(loss_weights)`.
-            weighting: a weighting method's name or instance. Defaults to fixed
+            weighting: a weighting method's name or instance (an instance belongs to
+                one model: compiling it into a second one is an error). Defaults to fixed
                 weights when any task has `loss_weight != 1`, else equal weights.
             metrics: per-task metrics (dict by task name, or a list for all tasks).
                 Defaults to each task's `Task.metrics`. A task's sample weights
@@ -287,7 +295,8 @@ class MultiTaskModel(keras.Model):
             learning_rate_multipliers: dict from an optimizer group to a factor:
                 variables of layers with attribute `optimizer_group` equal to that
                 group get their own copy of `optimizer` with the learning rate
-                multiplied (e.g. `{"cross_stitch": 100.0}`).
+                multiplied (e.g. `{"cross_stitch": 100.0}`); each group must be the
+                `optimizer_group` of some layer of the model.
             on_nonfinite: what a training step with a NaN/Inf task loss or gradient does:
                 "raise" (an error naming the task(s) and the step; under
                 `jit_compile=True`, which cannot compile assertions, the step records
@@ -317,17 +326,26 @@ class MultiTaskModel(keras.Model):
             weighting = weighting_lib.Fixed([s["loss_weight"] for s in self.task_specs])
         elif weighting is not None and loss_weights is not None:
             raise ValueError("Pass either loss_weights or weighting to compile, not both.")
-        weighting = weighting_lib.get(weighting)
-        if hasattr(weighting, "resolve"):
-            weighting.resolve(names)
-        if weighting.gradient_mode is not None and not self.shared_variables:
-            raise ValueError(
-                f"{type(weighting).__name__} combines per-task gradients of shared "
-                f"variables, but model {self.name!r} shares no variable between tasks."
-            )
-        if not weighting.built:
-            weighting.build((len(names),))
+        with _private.automatic_dependency_tracking():
+            # A method made here by name must track its seed generator like one made
+            # by the caller, or its state is neither saved nor restored.
+            weighting = weighting_lib.get(weighting)
+            owner = getattr(weighting, "_compiled_into", lambda: None)()
+            if owner is not None and owner is not self and owner.weighting is weighting:
+                raise ValueError(
+                    f"weighting={weighting!r} is already compiled into model {owner.name!r}: "
+                    "its state belongs to that model. Give each model its own instance.")
+            if hasattr(weighting, "resolve"):
+                weighting.resolve(names)
+            if weighting.gradient_mode is not None and not self.shared_variables:
+                raise ValueError(
+                    f"{type(weighting).__name__} combines per-task gradients of shared "
+                    f"variables, but model {self.name!r} shares no variable between tasks."
+                )
+            if not weighting.built:
+                weighting.build((len(names),))
         self.weighting = weighting
+        weighting._compiled_into = weakref.ref(self)
 
         shared_optimizer = keras.optimizers.get(optimizer)
         if isinstance(task_optimizer, dict):
@@ -378,7 +396,7 @@ class MultiTaskModel(keras.Model):
         self._residual_tracker = (keras.metrics.Mean(name="weighting_residual")
                                   if weighting.gradient_mode is not None else None)
         self.optimizer.build(self._optimized_variables())
-        self._compile_config = keras.saving.serialize_keras_object({
+        self._compile_config = {
             "optimizer": shared_optimizer,
             "task_optimizer": (task_optimizer if isinstance(task_optimizer, dict)
                                else None if task_optimizer is None else task_optimizers[names[0]]),
@@ -392,29 +410,36 @@ class MultiTaskModel(keras.Model):
             "run_eagerly": run_eagerly,
             "steps_per_execution": steps_per_execution,
             "jit_compile": jit_compile,
-        })
+        }
 
     def _group_optimizers(self, shared_optimizer, multipliers):
+        if multipliers is not None and not isinstance(multipliers, dict):
+            raise TypeError("learning_rate_multipliers must be a dict from an optimizer group "
+                            f"to a factor. Received: learning_rate_multipliers={multipliers!r}")
+        layer_groups = {getattr(layer, "optimizer_group", None)
+                        for layer in self._flatten_layers(include_self=False)} - {None}
+        unknown = set(multipliers or {}) - layer_groups
+        if unknown:
+            raise ValueError(
+                f"learning_rate_multipliers names optimizer group(s) {sorted(unknown)} that no "
+                f"layer of model {self.name!r} has. Groups of its layers: {sorted(layer_groups)}")
         groups = {}
         for group, factor in (multipliers or {}).items():
-            if not float(factor) > 0:
-                raise ValueError(
-                    f"learning_rate_multipliers[{group!r}] must be > 0. Received: {factor!r}"
-                )
+            factor = check_float(f"learning_rate_multipliers[{group!r}]", factor, above=0)
             config = shared_optimizer.get_config()
             if not isinstance(config["learning_rate"], (int, float)):
                 raise ValueError(
                     "learning_rate_multipliers needs a constant learning rate on the shared "
                     f"optimizer. Received: learning_rate={config['learning_rate']!r}"
                 )
-            config["learning_rate"] = config["learning_rate"] * float(factor)
+            config["learning_rate"] = config["learning_rate"] * factor
             groups[group] = shared_optimizer.__class__.from_config(config)
         return groups
 
     def _per_task(self, value, field, single_is_shared):
         names = self.task_names
         if value is None:
-            values = {s["name"]: keras.saving.deserialize_keras_object(s[field]) for s in self.task_specs}
+            values = {s["name"]: s[field] for s in self.task_specs}
         elif isinstance(value, dict):
             unknown = set(value) - set(names)
             if unknown:
@@ -432,7 +457,15 @@ class MultiTaskModel(keras.Model):
         return list(self.trainable_variables) + list(self.weighting.trainable_variables)
 
     def get_compile_config(self):
-        return getattr(self, "_compile_config", {}) if self.compiled else {}
+        if not self.compiled:
+            return {}
+        config = dict(self._compile_config)
+        config["loss"] = {n: serialized(n, "loss", l) for n, l in config["loss"].items()}
+        config["metrics"] = {
+            n: [serialized(n, "metric", m) for m in ms] if isinstance(ms, (list, tuple))
+            else serialized(n, "metric", ms)
+            for n, ms in config["metrics"].items()}
+        return keras.saving.serialize_keras_object(config)
 
     def compile_from_config(self, config):
         self.compile(**keras.saving.deserialize_keras_object(config))
@@ -949,6 +982,8 @@ class MultiTaskModel(keras.Model):
         self._check_array_labels(y)
         _check_not_empty(x, "training")
         _check_not_empty(kwargs.get("validation_data"), "validation")
+        # The model's own callbacks run first: a checkpoint at the end of an epoch
+        # must hold the weighting method's state after its epoch update.
         ours = [_EpochEndCallback()]
         if self._records_nonfinite():
             ours.append(_NonfiniteCheck())
@@ -960,9 +995,9 @@ class MultiTaskModel(keras.Model):
             for c in ours:
                 c.set_model(self)
                 c.set_params(callbacks.params)
-            callbacks.callbacks = theirs + ours
+            callbacks.callbacks = ours + theirs
         else:
-            callbacks = _callback_list.for_fit(self, theirs + ours, (x, y) + args, kwargs)
+            callbacks = _callback_list.for_fit(self, ours + theirs, (x, y) + args, kwargs)
         try:
             return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
         except Exception:

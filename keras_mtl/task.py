@@ -5,6 +5,8 @@ import re
 
 import keras
 
+from keras_mtl.weighting._checks import check_float
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 
@@ -13,13 +15,16 @@ class Task:
 
     Args:
         name: the task's output name (a valid Keras layer name: letters, digits,
-            `_`, `.`, `-`; not starting with a digit).
+            `_`, `.`, `-`; not starting with a digit; not `val` or `val_...`, which
+            would clash with Keras' validation logs).
         head: what turns the shared features into this task's prediction: a Keras
             layer or model, a list of layers (applied in order), or an int (a `Dense`
             layer with that many linear units).
-        loss: the task's loss (name, `keras.losses.Loss` or function).
+        loss: the task's loss (name, `keras.losses.Loss` or function; saving the
+            model needs a function registered serializable).
         metrics: the task's metrics (a list of names or `keras.metrics.Metric`).
-        loss_weight: the task's weight for fixed weighting (Caffe `loss_weight`).
+        loss_weight: the task's weight for fixed weighting (Caffe `loss_weight`), a
+            finite number >= 0.
         tap: which trunk depth the head reads: the name of a backbone layer, or an
             int index into the backbone's layers; `None` for the trunk's output.
         label_slice: `(start, stop)` on the last axis of one multi-label tensor,
@@ -35,16 +40,11 @@ class Task:
 
     def __init__(self, name, head=None, loss=None, metrics=None, loss_weight=1.0,
                  tap=None, label_slice=None):
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise ValueError(
-                "Task name must be a non-empty valid Keras output name (letters, "
-                f"digits, '_', '.', '-'; not starting with a digit). Received: name={name!r}"
-            )
-        if loss_weight is None or not float(loss_weight) >= 0:
-            raise ValueError(
-                f"Task '{name}': loss_weight must be a number >= 0. "
-                f"Received: loss_weight={loss_weight!r}"
-            )
+        _check_name(name)
+        try:
+            loss_weight = check_float("loss_weight", loss_weight, minimum=0)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"Task '{name}': {error}") from None
         if label_slice is not None:
             label_slice = tuple(int(i) for i in label_slice)
             if len(label_slice) != 2 or not 0 <= label_slice[0] < label_slice[1]:
@@ -56,7 +56,7 @@ class Task:
         self.head = head
         self.loss = loss
         self.metrics = list(metrics) if metrics else []
-        self.loss_weight = float(loss_weight)
+        self.loss_weight = loss_weight
         self.tap = tap
         self.label_slice = label_slice
 
@@ -84,36 +84,79 @@ class Task:
         return task
 
     def spec(self):
-        """The serializable part of the task (everything but the head)."""
+        """Everything but the head, as a dict; loss and metrics as given (see
+        `saved_spec` for the form a `.keras` file holds)."""
         return {
             "name": self.name,
-            "loss": keras.saving.serialize_keras_object(self.loss),
-            "metrics": keras.saving.serialize_keras_object(self.metrics),
+            "loss": self.loss,
+            "metrics": list(self.metrics),
             "loss_weight": self.loss_weight,
             "label_slice": list(self.label_slice) if self.label_slice else None,
         }
 
     @classmethod
     def from_spec(cls, spec):
-        return cls(
-            name=spec["name"],
-            loss=keras.saving.deserialize_keras_object(spec["loss"]),
-            metrics=keras.saving.deserialize_keras_object(spec["metrics"]),
-            loss_weight=spec["loss_weight"],
-            label_slice=spec["label_slice"],
-        )
+        spec = loaded_spec(spec)
+        return cls(name=spec["name"], loss=spec["loss"], metrics=spec["metrics"],
+                   loss_weight=spec["loss_weight"], label_slice=spec["label_slice"])
 
     def __repr__(self):
         return f"Task({self.name!r}, loss={self.loss!r}, loss_weight={self.loss_weight})"
 
 
+def serialized(task, what, value):
+    """`value` (a task's loss or metric) serialized for a `.keras` file; raises naming
+    the task when it is a Python function that loading could not find again."""
+    if value is None or isinstance(value, (str, keras.losses.Loss, keras.metrics.Metric)):
+        return keras.saving.serialize_keras_object(value)
+    error = ValueError(
+        f"Task '{task}': cannot save its {what} {value!r}. A Python function used as a "
+        "loss or metric needs to be a named function registered with "
+        "`@keras.saving.register_keras_serializable()` for the model to be saved "
+        "(unregistered functions and lambdas work in memory).")
+    if getattr(value, "__name__", None) == "<lambda>":
+        raise error
+    config = keras.saving.serialize_keras_object(value)
+    try:
+        keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except (TypeError, ValueError):
+        raise error from None
+    return config
+
+
+def saved_spec(spec):
+    """A `Task.spec()` dict with its loss and metrics serialized (see `serialized`)."""
+    name = spec["name"]
+    return dict(spec, loss=serialized(name, "loss", spec["loss"]),
+                metrics=[serialized(name, "metric", m) for m in spec["metrics"]])
+
+
+def loaded_spec(spec):
+    """The `Task.spec()` dict of a spec from `saved_spec` or from `Task.spec()`."""
+    live = lambda v: keras.saving.deserialize_keras_object(v) if isinstance(v, dict) else v
+    return dict(spec, loss=live(spec["loss"]), metrics=[live(m) for m in spec["metrics"] or []])
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            "Task name must be a non-empty valid Keras output name (letters, "
+            f"digits, '_', '.', '-'; not starting with a digit). Received: name={name!r}"
+        )
+    if name == "val" or name.startswith("val_"):
+        raise ValueError(
+            "Task name must not be 'val' or start with 'val_': Keras logs validation as "
+            f"'val_<log>', which would overwrite this task's logs. Received: name={name!r}")
+
+
 def check_task_names(names):
-    """Raises a clear error for an empty task list or duplicate names."""
+    """Raises a clear error for an empty task list, duplicate or invalid names."""
     names = list(names)
     if not names:
         raise ValueError("A multi-task model needs at least one task. Received: tasks=[]")
     seen = set()
     for name in names:
+        _check_name(name)
         if name in seen:
             raise ValueError(f"Duplicate task name '{name}'. Task names must be unique.")
         seen.add(name)

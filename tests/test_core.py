@@ -50,6 +50,24 @@ def test_task_rejects_invalid_names(name):
         keras_mtl.Task(name, head=1, loss="mse")
 
 
+@pytest.mark.parametrize("name", ["val", "val_a"])
+def test_task_names_that_clash_with_validation_logs_are_rejected(name):
+    with pytest.raises(ValueError, match=f"not be 'val' or start with 'val_'.*name='{name}'"):
+        keras_mtl.Task(name, head=1, loss="mse")
+    inputs = keras.Input((4,))
+    outputs = {n: keras.layers.Dense(1, name=n)(inputs) for n in (name, "b")}
+    with pytest.raises(ValueError, match=f"name='{name}'"):
+        keras_mtl.MultiTaskModel.from_model(keras.Model(inputs, outputs))
+
+
+@pytest.mark.parametrize("loss_weight", [float("inf"), float("nan"), -1.0, "2", None])
+def test_task_rejects_a_loss_weight_that_is_not_a_finite_number_at_least_0(loss_weight):
+    with pytest.raises((TypeError, ValueError), match=r"Task 'a': loss_weight must be .*Received: loss_weight="):
+        keras_mtl.Task("a", head=1, loss="mse", loss_weight=loss_weight)
+    with pytest.raises((TypeError, ValueError), match=r"Received: weights\[0\]="):
+        _mlp_model().compile(optimizer="adam", loss_weights=[loss_weight, 1.0])
+
+
 def test_build_rejects_duplicate_and_empty_tasks():
     with pytest.raises(ValueError, match="Duplicate task name 'a'"):
         keras_mtl.build("hard_sharing", [keras_mtl.Task("a", head=1, loss="mse"),
@@ -311,13 +329,17 @@ class _ScaleLayer(keras.layers.Layer):
         return x * self.scale
 
 
-def test_learning_rate_multiplier_group_gets_its_own_optimizer():
+def _model_with_scale_group():
     inputs = keras.Input((4,))
     h = _ScaleLayer(name="scaler")(keras.layers.Dense(3, name="trunk")(inputs))
-    model = keras_mtl.MultiTaskModel(
+    return keras_mtl.MultiTaskModel(
         inputs=inputs,
         outputs={"a": keras.layers.Dense(1, name="a")(h), "b": keras.layers.Dense(1, name="b")(h)},
         tasks=[keras_mtl.Task("a", loss="mse"), keras_mtl.Task("b", loss="mse")])
+
+
+def test_learning_rate_multiplier_group_gets_its_own_optimizer():
+    model = _model_with_scale_group()
     model.compile(optimizer=keras.optimizers.SGD(0.01), learning_rate_multipliers={"scale": 100.0})
     x, ya, yb = (np.random.default_rng(1).normal(size=(8, n)).astype("float32") for n in (4, 1, 1))
     before = {v.path: v.numpy().copy() for v in model.trainable_variables}
@@ -331,6 +353,32 @@ def test_learning_rate_multiplier_group_gets_its_own_optimizer():
         lr = 1.0 if v.path == "scaler/scale" else 0.01
         np.testing.assert_allclose(v.numpy(), before[v.path] - lr * grads[v.path].numpy(),
                                    atol=1e-6, err_msg=v.path)
+
+
+def test_learning_rate_multipliers_errors_name_the_argument():
+    model = _model_with_scale_group()
+    with pytest.raises(ValueError, match=r"optimizer group\(s\) \['sclae'\] that no layer .* \['scale'\]"):
+        model.compile(optimizer="sgd", learning_rate_multipliers={"sclae": 100.0})
+    with pytest.raises(TypeError, match=r"Received: learning_rate_multipliers=\[100.0\]"):
+        model.compile(optimizer="sgd", learning_rate_multipliers=[100.0])
+    with pytest.raises(TypeError, match=r"Received: learning_rate_multipliers\['scale'\]='fast'"):
+        model.compile(optimizer="sgd", learning_rate_multipliers={"scale": "fast"})
+    with pytest.raises(ValueError, match=r"Received: learning_rate_multipliers\['scale'\]=0"):
+        model.compile(optimizer="sgd", learning_rate_multipliers={"scale": 0})
+
+
+def test_one_weighting_instance_belongs_to_one_model():
+    weighting = keras_mtl.weighting.DWA()
+    first = _mlp_model()
+    first.compile(optimizer="adam", weighting=weighting)
+    first.compile(optimizer="sgd", weighting=weighting)
+    with pytest.raises(ValueError, match="already compiled into model 'hard_sharing'"):
+        _mlp_model().compile(optimizer="adam", weighting=weighting)
+    # Free again once the first model has another one.
+    first.compile(optimizer="adam", weighting="equal")
+    second = _mlp_model()
+    second.compile(optimizer="adam", weighting=weighting)
+    assert second.weighting is weighting
 
 
 class _SumOfGradients(Weighting):

@@ -60,6 +60,25 @@ def test_nonfinite_loss_skip_leaves_every_variable_bit_identical():
     assert model.optimizer.iterations.numpy() == state_iterations(state, model) + 1
 
 
+def test_skipped_nonfinite_step_leaves_the_random_state_of_a_method_given_by_name():
+    x, y = _data(16)
+    first, second = ({k: v[:8] for k, v in y.items()}, {k: v[8:] for k, v in y.items()})
+    bad = {"a": y["a"][:8], "b": np.full((8, 1), np.inf, "float32")}
+    runs = []
+    for batches in ([(x[:8], first), (x[8:], second)],
+                    [(x[:8], first), (x[:8], bad), (x[8:], second)]):
+        keras.utils.set_random_seed(0)
+        model = _model(weighting="rlw", on_nonfinite="skip")
+        for batch in batches:
+            logs = model.train_on_batch(*batch, return_dict=True)
+        runs.append((logs, [v.numpy() for v in model.weights]))
+    (logs, weights), (logs_skipped, weights_skipped) = runs
+    # The last step drew the same random task weights.
+    assert logs["a_weight"] == logs_skipped["a_weight"] != 0.5
+    for a, b in zip(weights, weights_skipped):
+        np.testing.assert_array_equal(a, b)
+
+
 def state_iterations(state, model):
     index = [id(v) for v in model._training_state()].index(id(model.optimizer.iterations))
     return int(state[index])

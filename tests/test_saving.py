@@ -153,3 +153,98 @@ def test_export_rejects_bad_path_type():
     model = _model(seed=3)
     with pytest.raises((TypeError, ValueError)):
         keras_mtl.export(model, None)
+
+
+
+# Methods that need constructor arguments, which a name cannot give.
+_WITH_ARGUMENTS = {"fixed": lambda: keras_mtl.weighting.Fixed([0.5, 2.0]),
+                   "dtp": lambda: keras_mtl.weighting.DTP(kpis={"a": "accuracy"})}
+
+
+def _small_data(seed):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(16, 4)).astype("float32"),
+            {"a": rng.integers(0, 3, 16), "b": rng.normal(size=(16, 1)).astype("float32")})
+
+
+def _fitted(weighting, path=None):
+    """A small model compiled with `weighting` (a name, or a function returning an
+    instance), fitted one epoch and saved to `path`."""
+    keras.utils.set_random_seed(0)
+    tasks = [keras_mtl.Task("a", head=3, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+             keras_mtl.Task("b", head=1, loss="mse")]
+    model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(4,))
+    model.compile(optimizer="adam", weighting=weighting if isinstance(weighting, str) else weighting())
+    model.fit(*_small_data(seed=0), batch_size=8, shuffle=False, verbose=0)
+    if path is not None:
+        model.save(path)
+    return model
+
+
+@pytest.mark.parametrize("method", keras_mtl.weighting.available())
+def test_weighting_given_by_name_saves_loads_and_trains_like_an_instance(method, tmp_path):
+    path = tmp_path / "model.keras"
+    if method in _WITH_ARGUMENTS:
+        with pytest.raises(ValueError, match="needs"):
+            keras_mtl.weighting.get(method)
+        models = [_fitted(_WITH_ARGUMENTS[method], path)]
+    else:
+        models = [_fitted(method, path), _fitted(type(keras_mtl.weighting.get(method)))]
+    models.append(keras.models.load_model(path))
+    # Training goes on identically from the saved state, random draws included.
+    x, y = _small_data(seed=1)
+    for model in models:
+        model.fit(x, y, batch_size=8, shuffle=False, verbose=0)
+    first = models[0]
+    for model in models[1:]:
+        assert type(model.weighting) is type(first.weighting)
+        assert len(model.weighting.variables) == len(first.weighting.variables)
+        for a, b in zip(_state(first) + [v.numpy() for v in first.weighting.variables],
+                        _state(model) + [v.numpy() for v in model.weighting.variables]):
+            np.testing.assert_array_equal(a, b)
+
+
+def _squared_error(y_true, y_pred):
+    return keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_mtl_tests")
+def _registered_squared_error(y_true, y_pred):
+    return keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+
+
+def _fitted_with_loss(task_loss, compile_loss=None, metric=None):
+    keras.utils.set_random_seed(0)
+    tasks = [keras_mtl.Task("a", head=1, loss="mse"),
+             keras_mtl.Task("b", head=1, loss=task_loss, metrics=[metric] if metric else None)]
+    model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(4,))
+    model.compile(optimizer="sgd", loss=compile_loss)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 4)).astype("float32"), {
+        k: rng.normal(size=(16, 1)).astype("float32") for k in "ab"}
+    return model, model.fit(x, y, batch_size=8, epochs=2, verbose=0).history
+
+
+@pytest.mark.parametrize("where", ["task", "compile"])
+@pytest.mark.parametrize("function", [_squared_error, lambda t, p: _squared_error(t, p)],
+                         ids=["function", "lambda"])
+def test_loss_function_trains_in_memory_and_saving_asks_to_register_it(function, where, tmp_path):
+    if where == "task":
+        model, history = _fitted_with_loss(function, metric=function)
+    else:
+        model, history = _fitted_with_loss("mae", compile_loss={"a": "mse", "b": function})
+    reference = _fitted_with_loss("mse")[1]
+    np.testing.assert_allclose(history["b_loss"], reference["b_loss"], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"Task 'b': cannot save its loss .*register_keras_serializable"):
+        model.save(tmp_path / "model.keras")
+
+
+def test_registered_loss_function_round_trips(tmp_path):
+    model, _ = _fitted_with_loss(_registered_squared_error, metric=_registered_squared_error)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert loaded.task_specs[1]["loss"] is _registered_squared_error
+    assert loaded.task_specs[1]["metrics"] == [_registered_squared_error]
+    x = np.ones((4, 4), "float32")
+    y = {k: np.zeros((4, 1), "float32") for k in "ab"}
+    assert model.evaluate(x, y, verbose=0) == loaded.evaluate(x, y, verbose=0)

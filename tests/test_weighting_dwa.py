@@ -1,8 +1,9 @@
 """DWA: epoch-average losses accumulated in the step, weights updated at epoch end."""
 
+import keras
 import numpy as np
 import pytest
-from weighting_utils import assert_round_trip, assert_weights_logged, fit_tiny, TASKS
+from weighting_utils import assert_round_trip, assert_weights_logged, fit_tiny, tiny_data, tiny_model, TASKS
 
 from keras_mtl.weighting import DWA
 
@@ -70,3 +71,53 @@ def test_fit_updates_weights_from_logged_epoch_losses_and_round_trips(tmp_path):
     np.testing.assert_allclose(model.weighting.current_weights.numpy(), expected[4], rtol=1e-4)
     assert set(names) == set(TASKS)
     assert_round_trip(model, tmp_path)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def __init__(self, at_step):
+        super().__init__()
+        self.at_step, self.steps = at_step, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.steps == self.at_step:
+            raise KeyboardInterrupt
+
+
+def _fit_with_backup(backup, at_step=None):
+    """Fits 4 epochs of 4 steps with `BackupAndRestore(backup)`, interrupted after
+    `at_step` steps (then the model is lost, as in a killed process)."""
+    keras.utils.set_random_seed(0)
+    model = tiny_model()
+    model.compile(optimizer="adam", weighting=DWA())
+    callbacks = [keras.callbacks.BackupAndRestore(backup)] + ([_Interrupt(at_step)] if at_step else [])
+    model.fit(*tiny_data(32), batch_size=8, epochs=4, shuffle=False, verbose=0, callbacks=callbacks)
+    return model
+
+
+@pytest.mark.parametrize("at_step", [8, 10], ids=["between_epochs", "mid_epoch"])
+def test_interrupted_run_resumed_from_backup_matches_uninterrupted(at_step, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        _fit_with_backup(tmp_path / "backup", at_step)
+    resumed = _fit_with_backup(tmp_path / "backup")
+    straight = _fit_with_backup(tmp_path / "other")
+    # Epochs 3 and 4 used dynamic weights: the resumed run must have restored them.
+    assert not np.allclose(straight.weighting.current_weights.numpy(), 1.0)
+    for a, b in zip(straight.variables + straight.weighting.variables,
+                    resumed.variables + resumed.weighting.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_checkpoint_holds_the_state_after_the_epoch_update(tmp_path):
+    path = tmp_path / "last.weights.h5"
+    keras.utils.set_random_seed(0)
+    model = tiny_model()
+    model.compile(optimizer="adam", weighting=DWA())
+    model.fit(*tiny_data(32), batch_size=8, epochs=3, verbose=0,
+              callbacks=[keras.callbacks.ModelCheckpoint(path, save_weights_only=True)])
+    restored = tiny_model()
+    restored.compile(optimizer="adam", weighting=DWA())
+    restored.load_weights(path)
+    assert restored.weighting.epochs_seen.numpy() == 3
+    for a, b in zip(model.weighting.variables, restored.weighting.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mtl.weighting._checks import check_float
 from keras_mtl.weighting.base import Weighting, replica_sum
 from keras_mtl.weighting.registry import register
 
@@ -80,12 +81,8 @@ class DTP(Weighting):
                     f"Unknown KPI for task '{task}'. Use 'accuracy', one of "
                     f"{sorted(_KPI_FUNCTIONS)} or a function. Received: kpis[{task!r}]={kpi!r}")
             self.kpis[task] = kpi
-        if not float(gamma) >= 0:
-            raise ValueError(f"gamma must be >= 0. Received: gamma={gamma!r}")
-        if not 0 <= float(momentum) < 1:
-            raise ValueError(f"momentum must be in [0, 1). Received: momentum={momentum!r}")
-        self.gamma = float(gamma)
-        self.momentum = float(momentum)
+        self.gamma = check_float("gamma", gamma, minimum=0)
+        self.momentum = check_float("momentum", momentum, minimum=0, below=1)
         self.task_names = None
 
     def resolve(self, task_names):

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mtl.weighting._checks import check_float
 from keras_mtl.weighting.base import Weighting, present_mask
 from keras_mtl.weighting.registry import register
 
@@ -28,9 +29,7 @@ class DWA(Weighting):
 
     def __init__(self, temperature=2.0, **kwargs):
         super().__init__(**kwargs)
-        if not float(temperature) > 0:
-            raise ValueError(f"temperature must be > 0. Received: temperature={temperature!r}")
-        self.temperature = float(temperature)
+        self.temperature = check_float("temperature", temperature, above=0)
 
     def build(self, input_shape):
         super().build(input_shape)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mtl.weighting._checks import check_float
 from keras_mtl.weighting.base import Weighting, present_mask
 from keras_mtl.weighting.registry import register
 
@@ -39,18 +40,11 @@ class FAMO(Weighting):
     def __init__(self, learning_rate=0.025, weight_decay=0.01, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, **kwargs):
         super().__init__(**kwargs)
-        for arg, value, ok in [("learning_rate", learning_rate, float(learning_rate) > 0),
-                               ("weight_decay", weight_decay, float(weight_decay) >= 0),
-                               ("beta_1", beta_1, 0 <= float(beta_1) < 1),
-                               ("beta_2", beta_2, 0 <= float(beta_2) < 1),
-                               ("epsilon", epsilon, float(epsilon) > 0)]:
-            if not ok:
-                raise ValueError(f"Invalid FAMO argument. Received: {arg}={value!r}")
-        self.learning_rate = float(learning_rate)
-        self.weight_decay = float(weight_decay)
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
-        self.epsilon = float(epsilon)
+        self.learning_rate = check_float("learning_rate", learning_rate, above=0)
+        self.weight_decay = check_float("weight_decay", weight_decay, minimum=0)
+        self.beta_1 = check_float("beta_1", beta_1, minimum=0, below=1)
+        self.beta_2 = check_float("beta_2", beta_2, minimum=0, below=1)
+        self.epsilon = check_float("epsilon", epsilon, above=0)
 
     def build(self, input_shape):
         super().build(input_shape)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mtl.weighting._checks import check_float
 from keras_mtl.weighting.base import Weighting
 from keras_mtl.weighting.registry import register
 
@@ -21,12 +22,13 @@ class Fixed(Weighting):
 
     def __init__(self, weights, **kwargs):
         super().__init__(**kwargs)
-        values = weights.values() if isinstance(weights, dict) else weights
-        for w in values:
-            if not float(w) >= 0:
-                raise ValueError(f"Task weights must be numbers >= 0. Received: weights={weights!r}")
-        self.weights_by_task = dict(weights) if isinstance(weights, dict) else None
-        self.fixed_weights = None if isinstance(weights, dict) else [float(w) for w in weights]
+        if isinstance(weights, str) or not hasattr(weights, "__iter__"):
+            raise TypeError(
+                f"weights must be a list or a dict by task name. Received: weights={weights!r}")
+        items = weights.items() if isinstance(weights, dict) else enumerate(weights)
+        checked = {key: check_float(f"weights[{key!r}]", w, minimum=0) for key, w in items}
+        self.weights_by_task = checked if isinstance(weights, dict) else None
+        self.fixed_weights = None if isinstance(weights, dict) else list(checked.values())
 
     def resolve(self, task_names):
         """Orders dict weights by `task_names` (called by `compile`)."""

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mtl.weighting._checks import check_float, check_seed
 from keras_mtl.weighting.base import GradientWeighting
 from keras_mtl.weighting.registry import register
 
@@ -43,10 +44,8 @@ class GradDrop(GradientWeighting):
 
     def __init__(self, leak=0.0, seed=None, gradient_mode="shared_parameters", **kwargs):
         super().__init__(gradient_mode=gradient_mode, **kwargs)
-        if not 0 <= float(leak) <= 1:
-            raise ValueError(f"leak must be in [0, 1]. Received: leak={leak!r}")
-        self.leak = float(leak)
-        self.seed = None if seed is None else int(seed)
+        self.leak = check_float("leak", leak, minimum=0, maximum=1)
+        self.seed = check_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def combine_gradients(self, grads, losses, present=None):

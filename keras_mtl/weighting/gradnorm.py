@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mtl.weighting._checks import check_float
 from keras_mtl.weighting.base import Weighting, present_mask
 from keras_mtl.weighting.registry import register
 
@@ -38,12 +39,8 @@ class GradNorm(Weighting):
 
     def __init__(self, alpha=1.5, min_weight=1e-3, **kwargs):
         super().__init__(**kwargs)
-        if not float(alpha) >= 0:
-            raise ValueError(f"alpha must be >= 0. Received: alpha={alpha!r}")
-        if not float(min_weight) > 0:
-            raise ValueError(f"min_weight must be > 0. Received: min_weight={min_weight!r}")
-        self.alpha = float(alpha)
-        self.min_weight = float(min_weight)
+        self.alpha = check_float("alpha", alpha, minimum=0)
+        self.min_weight = check_float("min_weight", min_weight, above=0)
 
     def build(self, input_shape):
         super().build(input_shape)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mtl.weighting._checks import check_float, check_seed
 from keras_mtl.weighting.base import GradientWeighting, present_mask
 from keras_mtl.weighting.registry import register
 
@@ -43,10 +44,8 @@ class GradVac(GradientWeighting):
 
     def __init__(self, beta=0.01, seed=None, gradient_mode="shared_parameters", **kwargs):
         super().__init__(gradient_mode=gradient_mode, **kwargs)
-        if not 0 <= float(beta) <= 1:
-            raise ValueError(f"beta must be in [0, 1]. Received: beta={beta!r}")
-        self.beta = float(beta)
-        self.seed = None if seed is None else int(seed)
+        self.beta = check_float("beta", beta, minimum=0, maximum=1)
+        self.seed = check_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def build(self, input_shape):

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mtl.weighting._checks import check_seed
 from keras_mtl.weighting.base import GradientWeighting, present_mask
 from keras_mtl.weighting.registry import register
 
@@ -38,7 +39,7 @@ class PCGrad(GradientWeighting):
 
     def __init__(self, seed=None, gradient_mode="shared_parameters", **kwargs):
         super().__init__(gradient_mode=gradient_mode, **kwargs)
-        self.seed = None if seed is None else int(seed)
+        self.seed = check_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def gramian_weights(self, gram, losses, present=None):

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mtl.weighting._checks import check_seed
 from keras_mtl.weighting.base import Weighting, present_mask
 from keras_mtl.weighting.registry import register
 
@@ -28,7 +29,7 @@ class RLW(Weighting):
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.seed = None if seed is None else int(seed)
+        self.seed = check_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def task_weights(self, losses, training=False, present=None):

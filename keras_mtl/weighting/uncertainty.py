@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mtl.weighting._checks import check_float
 from keras_mtl.weighting.base import Weighting, present_mask
 from keras_mtl.weighting.registry import register
 
@@ -38,13 +39,16 @@ class Uncertainty(Weighting):
 
     def __init__(self, forms=None, initial_log_variance=-0.5, **kwargs):
         super().__init__(**kwargs)
+        if forms is not None and not isinstance(forms, (list, tuple, dict)):
+            raise TypeError(
+                f"forms must be a list or a dict by task name. Received: forms={forms!r}")
         values = forms.values() if isinstance(forms, dict) else (forms or [])
         for form in values:
             if form not in _FORM_DIVISORS:
                 raise ValueError(
                     f"Each form must be one of {sorted(_FORM_DIVISORS)}. Received: forms={forms!r}")
         self.forms = dict(forms) if isinstance(forms, dict) else (list(forms) if forms else None)
-        self.initial_log_variance = float(initial_log_variance)
+        self.initial_log_variance = check_float("initial_log_variance", initial_log_variance)
         self._forms_in_task_order = None if isinstance(forms, dict) else self.forms
 
     def resolve(self, task_names):
