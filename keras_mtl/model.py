@@ -336,7 +336,7 @@ class MultiTaskModel(keras.Model):
                     f"weighting={weighting!r} is already compiled into model {owner.name!r}: "
                     "its state belongs to that model. Give each model its own instance.")
             if hasattr(weighting, "resolve"):
-                weighting.resolve(names)
+                weighting.resolve(names, losses=task_losses)
             if weighting.gradient_mode is not None and not self.shared_variables:
                 raise ValueError(
                     f"{type(weighting).__name__} combines per-task gradients of shared "

@@ -78,4 +78,23 @@ def test_fit_trains_s_with_the_weighting_optimizer_and_round_trips(tmp_path):
         first = history.history[f"{task}_weight"][0]
         assert abs(first - np.exp(0.5) / c[task]) < 0.3 * np.exp(0.5) / c[task]
     loaded = assert_round_trip(model, tmp_path)
-    assert loaded.weighting.forms == forms
+    # compile completed the forms: "reg" (mean squared error) is a regression task.
+    assert loaded.weighting.forms == {**forms, "reg": "regression"}
+
+
+def test_compile_infers_each_task_form_from_its_loss():
+    """The tiny model's tasks: sparse categorical and binary cross-entropy
+    (classification), mean squared error (regression)."""
+    model, history = fit_tiny("uncertainty", epochs=1)
+    forms = {"cls": "classification", "reg": "regression", "bin": "classification"}
+    assert model.weighting.get_config()["forms"] == forms
+    s = model.weighting.log_variances.numpy()
+    divisors = np.array([1.0 if forms[t] == "classification" else 2.0 for t in model.task_names])
+    np.testing.assert_allclose(model.weighting.task_weights(tf.ones(3)).numpy(), np.exp(-s) / divisors,
+                               rtol=1e-6)
+
+
+def test_given_forms_win_over_inferred_ones():
+    model, _ = fit_tiny(Uncertainty(forms={"cls": "regression"}), epochs=1)
+    assert model.weighting.get_config()["forms"] == {
+        "cls": "regression", "reg": "regression", "bin": "classification"}

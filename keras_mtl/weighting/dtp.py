@@ -85,7 +85,7 @@ class DTP(Weighting):
         self.momentum = check_float("momentum", momentum, minimum=0, below=1)
         self.task_names = None
 
-    def resolve(self, task_names):
+    def resolve(self, task_names, losses=None):
         """Records the task order (called by `compile`)."""
         unknown = set(self.kpis) - set(task_names)
         if unknown:

@@ -30,7 +30,7 @@ class Fixed(Weighting):
         self.weights_by_task = checked if isinstance(weights, dict) else None
         self.fixed_weights = None if isinstance(weights, dict) else list(checked.values())
 
-    def resolve(self, task_names):
+    def resolve(self, task_names, losses=None):
         """Orders dict weights by `task_names` (called by `compile`)."""
         if self.weights_by_task is not None:
             unknown = set(self.weights_by_task) - set(task_names)

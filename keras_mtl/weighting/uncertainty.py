@@ -10,6 +10,19 @@ from keras_mtl.weighting.registry import register
 _FORM_DIVISORS = {"regression": 2.0, "classification": 1.0}
 
 
+def infer_form(loss):
+    """"classification" for a cross-entropy loss (a softmax or sigmoid likelihood),
+    else "regression" (a Gaussian one), from a loss name, `keras.losses.Loss` or
+    function."""
+    if isinstance(loss, str):
+        name = loss
+    elif isinstance(loss, keras.losses.Loss):
+        name = f"{type(loss).__name__} {getattr(loss, 'name', '')} {getattr(getattr(loss, 'fn', None), '__name__', '')}"
+    else:
+        name = getattr(loss, "__name__", type(loss).__name__)
+    return "classification" if "crossentropy" in name.lower().replace("_", "") else "regression"
+
+
 @register("uncertainty")
 @keras.saving.register_keras_serializable(package="keras_mtl")
 class Uncertainty(Weighting):
@@ -18,15 +31,19 @@ class Uncertainty(Weighting):
     `s_k = log sigma_k^2` is learned per task by the `weighting_optimizer`; the
     likelihood form of a task sets `c_k`: 2 for "regression" (Gaussian), 1 for
     "classification" (softmax with temperature). The logged weight of task k is
-    `exp(-s_k) / c_k`.
+    `exp(-s_k) / c_k`. By default each task's form is inferred at `compile` from its
+    loss (`infer_form`: classification for cross-entropy losses) and recorded in
+    `forms`, so the config says which form each task got. An absent task's term
+    (regulariser included) is left out of the objective.
 
     Reference: Kendall, Gal, Cipolla, "Multi-Task Learning Using Uncertainty to
     Weigh Losses for Scene Geometry and Semantics", CVPR 2018.
 
     Args:
         forms: each task's form, "regression" or "classification": a list in task
-            order or a dict by task name (missing tasks are "regression"). `None`
-            uses the regression form for every task.
+            order or a dict by task name (missing tasks are inferred from their loss
+            by `compile`, else "regression"). `None`: every task's form is inferred
+            from its loss by `compile` (regression without a model).
         initial_log_variance: the initial value of every `s_k`.
 
     Example:
@@ -51,15 +68,21 @@ class Uncertainty(Weighting):
         self.initial_log_variance = check_float("initial_log_variance", initial_log_variance)
         self._forms_in_task_order = None if isinstance(forms, dict) else self.forms
 
-    def resolve(self, task_names):
-        """Orders dict forms by `task_names` (called by `compile`)."""
+    def resolve(self, task_names, losses=None):
+        """Orders dict forms by `task_names` and infers the forms not given from the
+        tasks' `losses` (a dict by task name; called by `compile`)."""
         if isinstance(self.forms, dict):
             unknown = set(self.forms) - set(task_names)
             if unknown:
                 raise ValueError(
                     f"Uncertainty forms name unknown tasks {sorted(unknown)}. "
                     f"Tasks: {list(task_names)}")
-            self._forms_in_task_order = [self.forms.get(n, "regression") for n in task_names]
+        if self.forms is None or isinstance(self.forms, dict):
+            given = self.forms or {}
+            inferred = {n: infer_form(losses[n]) if losses and n in losses else "regression"
+                        for n in task_names}
+            self.forms = {n: given.get(n, inferred[n]) for n in task_names}
+            self._forms_in_task_order = [self.forms[n] for n in task_names]
 
     def build(self, input_shape):
         super().build(input_shape)
