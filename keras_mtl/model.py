@@ -817,7 +817,7 @@ class MultiTaskModel(keras.Model):
             gram = weighting_lib.base.gramian(rows32)
             if representation is not None:
                 gram = _distribute.replica_sum(gram)
-            weights, residual = method.gramian_weights(gram, task_losses, present)
+            weights, residual = method.solve_gramian(gram, task_losses, present)
             combined = ops.cast(weighting_lib.base.apply_weights(weights, rows32), matrix.dtype)
         elif representation is None:
             combined, weights = method.combine_gradients(matrix, task_losses, present)

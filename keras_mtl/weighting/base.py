@@ -177,8 +177,18 @@ class GradientWeighting(Weighting):
         """For the K x P matrix `grads` of per-task gradients, returns
         `(combined, weights)`, `combined` of shape (P,)."""
         matrix = ops.cast(grads, "float32")
-        weights, _ = self.gramian_weights(gramian(matrix), losses, present)
+        weights, _ = self.solve_gramian(gramian(matrix), losses, present)
         return ops.cast(apply_weights(weights, matrix), grads.dtype), weights
+
+    def solve_gramian(self, gram, losses, present=None):
+        """`gramian_weights` guarded against a non-finite Gramian (a NaN or Inf
+        gradient): the solvers then see the identity, and the weights are NaN, so
+        that the step's non-finite check sees the failure instead of a linear
+        solve raising inside the step."""
+        finite = ops.all(ops.isfinite(gram))
+        safe = ops.where(finite, gram, ops.eye(ops.shape(gram)[0], dtype=gram.dtype))
+        weights, residual = self.gramian_weights(safe, losses, present)
+        return ops.where(finite, weights, float("nan")), residual
 
     def get_config(self):
         config = super().get_config()
