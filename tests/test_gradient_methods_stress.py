@@ -164,3 +164,12 @@ def test_nash_mtl_reports_opposed_gradients_it_cannot_solve():
     weights, residual, _ = _solve(NashMTL(max_norm=0.0), np.stack([g, -g]))
     assert not residual <= NashMTL.residual_bound
     assert np.all(np.isfinite(weights))
+
+
+@pytest.mark.parametrize("make", [MGDA, CAGrad, IMTL, NashMTL, AlignedMTL, PCGrad, GradVac],
+                         ids=["mgda", "cagrad", "imtl", "nash_mtl", "aligned_mtl", "pcgrad", "gradvac"])
+def test_no_present_task_gives_zero_weights(make):
+    """A batch with no labels at all: zero gradient rows, nothing to weigh."""
+    weights, residual, _ = _solve(make(), np.zeros((3, 8), "float32"), present=[False] * 3)
+    np.testing.assert_array_equal(weights, 0.0)
+    assert np.isfinite(residual)

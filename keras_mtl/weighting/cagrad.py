@@ -74,7 +74,7 @@ class CAGrad(GradientWeighting):
         """The minimiser `w` of `F` by alternating min-norm solves and `t` updates
         (in float64 where the backend has it, like the min-norm solver)."""
         gram, to_mean, mean_norm2, radius = (ops.cast(v, "float64") for v in (gram, to_mean, mean_norm2, radius))
-        uniform = ops.cast(present, "float64") / ops.sum(ops.cast(present, "float64"))
+        uniform = ops.cast(present, "float64") / ops.maximum(ops.sum(ops.cast(present, "float64")), 1.0)
 
         def solve(shift, start):
             shifted = (gram + shift * (to_mean[:, None] + to_mean[None, :])
@@ -102,7 +102,7 @@ class CAGrad(GradientWeighting):
     def gramian_weights(self, gram, losses, present=None):
         present = present_mask(present, self.num_tasks)
         mask = ops.cast(present, "float32")
-        count = ops.sum(mask)
+        count = ops.maximum(ops.sum(mask), 1.0)
         to_mean = ops.matmul(gram, mask) / count  # g_k . g0
         mean_norm2 = ops.maximum(ops.sum(mask * to_mean) / count, 0.0)
         radius = self.c * ops.sqrt(mean_norm2)

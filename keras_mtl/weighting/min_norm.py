@@ -33,7 +33,8 @@ def min_norm_weights(gram, available=None, tolerance=1e-6, max_iterations=None, 
             entries are the first support). Default: the smallest gradient.
 
     Returns:
-        `a` (K weights, summing to 1, zero outside `available`) and the residual: the
+        `a` (K weights, summing to 1, zero outside `available`; all 0 when no task is
+        available) and the residual: the
         largest violation of the optimality conditions, as a cosine (the left-hand
         side above, negated, and `|(g_k - x) . x|` on the support, each divided by
         `||g_k|| ||x||`); 0 at the exact answer.
@@ -48,6 +49,12 @@ def min_norm_weights(gram, available=None, tolerance=1e-6, max_iterations=None, 
     max_iterations = 10 * k + 10 if max_iterations is None else max_iterations
     norms, unit_gram = unit_gramian(gram)
     usable = available & (norms > 0)
+    # Without a usable task (all absent, or all gradients zero) the loop runs on a
+    # stand-in problem, the identity, and the answer is set at the end.
+    degenerate = ~ops.any(usable)
+    usable = usable | degenerate
+    norms = ops.where(degenerate, ops.ones_like(norms), norms)
+    unit_gram = ops.where(degenerate, ops.eye(k, dtype=dtype), unit_gram)
     # The bordered system's last column is 1/||g_k||; any positive multiple gives
     # the same weights after normalisation, so it is divided by its largest entry.
     inverse_norms = ops.divide_no_nan(ops.ones_like(norms), norms)
@@ -102,16 +109,20 @@ def min_norm_weights(gram, available=None, tolerance=1e-6, max_iterations=None, 
         new_support = ops.where(feasible, ops.where(optimal, support, grown), kept)
         return i + 1, new_weights, new_support, feasible & optimal
 
+    smallest = ops.one_hot(ops.argmin(ops.where(usable, norms, float("inf"))), k, dtype=dtype)
     if start is None:
-        start = ops.one_hot(ops.argmin(ops.where(usable, norms, float("inf"))), k, dtype=dtype)
+        start = smallest
     else:
         start = ops.where(usable, ops.maximum(ops.cast(start, dtype), 0.0), 0.0)
-        start = start / ops.sum(start)
+        total = ops.sum(start)
+        start = ops.where(total > 0, start / ops.where(total > 0, total, 1.0), smallest)
     _, weights, support, _ = ops.while_loop(
         lambda i, w, s, done: ~done, step, (0, start, start > 0, ops.convert_to_tensor(False)),
         maximum_iterations=max_iterations)
-    # A zero gradient among the available tasks is the nearest point itself.
-    zero = available & (norms == 0)
+    # A zero gradient among the available tasks is the nearest point itself; with
+    # no available task every weight is 0.
+    zero = available & (ops.diagonal(gram) <= 0)
     weights = ops.where(ops.any(zero), ops.one_hot(ops.argmax(zero), k, dtype=dtype), weights)
-    residual = ops.where(ops.any(zero), 0.0, residual(weights, support))
+    weights = ops.where(ops.any(available), weights, 0.0)
+    residual = ops.where(ops.any(zero) | ~ops.any(available), 0.0, residual(weights, support))
     return ops.cast(weights, out_dtype), ops.cast(residual, out_dtype)
