@@ -217,3 +217,31 @@ def test_census_and_pets_builders_hold_the_loaders_labels(tmp_path):
 def test_builders_read_no_folder_but_the_manual_dir(tmp_path):
     with pytest.raises(Exception, match="manual"):
         tfds.builder("utkface", data_dir=str(tmp_path)).download_and_prepare()
+
+
+REAL = os.environ.get("KERAS_MTL_DATA") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+def test_real_oxford_pets_sample_builds_and_its_view_matches_the_loader(tmp_path):
+    folder = os.path.join(REAL, "oxford_pets_sample")
+    if not os.path.isdir(folder):
+        pytest.skip(f"real data folder {folder} is absent")
+    builder = _prepared("oxford_pets", folder, tmp_path)
+    assert builder.info.splits["test"].num_examples == len(oxford_pets.read_split(folder, "test")["breed"])
+    x, labels = _all_batches(from_tfds("oxford_pets", split="test", data_dir=str(tmp_path),
+                                       image_size=32, batch_size=64))
+    image, expected = _all_batches(oxford_pets.load(folder, "test", image_size=32, batch_size=64))
+    by_mask = {m.tobytes(): i for i, m in enumerate(expected["segmentation"])}
+    assert len(by_mask) == len(image)  # every image's trimap differs: a key for matching
+    for k, mask in enumerate(labels["segmentation"]):
+        i = by_mask[mask.tobytes()]
+        assert (labels["breed"][k], labels["species"][k]) == (expected["breed"][i], expected["species"][i])
+        # The loader rounds the resized image to uint8 before scaling.
+        np.testing.assert_allclose(x[k], image[i], atol=0.6 / 255)
+
+
+def _all_batches(ds):
+    batches = list(ds.as_numpy_iterator())
+    return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *batches)
+
