@@ -2,6 +2,7 @@
 (`tfds.testing.DatasetBuilderTestCase`) on tiny fixture folders written here, and
 give the same examples as the loaders they share their parsing with."""
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -98,39 +99,21 @@ class _Fixture:
         shutil.rmtree(cls.EXAMPLE_DIR)
 
 
-class MtflBuilderTest(_Fixture, tfds.testing.DatasetBuilderTestCase):
-    DATASET_CLASS = tfds_builders.Mtfl
-    WRITE = staticmethod(write_mtfl)
-    SPLITS = {"train": 3, "test": 2}
+def _builder_test(builder, write, splits):
+    """A `DatasetBuilderTestCase` of `builder` on the folder `write` makes."""
+    return type(f"{builder.__name__}BuilderTest", (_Fixture, tfds.testing.DatasetBuilderTestCase),
+                {"DATASET_CLASS": builder, "WRITE": staticmethod(write), "SPLITS": splits})
 
 
-class UtkfaceBuilderTest(_Fixture, tfds.testing.DatasetBuilderTestCase):
-    DATASET_CLASS = tfds_builders.Utkface
-    WRITE = staticmethod(write_utkface)
-    SPLITS = {"train": 4, "test": 1}
-
-
-class Tox21BuilderTest(_Fixture, tfds.testing.DatasetBuilderTestCase):
-    DATASET_CLASS = tfds_builders.Tox21
-    WRITE = staticmethod(write_tox21)
-
-    @classmethod
-    def setUpClass(cls):
-        pytest.importorskip("rdkit")
-        cls.SPLITS = {s: len(tox21.split_indices(SMILES, s)) for s in tox21.SPLITS}
-        super().setUpClass()
-
-
-class CensusIncomeBuilderTest(_Fixture, tfds.testing.DatasetBuilderTestCase):
-    DATASET_CLASS = tfds_builders.CensusIncome
-    WRITE = staticmethod(write_census_income)
-    SPLITS = {"train": 8, "test": 2}
-
-
-class OxfordPetsBuilderTest(_Fixture, tfds.testing.DatasetBuilderTestCase):
-    DATASET_CLASS = tfds_builders.OxfordPets
-    WRITE = staticmethod(write_oxford_pets)
-    SPLITS = {"trainval": 3, "test": 2}
+MtflBuilderTest = _builder_test(tfds_builders.Mtfl, write_mtfl, {"train": 3, "test": 2})
+UtkfaceBuilderTest = _builder_test(tfds_builders.Utkface, write_utkface, {"train": 4, "test": 1})
+CensusIncomeBuilderTest = _builder_test(tfds_builders.CensusIncome, write_census_income,
+                                        {"train": 8, "test": 2})
+OxfordPetsBuilderTest = _builder_test(tfds_builders.OxfordPets, write_oxford_pets,
+                                      {"trainval": 3, "test": 2})
+if importlib.util.find_spec("rdkit"):
+    Tox21BuilderTest = _builder_test(tfds_builders.Tox21, write_tox21, {
+        s: len(tox21.split_indices(SMILES, s)) for s in tox21.SPLITS})
 
 
 def _prepared(name, folder, data_dir, **kwargs):

@@ -27,33 +27,56 @@ import tensorflow_datasets as tfds
 from keras_mtl.datasets import census_income, mtfl, oxford_pets, tox21, utkface
 from keras_mtl.datasets.scenes import DENSE_TASKS, scenes_arrays
 
-_FOLDER = "Place the contents of your {what} folder, laid out as in `keras_mtl.datasets.{module}`'s docstring, in the manual_dir (`tfds.download.DownloadConfig(manual_dir=...)`; tfds' default is `<data_dir>/downloads/manual/`)."
-
-
-def _info(builder, description, features, homepage, citation):
-    return tfds.core.DatasetInfo(builder=builder, description=description,
-                                 features=tfds.features.FeaturesDict(features),
-                                 homepage=homepage, citation=citation)
-
-
-class Mtfl(tfds.core.GeneratorBasedBuilder):
-    """MTFL: 5 facial landmarks and 4 attributes (Zhang et al., ECCV 2014); the
-    official train/test split; parsed and checked by `mtfl.read_labels`."""
+class _FromFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """A builder of a data set in the user's folder (the manual_dir), read by the
+    loader module `LOADER` (whose docstring is the description and the layout)."""
 
     VERSION = tfds.core.Version("1.0.0")
-    MANUAL_DOWNLOAD_INSTRUCTIONS = _FOLDER.format(what="MTFL", module="mtfl")
+    LOADER = None
+    SPLITS = ()
+    HOMEPAGE = None
+    CITATION = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.MANUAL_DOWNLOAD_INSTRUCTIONS = (
+            f"Place the contents of your copy of the data set, laid out as in "
+            f"`{cls.LOADER.__name__}`'s docstring, in the manual_dir "
+            "(`tfds.download.DownloadConfig(manual_dir=...)`; tfds' default is "
+            "`<data_dir>/downloads/manual/`).")
+
+    def _features(self):
+        raise NotImplementedError
 
     def _info(self):
-        return _info(self, mtfl.__doc__, {
-            "image": tfds.features.Image(shape=(None, None, 3)),
-            "landmarks": tfds.features.Tensor(shape=(10,), dtype=np.float32),
-            **{t: tfds.features.ClassLabel(num_classes=n) for t, n in mtfl.NUM_CLASSES.items()},
-        }, "https://mmlab.ie.cuhk.edu.hk/projects/TCDCN.html",
-            "Zhang, Luo, Loy, Tang. Facial Landmark Detection by Deep Multi-task Learning. ECCV 2014.")
+        return tfds.core.DatasetInfo(
+            builder=self, description=self.LOADER.__doc__, homepage=self.HOMEPAGE,
+            citation=self.CITATION, features=tfds.features.FeaturesDict(self._features()))
 
     def _split_generators(self, dl_manager):
         return {split: self._generate_examples(str(dl_manager.manual_dir), split)
-                for split in mtfl.SPLIT_FILES}
+                for split in self.SPLITS}
+
+
+def _image():
+    return tfds.features.Image(shape=(None, None, 3))
+
+
+def _classes(num_classes):
+    return {t: tfds.features.ClassLabel(num_classes=n) for t, n in num_classes.items()}
+
+
+class Mtfl(_FromFolder):
+    """MTFL: 5 facial landmarks and 4 attributes (Zhang et al., ECCV 2014); the
+    official train/test split; parsed and checked by `mtfl.read_labels`."""
+
+    LOADER, SPLITS = mtfl, tuple(mtfl.SPLIT_FILES)
+    HOMEPAGE = "https://mmlab.ie.cuhk.edu.hk/projects/TCDCN.html"
+    CITATION = "Zhang, Luo, Loy, Tang. Facial Landmark Detection by Deep Multi-task Learning. ECCV 2014."
+
+    def _features(self):
+        return {"image": _image(), "landmarks": tfds.features.Tensor(shape=(10,), dtype=np.float32),
+                **_classes(mtfl.NUM_CLASSES)}
 
     def _generate_examples(self, path, split):
         labels = mtfl.read_labels(path, split)
@@ -61,24 +84,17 @@ class Mtfl(tfds.core.GeneratorBasedBuilder):
             yield i, {"image": file, **{k: labels[k][i] for k in mtfl.TASKS}}
 
 
-class Utkface(tfds.core.GeneratorBasedBuilder):
+class Utkface(_FromFolder):
     """UTKFace: age, gender and race (Zhang et al., CVPR 2017); `utkface.split_indices`'
     seeded 80/20 split (seed 0); parsed and checked by `utkface.read_labels`."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    MANUAL_DOWNLOAD_INSTRUCTIONS = _FOLDER.format(what="UTKFace", module="utkface")
+    LOADER, SPLITS = utkface, utkface.SPLITS
+    HOMEPAGE = "https://susanqq.github.io/UTKFace/"
+    CITATION = "Zhang, Song, Qi. Age Progression/Regression by Conditional Adversarial Autoencoder. CVPR 2017."
 
-    def _info(self):
-        return _info(self, utkface.__doc__, {
-            "image": tfds.features.Image(shape=(None, None, 3)),
-            "age": tfds.features.Tensor(shape=(), dtype=np.float32),
-            **{t: tfds.features.ClassLabel(num_classes=n) for t, n in utkface.NUM_CLASSES.items()},
-        }, "https://susanqq.github.io/UTKFace/",
-            "Zhang, Song, Qi. Age Progression/Regression by Conditional Adversarial Autoencoder. CVPR 2017.")
-
-    def _split_generators(self, dl_manager):
-        return {split: self._generate_examples(str(dl_manager.manual_dir), split)
-                for split in utkface.SPLITS}
+    def _features(self):
+        return {"image": _image(), "age": tfds.features.Tensor(shape=(), dtype=np.float32),
+                **_classes(utkface.NUM_CLASSES)}
 
     def _generate_examples(self, path, split):
         labels = utkface.read_labels(path)
@@ -86,27 +102,20 @@ class Utkface(tfds.core.GeneratorBasedBuilder):
             yield int(i), {"image": labels["path"][i], **{k: labels[k][i] for k in utkface.TASKS}}
 
 
-class Tox21(tfds.core.GeneratorBasedBuilder):
+class Tox21(_FromFolder):
     """Tox21: 12 assays per molecule (Mayr et al., 2016), -1 where not measured;
     Morgan fingerprints (radius 2, 1024 bits) and the scaffold split of
     `tox21.split_indices`; parsed and checked by `tox21.read_csv`. Needs RDKit."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    MANUAL_DOWNLOAD_INSTRUCTIONS = _FOLDER.format(what="Tox21", module="tox21")
+    LOADER, SPLITS = tox21, tox21.SPLITS
+    HOMEPAGE = "https://tripod.nih.gov/tox21/challenge/"
+    CITATION = ("Mayr, Klambauer, Unterthiner, Hochreiter. DeepTox: Toxicity Prediction using "
+                "Deep Learning. Frontiers in Environmental Science 2016.")
 
-    def _info(self):
-        return _info(self, tox21.__doc__, {
-            "fingerprint": tfds.features.Tensor(shape=(1024,), dtype=np.uint8),
-            "smiles": tfds.features.Text(),
-            "mol_id": tfds.features.Text(),
-            "labels": {t: tfds.features.Tensor(shape=(), dtype=np.int64) for t in tox21.TASKS},
-        }, "https://tripod.nih.gov/tox21/challenge/",
-            "Mayr, Klambauer, Unterthiner, Hochreiter. DeepTox: Toxicity Prediction using Deep "
-            "Learning. Frontiers in Environmental Science 2016.")
-
-    def _split_generators(self, dl_manager):
-        return {split: self._generate_examples(str(dl_manager.manual_dir), split)
-                for split in tox21.SPLITS}
+    def _features(self):
+        return {"fingerprint": tfds.features.Tensor(shape=(1024,), dtype=np.uint8),
+                "smiles": tfds.features.Text(), "mol_id": tfds.features.Text(),
+                "labels": {t: tfds.features.Tensor(shape=(), dtype=np.int64) for t in tox21.TASKS}}
 
     def _generate_examples(self, path, split):
         data = tox21.read_csv(path)
@@ -120,25 +129,19 @@ class Tox21(tfds.core.GeneratorBasedBuilder):
                              "mol_id": data["mol_id"][row], "labels": dict(zip(tox21.TASKS, values))}
 
 
-class CensusIncome(tfds.core.GeneratorBasedBuilder):
+class CensusIncome(_FromFolder):
     """Census-Income (KDD) with the MMoE tasks (Ma et al., KDD 2018): the 42 raw
     columns as text and the labels "income" and "marital" (0/1); the split of
     `census_income.read_split` (seed 0); checked by `census_income.read_table`.
     `census_income.encode` turns the columns into features."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    MANUAL_DOWNLOAD_INSTRUCTIONS = _FOLDER.format(what="census-income", module="census_income")
+    LOADER, SPLITS = census_income, census_income.SPLITS
+    HOMEPAGE = "https://archive.ics.uci.edu/dataset/117/census+income+kdd"
+    CITATION = "Lane, Kohavi. Census-Income (KDD). UCI Machine Learning Repository, 2000."
 
-    def _info(self):
-        return _info(self, census_income.__doc__, {
-            "columns": {c: tfds.features.Text() for c in census_income.COLUMNS},
-            **{t: tfds.features.ClassLabel(num_classes=2) for t in census_income.TASKS},
-        }, "https://archive.ics.uci.edu/dataset/117/census+income+kdd",
-            "Lane, Kohavi. Census-Income (KDD). UCI Machine Learning Repository, 2000.")
-
-    def _split_generators(self, dl_manager):
-        return {split: self._generate_examples(str(dl_manager.manual_dir), split)
-                for split in census_income.SPLITS}
+    def _features(self):
+        return {"columns": {c: tfds.features.Text() for c in census_income.COLUMNS},
+                **_classes({t: 2 for t in census_income.TASKS})}
 
     def _generate_examples(self, path, split):
         rows = census_income.read_split(path, split)
@@ -148,27 +151,20 @@ class CensusIncome(tfds.core.GeneratorBasedBuilder):
                       **{t: int(labels[t][i]) for t in census_income.TASKS}}
 
 
-class OxfordPets(tfds.core.GeneratorBasedBuilder):
+class OxfordPets(_FromFolder):
     """Oxford-IIIT Pet (Parkhi et al., CVPR 2012), the full set or a sample of
     breeds: image, trimap ("segmentation_mask": 1 pet, 2 background, 3 border, as in
     tfds' `oxford_iiit_pet`), breed (index into `oxford_pets.breeds`) and species;
     the official trainval/test split; parsed and checked by `oxford_pets.read_split`."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    MANUAL_DOWNLOAD_INSTRUCTIONS = _FOLDER.format(what="Oxford-IIIT Pet", module="oxford_pets")
+    LOADER, SPLITS = oxford_pets, tuple(oxford_pets.SPLIT_FILES)
+    HOMEPAGE = "https://www.robots.ox.ac.uk/~vgg/data/pets/"
+    CITATION = "Parkhi, Vedaldi, Zisserman, Jawahar. Cats and Dogs. CVPR 2012."
 
-    def _info(self):
-        return _info(self, oxford_pets.__doc__, {
-            "image": tfds.features.Image(shape=(None, None, 3)),
-            "segmentation_mask": tfds.features.Image(shape=(None, None, 1)),
-            "label": tfds.features.ClassLabel(num_classes=37),
-            "species": tfds.features.ClassLabel(names=oxford_pets.SPECIES),
-        }, "https://www.robots.ox.ac.uk/~vgg/data/pets/",
-            "Parkhi, Vedaldi, Zisserman, Jawahar. Cats and Dogs. CVPR 2012.")
-
-    def _split_generators(self, dl_manager):
-        return {split: self._generate_examples(str(dl_manager.manual_dir), split)
-                for split in oxford_pets.SPLIT_FILES}
+    def _features(self):
+        return {"image": _image(), "segmentation_mask": tfds.features.Image(shape=(None, None, 1)),
+                "label": tfds.features.ClassLabel(num_classes=37),
+                "species": tfds.features.ClassLabel(names=oxford_pets.SPECIES)}
 
     def _generate_examples(self, path, split):
         records = oxford_pets.read_split(path, split)
@@ -196,12 +192,13 @@ class Scenes(tfds.core.GeneratorBasedBuilder):
 
     def _info(self):
         h, w = self.builder_config.height, self.builder_config.width
-        return _info(self, sys.modules[scenes_arrays.__module__].__doc__, {
-            "image": tfds.features.Tensor(shape=(h, w, 3), dtype=np.float32),
-            "segmentation": tfds.features.Tensor(shape=(h, w), dtype=np.int32),
-            "depth": tfds.features.Tensor(shape=(h, w, 1), dtype=np.float32),
-            "normals": tfds.features.Tensor(shape=(h, w, 3), dtype=np.float32),
-        }, None, None)
+        return tfds.core.DatasetInfo(
+            builder=self, description=sys.modules[scenes_arrays.__module__].__doc__,
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Tensor(shape=(h, w, 3), dtype=np.float32),
+                "segmentation": tfds.features.Tensor(shape=(h, w), dtype=np.int32),
+                "depth": tfds.features.Tensor(shape=(h, w, 1), dtype=np.float32),
+                "normals": tfds.features.Tensor(shape=(h, w, 3), dtype=np.float32)}))
 
     def _split_generators(self, dl_manager):
         c = self.builder_config
