@@ -197,9 +197,10 @@ def test_census_and_pets_builders_hold_the_loaders_labels(tmp_path):
         np.testing.assert_array_equal(r["segmentation_mask"], trimap)
 
 
-def test_builders_read_no_folder_but_the_manual_dir(tmp_path):
-    with pytest.raises(Exception, match="manual"):
-        tfds.builder("utkface", data_dir=str(tmp_path)).download_and_prepare()
+@pytest.mark.parametrize("name", ["mtfl", "utkface", "tox21", "census_income", "oxford_pets"])
+def test_builders_without_a_manual_dir_give_the_instructions(tmp_path, name):
+    with pytest.raises(AssertionError, match=f"laid out as in `keras_mtl.datasets.{name}`'s docstring"):
+        tfds.builder(name, data_dir=str(tmp_path)).download_and_prepare()
 
 
 REAL = os.environ.get("KERAS_MTL_DATA") or os.path.join(
