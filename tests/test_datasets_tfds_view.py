@@ -120,6 +120,9 @@ def test_from_tfds_needs_tasks_outside_the_catalogue_and_never_downloads(tmp_pat
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", download_and_prepare)
     with pytest.raises(AssertionError, match="celeb_a: could not find data"):
         from_tfds("celeb_a", data_dir=str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(AssertionError, match=f"could not find data in {tmp_path}/tfds"):
+        from_tfds("celeb_a", data_dir="~/tfds")
 
 
 def test_a_mock_celeb_a_view_trains_a_40_head_model():

@@ -14,6 +14,7 @@ tensorflow-datasets is an optional dependency, imported by `from_tfds` only.
 """
 
 import dataclasses
+import os
 from typing import Callable, Optional
 
 import tensorflow as tf
@@ -146,7 +147,8 @@ def from_tfds(name, tasks=None, split="train", data_dir=None, input_feature=None
             ("name/config").
         tasks: a list of `TaskView`, or None for the dataset's `CATALOGUE` entry.
         split: the tfds split (slicing such as "train[:10%]" works).
-        data_dir: the tfds data folder (default: tfds' own, `~/tensorflow_datasets`).
+        data_dir: the tfds data folder (`~` expanded; default: tfds' own,
+            `~/tensorflow_datasets`).
         input_feature: the input feature (default: the `CATALOGUE` entry's, else "image").
         **options: `view`'s (image_size, batch_size, shuffle, seed, max_examples).
 
@@ -170,6 +172,7 @@ def from_tfds(name, tasks=None, split="train", data_dir=None, input_feature=None
         tasks = entry[1]()
     if input_feature is None:
         input_feature = entry[0] if entry else "image"
+    data_dir = None if data_dir is None else os.path.expanduser(data_dir)
     dataset = tfds.load(name, split=split, data_dir=data_dir, download=False,
                         shuffle_files=bool(options.get("shuffle")))
     return view(dataset, tasks, input_feature=input_feature, **options)
