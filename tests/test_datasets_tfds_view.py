@@ -127,11 +127,12 @@ def test_from_tfds_needs_tasks_outside_the_catalogue_and_never_downloads(tmp_pat
 
 def test_a_mock_celeb_a_view_trains_a_40_head_model():
     with tfds.testing.mock_data(num_examples=8):
-        train = from_tfds("celeb_a", split="train", image_size=16, batch_size=4)
+        train = from_tfds("celeb_a", split="train", image_size=8, batch_size=4)
         tasks = [keras_mtl.Task(t.name, loss=keras.losses.BinaryCrossentropy(from_logits=True),
                                 head=[keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1)])
                  for t in tfds_view.celeb_a_tasks()]
-        model = keras_mtl.build("hard_sharing", tasks, backbone="conv", input_shape=(16, 16, 3))
+        model = keras_mtl.build("hard_sharing", tasks, input_shape=(8, 8, 3),
+                                backbone=lambda shape: keras_mtl.backbones.conv(shape, filters=(4,)))
         model.compile(optimizer="adam")
         history = model.fit(train, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
