@@ -16,7 +16,10 @@ setup(
         "cpu": ["tensorflow-cpu>=2.21,<3"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<3"],
         "apps": ["matplotlib>=3.7", "rdkit>=2023.9"],
-        "datasets": ["tensorflow-datasets>=4.9", "rdkit>=2023.9"],
-        "test": ["pytest>=8", "matplotlib>=3.7", "rdkit>=2023.9"],
+        # tfds 4.9.10 builds datasets through etils.epath, which imports
+        # importlib_resources without declaring it; tfds.testing also needs dill.
+        "datasets": ["tensorflow-datasets>=4.9", "importlib_resources", "rdkit>=2023.9"],
+        "test": ["pytest>=8", "matplotlib>=3.7", "rdkit>=2023.9", "tensorflow-datasets>=4.9",
+                 "importlib_resources", "dill"],
     },
 )
