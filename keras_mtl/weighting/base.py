@@ -26,7 +26,9 @@ class Weighting(keras.layers.Layer):
        to differentiate and the K weights to log. Default: `sum_k w_k L_k` with
        `w = task_weights(losses, training)`.
     3. If `gradient_mode` is "shared_parameters" or "representation":
-       `combine_gradients(grads, losses)` with the K x P matrix of per-task gradients
+       `combine_gradients(grads, losses, present)` (or, for a `GradientWeighting`
+       that implements it, `gramian_weights(gram, losses, present)` on their
+       Gramian) with the K x P matrix of per-task gradients
        of the shared variables, or of the shared representation (the tensors where
        the trunk hands over to the heads, batch included); in the second mode the
        combined gradient goes back through the trunk in one backward pass.
