@@ -196,3 +196,14 @@ def test_an_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, at
     for got, want in zip(model.weights, weights):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
     assert not (tmp_path / "state" / "taskwise_early_stopping.json").exists()
+
+
+def test_task_activity_is_not_saved_with_the_model(tmp_path):
+    model = tiny_model()
+    model.compile(optimizer="adam")
+    model.task_activity().assign([0.0, 1.0, 1.0])
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert len(loaded.weights) == len(model.weights)
+    assert "_task_activity" not in loaded.__dict__
+    np.testing.assert_array_equal(loaded.task_activity().numpy(), [1.0, 1.0, 1.0])
