@@ -20,7 +20,8 @@ on which every row then validates), each attribute-weight row is trained again w
 section 3.2), and the epoch at which each attribute stopped is printed.
 
     python applications/mtfl.py [--epochs 8] [--aux-weights 0.1,0.01,0.001]
-    python applications/mtfl.py --validation 1000 --taskwise-early-stopping 10 --tes-k 3
+    python applications/mtfl.py --validation 1000 --taskwise-early-stopping 100 --tes-k 3 \
+        --max-train 3000 --epochs 10 --aux-weights 0.01
 """
 
 import keras
