@@ -75,7 +75,10 @@ class _HeadSnapshots(keras.callbacks.Callback):
         self.heads.append([v.numpy().copy() for v in self.model.task_variables["bad"]])
 
 
-def _fit(model, callbacks, epochs=10, initial_epoch=0):
+EPOCHS = 8
+
+
+def _fit(model, callbacks, epochs=EPOCHS, initial_epoch=0):
     return model.fit(*_three_task_data(64, 0), validation_data=_three_task_data(64, 1), epochs=epochs,
                      initial_epoch=initial_epoch, batch_size=16, shuffle=False, verbose=0,
                      callbacks=callbacks).history
@@ -93,8 +96,8 @@ def test_the_task_whose_validation_loss_rises_stops_and_its_head_freezes():
         expected = _paper(history["bad_loss"][:epoch + 1], history["val_bad_loss"][epoch], 5, 1.0)
         assert history["bad_stopping_criterion"][epoch] == pytest.approx(expected, rel=1e-6)
     assert np.isnan(history["bad_stopping_criterion"][:4]).all()
-    assert history["bad_active"] == [1.0] * stop + [0.0] * (10 - stop)
-    assert history["good_active"] == [1.0] * 10
+    assert history["bad_active"] == [1.0] * stop + [0.0] * (EPOCHS - stop)
+    assert history["good_active"] == [1.0] * EPOCHS
     # From the next epoch on: weight 0, head frozen, loss still logged; the others train.
     assert all(w == 0.0 for w in history["bad_weight"][stop + 1:])
     assert all(w == 1.0 for w in history["bad_weight"][:stop + 1])
