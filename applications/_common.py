@@ -54,13 +54,14 @@ def evaluate(model, dataset, metrics):
     return {label: float(metric.result()) for label, (_, metric) in metrics.items()}
 
 
-def fit(model, train, epochs):
+def fit(model, train, epochs, validation=None, callbacks=()):
     """Trains, printing one short line per epoch; returns the seconds taken."""
     start = time.time()
     report = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(
         f"  epoch {epoch + 1}/{epochs}: loss {logs['loss']:.4f} ({time.time() - start:.0f} s)",
         flush=True))
-    model.fit(train, epochs=epochs, verbose=0, callbacks=[report])
+    model.fit(train, epochs=epochs, verbose=0, validation_data=validation,
+              callbacks=[*callbacks, report])
     return time.time() - start
 
 

@@ -2,13 +2,13 @@
 
 Ma et al., "Modeling Task Relationships in Multi-task Learning with Multi-gate
 Mixture-of-Experts", KDD 2018, section 6.3. Trains one network per task
-(`single_task`), `hard_sharing`, and MMoE / PLE when `keras_mtl.architectures`
-has them ("mmoe", "ple"), each task with a small tower (16 ReLU units, sigmoid
+(`single_task`), `hard_sharing`, and MMoE / PLE / DSelect-k when
+`keras_mtl.architectures` has them ("mmoe", "ple", "dselect_k"), each task with a small tower (16 ReLU units, sigmoid
 output), then prints each task's test ROC-AUC and delta_m against the single-task
 networks. Split: the official train/test files when both are present; with only
 census-income.test (as in ../shared/data), a seeded random 80/20 split of it.
 
-    python applications/census_income.py [--epochs 5] [--units 64,32]
+    python applications/census_income.py [--epochs 5] [--units 64,32] [--architectures mmoe,dselect_k]
 """
 
 import functools
@@ -30,7 +30,10 @@ def tasks():
 def main():
     p = _common.parser(__doc__.splitlines()[0], epochs=5, batch_size=256)
     p.add_argument("--units", default="64,32", help="hidden layer widths of the MLP (each expert's)")
-    p.add_argument("--experts", type=int, default=4, help="MMoE experts")
+    p.add_argument("--experts", type=int, default=4, help="MMoE and DSelect-k experts")
+    p.add_argument("--nonzeros", type=int, default=2, help="DSelect-k's k (experts per task)")
+    p.add_argument("--architectures", default=None,
+                   help="comma-separated subset of the rows to train (default: all)")
     args = p.parse_args()
     path = _common.data_folder("census_income", args.data)
     train = census_income.load(path, "train", batch_size=args.batch_size, seed=args.seed)
@@ -42,9 +45,13 @@ def main():
         runs["mmoe"] = {"num_experts": args.experts}
     if "ple" in available:
         runs["ple"] = {}
-    missing = [a for a in ("mmoe", "ple") if a not in available]
+    if "dselect_k" in available:
+        runs["dselect_k"] = {"num_experts": args.experts, "num_nonzeros": args.nonzeros}
+    missing = [a for a in ("mmoe", "ple", "dselect_k") if a not in available]
     if missing:
         print(f"Architectures not available in this keras_mtl: {missing}")
+    if args.architectures:
+        runs = {a: runs[a] for a in args.architectures.split(",")}
     results = {}
     for architecture, options in runs.items():
         keras.utils.set_random_seed(args.seed)

@@ -14,14 +14,23 @@ failure rate at 10% (per landmark), each attribute's accuracy and delta_m agains
 the landmark network alone (or, with --attribute-baselines, against one
 single-task network per task).
 
+With --taskwise-early-stopping THRESHOLD (and --validation N held-out training faces,
+on which every row then validates), each attribute-weight row is trained again with
+`keras_mtl.callbacks.TaskwiseEarlyStopping` on the four attributes (the paper's
+section 3.2), and the epoch at which each attribute stopped is printed.
+
     python applications/mtfl.py [--epochs 8] [--aux-weights 0.1,0.01,0.001]
+    python applications/mtfl.py --validation 1000 --taskwise-early-stopping 100 --tes-k 3 \
+        --max-train 3000 --epochs 10 --aux-weights 0.01
 """
 
 import keras
+import numpy as np
 
 import _common
 import keras_mtl
 from keras_mtl.backbones import conv
+from keras_mtl.callbacks import TaskwiseEarlyStopping
 from keras_mtl.datasets import mtfl
 from keras_mtl.metrics.landmark_error import LandmarkMeanError
 from keras_mtl.metrics.landmark_failure_rate import LandmarkFailureRate
@@ -67,20 +76,35 @@ def main():
                    help="also train single-task attribute networks (single_task over all five "
                         "tasks replaces 'landmarks alone' as the delta_m baseline)")
     p.add_argument("--max-train", type=int, default=None, help="use a subset of the training set")
+    p.add_argument("--validation", type=int, default=0,
+                   help="hold out this many (seeded) training faces as validation data")
+    p.add_argument("--taskwise-early-stopping", type=float, default=None, metavar="THRESHOLD",
+                   help="also train each aux row with TaskwiseEarlyStopping at this threshold")
+    p.add_argument("--tes-k", type=int, default=5, help="TaskwiseEarlyStopping's strip length k")
     args = p.parse_args()
+    if args.taskwise_early_stopping is not None and not args.validation:
+        p.error("--taskwise-early-stopping needs --validation N")
     path = _common.data_folder("mtfl", args.data)
-    points = mtfl.read_labels(path, "train")["landmarks"]
+    order = np.random.default_rng(args.seed).permutation(len(mtfl.read_labels(path, "train")["path"]))
+    held_out, kept = np.sort(order[:args.validation]), np.sort(order[args.validation:])
+    points = mtfl.read_labels(path, "train")["landmarks"][kept]
     mean_landmarks = mtfl.landmarks_in_box(points, mtfl.face_box(points)).numpy().mean(axis=0)
     all_tasks = ("landmarks",) + mtfl.ATTRIBUTES
     # (row name, architecture, tasks, attribute loss weight)
     baseline = (("single_task", "single_task", all_tasks, 1.0) if args.attribute_baselines
                 else ("landmarks alone", "hard_sharing", ("landmarks",), 1.0))
-    runs = [baseline] + [(f"hard_sharing aux={float(w):g}", "hard_sharing", all_tasks, float(w))
-                         for w in args.aux_weights.split(",")]
+    runs = [baseline + (False,)]
+    for w in args.aux_weights.split(","):
+        runs.append((f"hard_sharing aux={float(w):g}", "hard_sharing", all_tasks, float(w), False))
+        if args.taskwise_early_stopping is not None:
+            runs.append((f"hard_sharing aux={float(w):g} + TES", "hard_sharing", all_tasks, float(w), True))
     results = {}
-    for name, architecture, task_names, aux_weight in runs:
+    for name, architecture, task_names, aux_weight, stopping in runs:
         train = mtfl.load(path, "train", tasks=task_names, batch_size=args.batch_size,
-                          image_size=args.image_size, seed=args.seed, max_examples=args.max_train)
+                          image_size=args.image_size, seed=args.seed, max_examples=args.max_train,
+                          indices=kept)
+        validation = (mtfl.load(path, "train", tasks=task_names, batch_size=256, image_size=args.image_size,
+                                training=False, indices=held_out) if args.validation else None)
         test = mtfl.load(path, "test", tasks=task_names, batch_size=256, image_size=args.image_size)
         keras.utils.set_random_seed(args.seed)
         model = keras_mtl.build(
@@ -88,11 +112,21 @@ def main():
             backbone=trunk, input_shape=(args.image_size, args.image_size, 3))
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), steps_per_execution=16)
         print(f"\n== {name}: {model.count_params():,} parameters")
-        seconds = _common.fit(model, train, args.epochs)
+        callbacks = [TaskwiseEarlyStopping(list(mtfl.ATTRIBUTES), args.taskwise_early_stopping,
+                                           k=args.tes_k)] if stopping else []
+        seconds = _common.fit(model, train, args.epochs, validation, callbacks)
+        if stopping:
+            logs = model.history.history
+            print(f"  stopped after epoch (1-based; None: never): "
+                  f"{ {t: None if e is None else e + 1 for t, e in callbacks[0].stopped_epoch.items()} }; "
+                  "criteria: " + str({t: [round(v, 1) for v in logs[f'{t}_stopping_criterion']]
+                                      for t in mtfl.ATTRIBUTES}))
         results[name] = (_common.evaluate(model, test, test_metrics(task_names)), seconds)
     _common.print_results(
         f"MTFL test (AFLW, 2,995 faces), {args.epochs} epochs, seed {args.seed}, "
-        f"{args.image_size}px crops; aux = each attribute's loss weight.",
+        f"{args.image_size}px crops, {min(len(kept), args.max_train or len(kept))} training faces; aux = each attribute's loss weight"
+        + (f"; TES: TaskwiseEarlyStopping(threshold={args.taskwise_early_stopping:g}, k={args.tes_k})"
+           if args.taskwise_early_stopping is not None else "") + ".",
         results, lower_is_better={"landmark NME", "failure@10%"}, baseline=baseline[0])
 
 

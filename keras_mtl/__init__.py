@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from keras_mtl import (architectures, backbones, datasets, evaluation, layers, losses, metrics,
+from keras_mtl import (architectures, backbones, callbacks, datasets, evaluation, layers, losses, metrics,
                        plot, weighting)
 from keras_mtl.architectures import build
 from keras_mtl import export as export_lib
@@ -16,6 +16,7 @@ __all__ = [
     "Task",
     "architectures",
     "backbones",
+    "callbacks",
     "datasets",
     "evaluation",
     "build",

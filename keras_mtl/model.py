@@ -241,6 +241,33 @@ class MultiTaskModel(keras.Model):
     def task_names(self):
         return [s["name"] for s in self.task_specs]
 
+    @_private.no_automatic_dependency_tracking
+    def task_activity(self):
+        """A (K,) float variable, made at the first call (not saved with the model):
+        a task whose entry is 0 takes no part in training steps. The weighting
+        method sees it as absent (weight 0 under every method) and its task
+        variables keep their values, while its losses and metrics are still
+        computed and logged. `keras_mtl.callbacks.TaskwiseEarlyStopping` sets it.
+        """
+        if self.__dict__.get("_task_activity") is None:
+            with self.distribute_strategy.scope():
+                self.__dict__["_task_activity"] = tf.Variable(
+                    tf.ones(len(self.task_names)), trainable=False,
+                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            # Steps traced before read no activity.
+            self.train_function = self.test_function = None
+        return self._task_activity
+
+    def _participating(self, task_losses, counts):
+        """`(present, losses)` for the weighting method: the tasks labelled in the
+        batch and active, and the task losses with an inactive task's set to 0, as
+        an absent task's is."""
+        activity = self.__dict__.get("_task_activity")
+        if activity is None:
+            return counts > 0, task_losses
+        active = activity > 0
+        return ops.logical_and(counts > 0, active), ops.where(active, task_losses, 0.0)
+
     @classmethod
     def from_model(cls, model, tasks=None, name=None):
         """Wraps a multi-output functional model; its output names become task names.
@@ -590,6 +617,9 @@ class MultiTaskModel(keras.Model):
         """Epoch means: the total loss per example, each task's loss per labelled
         entry (`counts` of them in this batch), the weights per step."""
         batch = ops.cast(tf.shape(keras.tree.flatten(x)[0])[0], "float32")
+        activity = self.__dict__.get("_task_activity")
+        if activity is not None:
+            weights = ops.where(activity > 0, weights, 0.0)
         one = ops.ones_like(weights)
         if finite is not None:
             # A skipped step counts for nothing in the logs.
@@ -617,9 +647,8 @@ class MultiTaskModel(keras.Model):
         if skip_nonfinite:
             protected = self._training_state()
             snapshot = [tf.identity(v.value) for v in protected]
-        if self.freeze_absent_tasks:
-            per_task_state = [list(self.task_variables[n]) + list(self.task_optimizers[n].variables)
-                              for n in self.task_names]
+        per_task_state = self._frozen_when_absent()
+        if per_task_state:
             per_task_snapshot = [[tf.identity(v.value) for v in vs] for vs in per_task_state]
         persistent = weighting.gradient_mode is not None or weighting.needs_last_shared_gradients
         representation_mode = weighting.gradient_mode == "representation"
@@ -631,8 +660,8 @@ class MultiTaskModel(keras.Model):
             # Read the layers' losses before anything synchronises replicas: the next
             # replica's forward pass replaces them.
             regularization = self._regularization_loss()
-            task_losses, counts = self._task_loss_vector(y, y_pred, sample_weight)
-            present = counts > 0
+            logged_losses, counts = self._task_loss_vector(y, y_pred, sample_weight)
+            present, task_losses = self._participating(logged_losses, counts)
             weighting.observe(y, y_pred, sample_weight)
             objective, weights = weighting.combine(task_losses, training=True, present=present)
             total = objective + regularization
@@ -663,10 +692,11 @@ class MultiTaskModel(keras.Model):
         elif not skip_nonfinite:
             self._assert_finite(task_losses, finite)
         self.optimizer.apply(grads, variables)
-        if self.freeze_absent_tasks:
+        if per_task_state:
+            updated = present if self.freeze_absent_tasks else self._task_activity > 0
             for k, (state, old_values) in enumerate(zip(per_task_state, per_task_snapshot)):
                 for v, old in zip(state, old_values):
-                    v.assign(ops.where(counts[k] > 0, v.value, old))
+                    v.assign(ops.where(updated[k], v.value, old))
         if weighting.needs_post_step_losses:
             # Inference mode, so that the extra forward pass moves no batch statistics.
             new_pred = self(x, training=False)
@@ -676,12 +706,24 @@ class MultiTaskModel(keras.Model):
             # state) when a task loss or a gradient was not finite.
             for v, old in zip(protected, snapshot):
                 v.assign(ops.where(finite, v.value, old))
-            self._update_trackers(x, total, task_losses, weights, counts, finite)
+            self._update_trackers(x, total, logged_losses, weights, counts, finite)
             metrics = tf.cond(finite, lambda: self.compute_metrics(x, y, y_pred, sample_weight),
                               self.get_metrics_result)
             return self._for_reduction(metrics)
-        self._update_trackers(x, total, task_losses, weights, counts)
+        self._update_trackers(x, total, logged_losses, weights, counts)
         return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
+
+    def _frozen_when_absent(self):
+        """Per task, what a step leaves unchanged when the task takes no part in it:
+        under `freeze_absent_tasks`, its variables and its own optimizer's state when
+        it is absent or inactive; else, once `task_activity` exists, its variables
+        when it is inactive; else None."""
+        if self.freeze_absent_tasks:
+            return [list(self.task_variables[n]) + list(self.task_optimizers[n].variables)
+                    for n in self.task_names]
+        if self.__dict__.get("_task_activity") is not None:
+            return [list(self.task_variables[n]) for n in self.task_names]
+        return None
 
     def _for_reduction(self, logs):
         """Keras 3.15 reduces step outputs across workers of a
@@ -865,7 +907,8 @@ class MultiTaskModel(keras.Model):
         y_pred = self(x, training=False)
         regularization = self._regularization_loss()
         task_losses, counts = self._task_loss_vector(y, y_pred, sample_weight)
-        objective, weights = self.weighting.combine(task_losses, training=False, present=counts > 0)
+        present, combined_losses = self._participating(task_losses, counts)
+        objective, weights = self.weighting.combine(combined_losses, training=False, present=present)
         total = objective + regularization
         self._update_trackers(x, total, task_losses, weights, counts)
         return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))

@@ -7,10 +7,10 @@ import pytest
 import tensorflow as tf
 
 import keras_mtl
-from keras_mtl.architectures import cross_stitch, mmoe, mtan, ple, soft_sharing, split  # noqa: F401  (register)
+from keras_mtl.architectures import cross_stitch, dselect_k, mmoe, mtan, ple, soft_sharing, split  # noqa: F401  (register)
 from keras_mtl.architectures._ownership import fresh_tasks
 from keras_mtl.backbones import conv, mlp
-from keras_mtl.layers import CrossStitch, ExpertGate, TaskAttention
+from keras_mtl.layers import CrossStitch, DSelectKGate, ExpertGate, TaskAttention
 
 
 def _tiny_conv(shape):
@@ -96,6 +96,12 @@ def _expect_mmoe(model):
     assert _names(model.get_layer("age_gate").trainable_variables) <= _names(model.task_variables["age"])
 
 
+def _expect_dselect_k(model):
+    _expect_mmoe(model)
+    gates = [layer for layer in model.layers if isinstance(layer, DSelectKGate)]
+    assert sorted(g.name for g in gates) == ["age_gate", "income_gate"] and all(g.num_nonzeros == 2 for g in gates)
+
+
 def _expect_cgc(model):
     assert _prefixed(model, "shared_expert") == _names(model.shared_variables)
     assert _prefixed(model, "income_expert") | _prefixed(model, "level1_income_gate") <= _names(
@@ -130,6 +136,8 @@ CASES = {
     "soft_sharing": dict(kind="tabular", tasks=_tabular_tasks, backbone=_tiny_mlp, expect=_expect_soft_sharing),
     "mmoe": dict(kind="tabular", tasks=_tabular_tasks, backbone=_tiny_mlp, options=dict(num_experts=3),
                  expect=_expect_mmoe),
+    "dselect_k": dict(kind="tabular", tasks=_tabular_tasks, backbone=_tiny_mlp,
+                      options=dict(num_experts=3, num_nonzeros=2), expect=_expect_dselect_k),
     "cgc": dict(kind="tabular", tasks=_tabular_tasks, backbone=_tiny_mlp, options=dict(num_shared_experts=2),
                 expect=_expect_cgc),
     "ple": dict(kind="image", tasks=_image_tasks, backbone=_tiny_conv, expect=_expect_ple),
@@ -313,6 +321,22 @@ def test_gate_weights_are_the_gates_softmax():
     shapes = {k: v.shape for k, v in mmoe.gate_weights(ple_model, x).items()}
     assert shapes == {"level1_income_gate": (16, 3), "level1_age_gate": (16, 3), "level1_shared_gate": (16, 5),
                       "level2_income_gate": (16, 3), "level2_age_gate": (16, 3)}
+
+
+def test_dselect_k_training_loss_adds_each_gates_penalty():
+    tasks, x, y = _tabular()
+    model = keras_mtl.build("dselect_k", tasks, backbone=_tiny_mlp, input_shape=(8,), num_experts=3,
+                            entropy_regularization=0.2)
+    model(x, training=True)
+    gates = [model.get_layer(f"{t.name}_gate") for t in tasks]
+    flat = x.reshape(len(x), -1)
+    expected = sorted(float(g.regularization(g.selectors(flat)[0])) for g in gates)
+    np.testing.assert_allclose(sorted(float(l) for l in model.losses), expected, rtol=1e-6)
+    assert min(expected) > 2.0  # 3 experts: the reachability term of 2 selectors is at least 2
+    model(x, training=False)
+    assert not model.losses
+    weights = mmoe.gate_weights(model, x)
+    assert set(weights) == {"income_gate", "age_gate"} and weights["age_gate"].shape == (16, 3)
 
 
 def test_attention_masks_and_plot(tmp_path):

@@ -47,6 +47,13 @@ def test_mtfl_shapes_and_label_ranges():
     assert list(labels) == ["landmarks"]
 
 
+def test_mtfl_indices_keep_those_examples():
+    path = _folder("mtfl")
+    labels = mtfl.read_labels(path, "test")
+    _, got = _all(mtfl.load(path, "test", indices=[5, 2, 9], batch_size=8, cache=False))
+    np.testing.assert_array_equal(got["gender"], labels["gender"][[5, 2, 9]])
+
+
 def test_mtfl_crop_keeps_every_landmark_inside():
     path = _folder("mtfl")
     for split in ("train", "test"):

@@ -167,7 +167,8 @@ def _flipped(image, labels):
 
 
 def load(path, split="train", tasks=None, batch_size=64, image_size=40, margin=0.5,
-         jitter=0.1, flip=True, training=None, seed=0, max_examples=None, cache=True):
+         jitter=0.1, flip=True, training=None, seed=0, max_examples=None, cache=True,
+         indices=None):
     """An MTFL `tf.data` pipeline of `(image, {task: label})` batches.
 
     Each face is cropped around a square box derived from its landmarks
@@ -191,6 +192,8 @@ def load(path, split="train", tasks=None, batch_size=64, image_size=40, margin=0
         seed: seed of the subset, the shuffle and the augmentation.
         max_examples: keep a random subset of this many examples.
         cache: True caches in memory, a file name caches there, False not at all.
+        indices: keep only these examples (positions in the split's label file),
+            before `max_examples`; e.g. to hold out a validation part of "train".
 
     Returns:
         A `tf.data.Dataset` of `(image, labels)`: image float32 `(batch, S, S, 3)` in
@@ -209,6 +212,8 @@ def load(path, split="train", tasks=None, batch_size=64, image_size=40, margin=0
         )
     training = split == "train" if training is None else training
     labels = read_labels(path, split)
+    if indices is not None:
+        labels = {k: v[np.asarray(indices)] for k, v in labels.items()}
     if max_examples is not None:
         keep = np.sort(np.random.default_rng(seed).permutation(len(labels["path"]))[:max_examples])
         labels = {k: v[keep] for k, v in labels.items()}

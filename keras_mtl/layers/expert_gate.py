@@ -6,6 +6,15 @@ import keras
 from keras import ops
 
 
+def mix(weights, experts):
+    """`sum_e weights[:, e] * experts[e]`: weights (batch, E), experts of any rank."""
+    rank = len(experts[0].shape)
+    return sum(
+        ops.reshape(ops.cast(weights[:, e], expert.dtype), (-1,) + (1,) * (rank - 1)) * expert
+        for e, expert in enumerate(experts)
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_mtl")
 class ExpertGate(keras.layers.Layer):
     """Mixes E same-shaped expert outputs with input-dependent softmax weights.
@@ -53,12 +62,7 @@ class ExpertGate(keras.layers.Layer):
         gate_input, *experts = inputs
         flat = ops.reshape(gate_input, (-1, self._gate_features))
         weights = ops.softmax(ops.matmul(ops.cast(flat, self.kernel.dtype), self.kernel), axis=-1)
-        rank = len(experts[0].shape)
-        mixture = sum(
-            ops.reshape(ops.cast(weights[:, e], expert.dtype), (-1,) + (1,) * (rank - 1)) * expert
-            for e, expert in enumerate(experts)
-        )
-        return mixture, weights
+        return mix(weights, experts), weights
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[1]), (input_shape[0][0], len(input_shape) - 1)
