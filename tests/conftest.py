@@ -7,6 +7,12 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: the slow tier (multi-replica and multi-worker runs in subprocesses); "
+        "`-m 'not slow'` leaves it out, `-m slow` runs it alone")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keras_session():
     keras.backend.clear_session()

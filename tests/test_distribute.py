@@ -13,9 +13,12 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import distribute_utils
+
+pytestmark = pytest.mark.slow
 
 _TESTS = os.path.dirname(os.path.abspath(__file__))
 _ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
