@@ -13,6 +13,8 @@ from keras_mtl.backbones.mlp import mlp
 from keras_mtl.callbacks import TaskwiseEarlyStopping, tcdcn_criterion
 from weighting_utils import TASKS, tiny_data, tiny_model
 
+pytestmark = pytest.mark.slow
+
 
 def _paper(train, val, k, lam):
     """Zhang et al. 2014, eq. 5, term by term in float64."""

@@ -181,6 +181,7 @@ def _fitted(weighting, path=None):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", keras_mtl.weighting.available())
 def test_weighting_given_by_name_saves_loads_and_trains_like_an_instance(method, tmp_path):
     path = tmp_path / "model.keras"

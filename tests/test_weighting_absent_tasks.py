@@ -100,6 +100,7 @@ def _single_task_batches(batch=16, seed=0):
               {t: np.stack([b[i][t] for b in batches]) for t in TASKS} for i in range(3)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", weighting_lib.available())
 def test_every_method_trains_every_task_on_single_task_batches(name):
     """With one task per batch, every task still learns under every method (FAMO
