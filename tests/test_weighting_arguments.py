@@ -5,8 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from keras_mtl.weighting import (DTP, DWA, FAMO, Fixed, GradDrop, GradNorm, GradVac, PCGrad, RLW,
-                                 Uncertainty)
+from keras_mtl.weighting import (CAGrad, DTP, DWA, FAMO, Fixed, GradDrop, GradNorm, GradVac, MGDA,
+                                 NashMTL, PCGrad, RLW, Uncertainty)
 
 _KPIS = {"a": "accuracy"}
 _INF, _NAN = float("inf"), float("nan")
@@ -28,6 +28,10 @@ _INF, _NAN = float("inf"), float("nan")
     (lambda: RLW(seed="1"), "seed='1'"),
     (lambda: FAMO(beta_1="0.9"), "beta_1='0.9'"),
     (lambda: FAMO(epsilon=_INF), "epsilon=inf"),
+    (lambda: MGDA(tolerance="tight"), "tolerance='tight'"),
+    (lambda: CAGrad(c=_INF), "c=inf"),
+    (lambda: CAGrad(max_iterations=2.5), "max_iterations=2.5"),
+    (lambda: NashMTL(max_norm="1"), "max_norm='1'"),
     (lambda: PCGrad(seed=True), "seed=True"),
     (lambda: GradVac(beta="small"), "beta='small'"),
     (lambda: GradDrop(leak=[0.1]), "leak=[0.1]"),

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mtl.weighting._checks import check_float, check_int
 from keras_mtl.weighting.base import GradientWeighting, present_mask
 from keras_mtl.weighting.min_norm import min_norm_weights
 from keras_mtl.weighting.registry import register
@@ -57,18 +58,12 @@ class CAGrad(GradientWeighting):
     def __init__(self, c=0.5, rescale=1, max_iterations=100, tolerance=1e-6,
                  gradient_mode="shared_parameters", **kwargs):
         super().__init__(gradient_mode=gradient_mode, **kwargs)
-        if not float(c) >= 0:
-            raise ValueError(f"c must be >= 0. Received: c={c!r}")
         if rescale not in _RESCALES:
             raise ValueError(f"rescale must be one of {_RESCALES}. Received: rescale={rescale!r}")
-        if not int(max_iterations) >= 1:
-            raise ValueError(f"max_iterations must be >= 1. Received: max_iterations={max_iterations!r}")
-        if not float(tolerance) >= 0:
-            raise ValueError(f"tolerance must be >= 0. Received: tolerance={tolerance!r}")
-        self.c = float(c)
+        self.c = check_float("c", c, minimum=0)
         self.rescale = int(rescale)
-        self.max_iterations = int(max_iterations)
-        self.tolerance = float(tolerance)
+        self.max_iterations = check_int("max_iterations", max_iterations, minimum=1)
+        self.tolerance = check_float("tolerance", tolerance, minimum=0)
 
     def _dual_weights(self, gram, to_mean, mean_norm2, radius, present):
         """The minimiser `w` of `F` by alternating min-norm solves and `t` updates

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mtl.weighting._checks import check_float, check_int
 from keras_mtl.weighting.base import GradientWeighting, present_mask
 from keras_mtl.weighting.min_norm import min_norm_weights
 from keras_mtl.weighting.registry import register
@@ -61,12 +62,9 @@ class MGDA(GradientWeighting):
                 f"normalization must be one of {_NORMALIZATIONS}. Received: normalization={normalization!r}"
             )
         self.normalization = normalization
-        if max_iterations is not None and not int(max_iterations) >= 1:
-            raise ValueError(f"max_iterations must be >= 1 or None. Received: max_iterations={max_iterations!r}")
-        if not float(tolerance) >= 0:
-            raise ValueError(f"tolerance must be >= 0. Received: tolerance={tolerance!r}")
-        self.max_iterations = None if max_iterations is None else int(max_iterations)
-        self.tolerance = float(tolerance)
+        self.max_iterations = (None if max_iterations is None
+                               else check_int("max_iterations", max_iterations, minimum=1))
+        self.tolerance = check_float("tolerance", tolerance, minimum=0)
 
     def _normalizers(self, gram, losses):
         norms = ops.sqrt(ops.maximum(ops.diagonal(gram), 0.0))

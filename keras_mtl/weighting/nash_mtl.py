@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mtl.weighting._checks import check_float, check_int
 from keras_mtl.weighting.base import GradientWeighting, present_mask, unit_gramian
 from keras_mtl.weighting.registry import register
 
@@ -84,17 +85,9 @@ class NashMTL(GradientWeighting):
     def __init__(self, update_weights_every=1, max_iterations=100, max_norm=1.0,
                  gradient_mode="shared_parameters", **kwargs):
         super().__init__(gradient_mode=gradient_mode, **kwargs)
-        if not int(update_weights_every) >= 1:
-            raise ValueError(
-                f"update_weights_every must be >= 1. Received: update_weights_every={update_weights_every!r}"
-            )
-        if not int(max_iterations) >= 1:
-            raise ValueError(f"max_iterations must be >= 1. Received: max_iterations={max_iterations!r}")
-        if not float(max_norm) >= 0:
-            raise ValueError(f"max_norm must be >= 0. Received: max_norm={max_norm!r}")
-        self.update_weights_every = int(update_weights_every)
-        self.max_iterations = int(max_iterations)
-        self.max_norm = float(max_norm)
+        self.update_weights_every = check_int("update_weights_every", update_weights_every, minimum=1)
+        self.max_iterations = check_int("max_iterations", max_iterations, minimum=1)
+        self.max_norm = check_float("max_norm", max_norm, minimum=0)
 
     def build(self, input_shape):
         super().build(input_shape)
