@@ -104,7 +104,7 @@ def _single_task_batches(batch=16, seed=0):
 @pytest.mark.parametrize("name", weighting_lib.available())
 def test_every_method_trains_every_task_on_single_task_batches(name):
     """With one task per batch, every task still learns under every method (FAMO
-    and GLS used to stop: an absent task's zero loss swamped their normalisers)."""
+    and GLS stop learning if an absent task's zero loss enters their normalisers)."""
     if name == "dtp":
         method = weighting_lib.DTP(kpis={"cls": "accuracy"})
     elif name == "fixed":
