@@ -573,7 +573,7 @@ class MultiTaskModel(keras.Model):
 
     def _task_loss_vector(self, y, y_pred, sample_weight):
         """Returns `(losses, counts)`: each task's mean loss over the labelled entries
-        of the global batch (float32, shape (K,)) and how many labelled entries it has
+        of the global batch (`keras.config.floatx()`, shape (K,)) and how many labelled entries it has
         (the sum of the task's sample weights, else the batch size).
 
         Under a distribution strategy every replica gets the same loss values (one
@@ -587,14 +587,14 @@ class MultiTaskModel(keras.Model):
             _check_label(name, y[name], y_pred[name], self._task_losses[name])
             weight = sample_weight[name]
             values.append(ops.cast(_private.unscale_loss_for_distribution(
-                self._task_losses[name](y[name], y_pred[name], weight)), "float32"))
+                self._task_losses[name](y[name], y_pred[name], weight)), keras.config.floatx()))
             if weight is None:
-                sizes.append(ops.cast(ops.shape(y[name])[0], "float32"))
+                sizes.append(ops.cast(ops.shape(y[name])[0], keras.config.floatx()))
                 counts.append(None)
             else:
                 # A sample weight is a mask: average over the labelled entries only.
-                weight = ops.cast(weight, "float32")
-                sizes.append(ops.cast(ops.size(weight), "float32"))
+                weight = ops.cast(weight, keras.config.floatx())
+                sizes.append(ops.cast(ops.size(weight), keras.config.floatx()))
                 counts.append(ops.sum(weight))
         replicas = _distribute.num_replicas()
         if replicas == 1:
@@ -610,21 +610,21 @@ class MultiTaskModel(keras.Model):
 
     def _regularization_loss(self):
         if not self.losses:
-            return ops.zeros((), "float32")
-        return ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
+            return ops.zeros((), keras.config.floatx())
+        return ops.sum(ops.stack([ops.cast(l, keras.config.floatx()) for l in self.losses]))
 
     def _update_trackers(self, x, total, task_losses, weights, counts, finite=None):
         """Epoch means: the total loss per example, each task's loss per labelled
         entry (`counts` of them in this batch), the weights per step."""
-        batch = ops.cast(tf.shape(keras.tree.flatten(x)[0])[0], "float32")
+        batch = ops.cast(tf.shape(keras.tree.flatten(x)[0])[0], keras.config.floatx())
         activity = self.__dict__.get("_task_activity")
         if activity is not None:
             weights = ops.where(activity > 0, weights, 0.0)
         one = ops.ones_like(weights)
         if finite is not None:
             # A skipped step counts for nothing in the logs.
-            batch, one = batch * ops.cast(finite, "float32"), one * ops.cast(finite, "float32")
-            counts = counts * ops.cast(finite, "float32")
+            batch, one = batch * ops.cast(finite, keras.config.floatx()), one * ops.cast(finite, keras.config.floatx())
+            counts = counts * ops.cast(finite, keras.config.floatx())
             total = ops.where(finite, total, 0.0)
             task_losses = ops.where(finite, task_losses, 0.0)
             weights = ops.where(ops.isfinite(weights), weights, 0.0)
@@ -748,8 +748,8 @@ class MultiTaskModel(keras.Model):
         finite = ops.all(ops.isfinite(task_losses))
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
             return finite
-        sums = [ops.cast(ops.sum(g), "float32") for g in grads if g is not None]
-        nonfinite = ops.sum(ops.cast(~ops.isfinite(ops.stack(sums)), "float32"))
+        sums = [ops.cast(ops.sum(g), keras.config.floatx()) for g in grads if g is not None]
+        nonfinite = ops.sum(ops.cast(~ops.isfinite(ops.stack(sums)), keras.config.floatx()))
         # Replicas agree, as they do on the losses: one replica's NaN reaches all.
         return ops.logical_and(finite, _distribute.replica_sum(nonfinite) == 0)
 
@@ -844,7 +844,7 @@ class MultiTaskModel(keras.Model):
         # Methods see the true gradients: without the loss scale of mixed precision.
         scale, dtype = self._loss_scale(), matrix.dtype
         if scale is not None:
-            matrix = ops.cast(matrix, "float32") / scale
+            matrix = ops.cast(matrix, keras.config.floatx()) / scale
         method, replicas, residual = self.weighting, _distribute.num_replicas(), None
         if representation is None:
             # Each replica's rows are its share of the global batch's gradients: the
@@ -852,7 +852,7 @@ class MultiTaskModel(keras.Model):
             # gradient (divided by the replica count, as replicas' gradients add up).
             matrix = _distribute.replica_sum(matrix)
         if method.uses_gramian:
-            rows32 = ops.cast(matrix, "float32")
+            rows32 = ops.cast(matrix, keras.config.floatx())
             # For the representation, the replicas' rows span the batch: the global
             # Gramian is the sum of the replicas' Gramians, and each replica applies
             # the weights to its own rows.
@@ -886,7 +886,7 @@ class MultiTaskModel(keras.Model):
     def _loss_scale(self):
         """The dynamic loss scale of mixed precision, or None."""
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-            return ops.cast(self.optimizer.scale_loss(ops.ones((), "float32")), "float32")
+            return ops.cast(self.optimizer.scale_loss(ops.ones((), keras.config.floatx())), keras.config.floatx())
         return None
 
     def _representation_model(self):

@@ -1,6 +1,16 @@
 """Shared by the distribution tests and their subprocesses: small models of every
 architecture, masked data whose labels of task b are split unevenly between
-replicas, and a training run that returns the whole training state."""
+replicas, and a training run that returns the whole training state.
+
+The runs are in float64. One replica and two sum the batch in different orders,
+so their float32 results differ by rounding, and a training run is not a
+continuous function of rounding: a pre-activation on either side of 0 switches a
+ReLU (and the max-pooling choice after it) on or off, and Adam's first steps move
+a weight by about the learning rate whatever the size of its gradient. In float32
+one such switch in MTAN makes replicas differ by 1e-2 on some CPUs and not on
+others. In float64 rounding is 1e-16 and the runs agree to about 1e-15 on any
+CPU, so the comparison tests the arithmetic of distribution, not the CPU's
+kernels."""
 
 import keras
 import numpy as np
@@ -72,8 +82,19 @@ CASES = {
 
 
 def run(strategy, architecture, case):
-    """Trains 3 epochs of 3 global batches; returns `(state, logs)`, `state` every
-    variable of the model, its optimizers and its weighting method."""
+    """Trains 3 epochs of 3 global batches in float64; returns `(state, logs)`,
+    `state` every variable of the model, its optimizers and its weighting method."""
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    try:
+        return _run(strategy, architecture, case)
+    finally:
+        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)
+
+
+def _run(strategy, architecture, case):
     with strategy.scope():
         keras.utils.set_random_seed(0)
         model = build(architecture)

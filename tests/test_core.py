@@ -411,3 +411,36 @@ def test_gradient_method_needs_shared_variables():
     model = keras_mtl.build("single_task", _mlp_tasks(), backbone="mlp", input_shape=(8,))
     with pytest.raises(ValueError, match="shares no variable between tasks"):
         model.compile(optimizer="adam", weighting=_SumOfGradients("shared_parameters"))
+
+
+# ----------------------------------------------------------------------------- float64
+
+
+@pytest.mark.parametrize("weighting", [
+    "equal", "dwa", "uncertainty", "gradnorm", "famo", "gls",
+    lambda: keras_mtl.weighting.MGDA(gradient_mode="representation"), "cagrad", "imtl",
+    "nash_mtl", "aligned_mtl", lambda: keras_mtl.weighting.PCGrad(seed=1)])
+def test_float64_models_train_in_float64_like_float32_ones(weighting):
+    """Under `keras.config.set_floatx("float64")` every variable and logged value is
+    float64, and a step is the float32 step to float32 accuracy."""
+    x, y = _data()
+    make = weighting if callable(weighting) else lambda: weighting
+    states, initial = {}, None
+    for floatx in ("float32", "float64"):
+        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(floatx)
+        try:
+            model = _mlp_model()
+            initial = initial or model.get_weights()
+            model.set_weights(initial)
+            model.compile(optimizer=keras.optimizers.SGD(0.1), weighting=make())
+            logs = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+        finally:
+            keras.config.set_floatx("float32")
+            keras.config.set_dtype_policy("float32")
+        variables = model.variables + model.weighting.variables
+        assert {v.dtype for v in variables if "float" in v.dtype} == {floatx}
+        assert all(np.isfinite(v) for values in logs.values() for v in values)
+        states[floatx] = [np.asarray(v.numpy(), "float64") for v in variables]
+    for a, b in zip(states["float32"], states["float64"]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

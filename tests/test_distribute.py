@@ -3,7 +3,8 @@ MirroredStrategy, and two worker processes of a MultiWorkerMirroredStrategy, end
 the training state and logs of one replica on the same global batches, for every
 weighting method (both gradient modes) and every architecture, with partial labels
 split unevenly between the replicas (so that per-replica statistics would differ
-from global ones). See `distribute_utils.py`."""
+from global ones). The runs are in float64, where the states agree to about 1e-15;
+the tests allow 1e-9 (see `distribute_utils.py` for why not float32)."""
 
 import json
 import os
@@ -43,7 +44,7 @@ _MIRRORED = textwrap.dedent("""
         state, logs = differences(*run(tf.distribute.get_strategy(), architecture, case),
                                   *run(mirrored, architecture, case))
         print(f"{architecture:14s} {case:34s} state {state:.1e} logs {logs:.1e}", flush=True)
-        if not (state < 1e-5 and logs < 1e-5):
+        if not (state < 1e-9 and logs < 1e-9):
             failures.append((architecture, case, state, logs))
     assert not failures, failures
     print("OK")
@@ -115,4 +116,4 @@ def test_two_workers_match_one_process_on_the_same_global_batches(tmp_path):
             np.testing.assert_array_equal(a, b)
         reference = distribute_utils.run(tf.distribute.get_strategy(), architecture, case)
         state, log = distribute_utils.differences(*reference, states[0], logs[0])
-        assert state < 1e-5 and log < 1e-5, (architecture, case, state, log)
+        assert state < 1e-9 and log < 1e-9, (architecture, case, state, log)

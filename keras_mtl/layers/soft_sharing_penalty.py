@@ -111,7 +111,7 @@ class SoftSharingPenalty(keras.layers.Layer):
         """`weight` times the distance between the columns (a scalar)."""
         terms = []
         for copies in self.tied_variables():
-            rows = ops.stack([ops.reshape(ops.cast(v, "float32"), (-1,)) for v in copies])
+            rows = ops.stack([ops.reshape(ops.cast(v, keras.config.floatx()), (-1,)) for v in copies])
             if self.norm == "l2":
                 n = len(copies)
                 terms.extend(ops.sum(ops.square(rows[a] - rows[b])) for a in range(n) for b in range(a + 1, n))

@@ -6,6 +6,7 @@ Scenes store missing depth as 0); a surface-normal label is invalid where it is 
 finite or is the zero vector.
 """
 
+import keras
 from keras import ops
 
 
@@ -55,10 +56,10 @@ def per_example_mean(values, mask):
 def pixel_weights(mask, sample_weight=None):
     """Float weights of the pixels: the validity `mask` times the sample weight,
     which may be per example `(B,)` or per pixel (the mask's shape)."""
-    weights = ops.cast(mask, "float32")
+    weights = ops.cast(mask, keras.config.floatx())
     if sample_weight is None:
         return weights
-    sample_weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
+    sample_weight = ops.cast(ops.convert_to_tensor(sample_weight), keras.config.floatx())
     if len(sample_weight.shape) == len(weights.shape) + 1 and sample_weight.shape[-1] == 1:
         sample_weight = ops.squeeze(sample_weight, -1)
     while len(sample_weight.shape) < len(weights.shape):

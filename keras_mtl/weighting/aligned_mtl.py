@@ -55,9 +55,9 @@ class AlignedMTL(GradientWeighting):
         rank = ops.sum(ops.cast(cosine_eigenvalues > ops.max(cosine_eigenvalues) * k * _FLOAT32_EPSILON,
                                 "int32"))
         eigenvalues, eigenvectors = ops.eigh(gram)
-        kept = ops.arange(k) >= k - rank
+        kept = ops.arange(k, dtype="int32") >= k - rank
         safe = ops.where(kept, eigenvalues, 1.0)
         smallest = ops.min(ops.where(kept, eigenvalues, ops.max(eigenvalues)))
         scales = ops.where(kept, ops.sqrt(smallest / safe), 0.0)
         weights = ops.matmul(eigenvectors, scales * ops.matmul(ops.transpose(eigenvectors), mask))
-        return ops.cast(weights * mask, "float32"), ops.zeros(())
+        return ops.cast(weights * mask, keras.config.floatx()), ops.zeros(())

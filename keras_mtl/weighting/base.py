@@ -45,7 +45,7 @@ class Weighting(keras.layers.Layer):
     take no part in normalisations across tasks (softmaxes, means) and their state
     is left as it was.
 
-    `losses` are each task's mean loss over the global batch (float32, shape (K,)),
+    `losses` are each task's mean loss over the global batch (floatx, shape (K,)),
     the same on every replica under a distribution strategy, and so are the gradient
     matrices; a method that computes statistics of the batch itself (in `observe`)
     sums them over replicas with `keras_mtl.weighting.base.replica_sum`, as DTP does.
@@ -68,7 +68,7 @@ class Weighting(keras.layers.Layer):
         return None  # (a body AutoGraph can convert)
 
     def task_weights(self, losses, training=False):
-        """Returns the K task weights for this step (a float32 tensor of shape (K,))."""
+        """Returns the K task weights for this step (a floatx tensor of shape (K,))."""
         raise NotImplementedError
 
     def combine(self, losses, training=False, present=None):
@@ -169,7 +169,7 @@ class GradientWeighting(Weighting):
         return ops.ones_like(losses)
 
     def gramian_weights(self, gram, losses, present=None):
-        """Returns `(weights, residual)` for the K x K float32 Gramian `gram` of the
+        """Returns `(weights, residual)` for the K x K Gramian `gram` (floatx) of the
         task gradients: the K weights of `combined = sum_k w_k g_k` (on the scale of
         the summed task gradients) and a scalar residual (0 for closed forms).
         `present`: K booleans, or None when every task is present."""
@@ -178,7 +178,7 @@ class GradientWeighting(Weighting):
     def combine_gradients(self, grads, losses, present=None):
         """For the K x P matrix `grads` of per-task gradients, returns
         `(combined, weights)`, `combined` of shape (P,)."""
-        matrix = ops.cast(grads, "float32")
+        matrix = ops.cast(grads, keras.config.floatx())
         weights, _ = self.solve_gramian(gramian(matrix), losses, present)
         return ops.cast(apply_weights(weights, matrix), grads.dtype), weights
 
@@ -199,7 +199,7 @@ class GradientWeighting(Weighting):
 
 
 def gramian(matrix):
-    """`G G^T` of a K x P float32 matrix."""
+    """`G G^T` of a K x P matrix."""
     return ops.matmul(matrix, ops.transpose(matrix))
 
 

@@ -92,11 +92,11 @@ class CAGrad(GradientWeighting):
         _, _, weights, _ = ops.while_loop(
             not_converged, step, (0, shift, uniform, ops.convert_to_tensor(1.0, "float64")),
             maximum_iterations=self.max_iterations)
-        return ops.cast(weights, "float32")
+        return ops.cast(weights, keras.config.floatx())
 
     def gramian_weights(self, gram, losses, present=None):
         present = present_mask(present, self.num_tasks)
-        mask = ops.cast(present, "float32")
+        mask = ops.cast(present, keras.config.floatx())
         count = ops.maximum(ops.sum(mask), 1.0)
         to_mean = ops.matmul(gram, mask) / count  # g_k . g0
         mean_norm2 = ops.maximum(ops.sum(mask * to_mean) / count, 0.0)

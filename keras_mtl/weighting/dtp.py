@@ -28,8 +28,8 @@ def _accuracy(y_true, y_pred):
 def _masked_mean(values, sample_weight):
     """Returns `(mean, count)` of `values` over the entries with non-zero weight, in
     the global batch (summed over replicas under a distribution strategy)."""
-    values = ops.cast(values, "float32")
-    weight = ops.ones_like(values) if sample_weight is None else ops.cast(sample_weight, "float32")
+    values = ops.cast(values, keras.config.floatx())
+    weight = ops.ones_like(values) if sample_weight is None else ops.cast(sample_weight, keras.config.floatx())
     while len(weight.shape) > len(values.shape) and weight.shape[-1] == 1:
         weight = ops.squeeze(weight, axis=-1)
     while len(weight.shape) < len(values.shape):
@@ -130,7 +130,7 @@ class DTP(Weighting):
                              self.momentum * self.kpi_averages + (1 - self.momentum) * batch_kpis,
                              batch_kpis)
         self.kpi_averages.assign(ops.where(labelled, averaged, self.kpi_averages))
-        self.kpi_seen.assign(ops.maximum(self.kpi_seen, ops.cast(labelled, "float32")))
+        self.kpi_seen.assign(ops.maximum(self.kpi_seen, ops.cast(labelled, keras.config.floatx())))
 
     def task_weights(self, losses, training=False):
         has_kpi = ops.convert_to_tensor([t in self.kpis for t in self._ordered_tasks()])

@@ -52,7 +52,7 @@ class DWA(Weighting):
     def combine(self, losses, training=False, present=None):
         if training:
             # Each task's epoch mean is over the steps whose batch has its labels.
-            mask = ops.cast(present_mask(present, self.num_tasks), "float32")
+            mask = ops.cast(present_mask(present, self.num_tasks), keras.config.floatx())
             self.loss_sum.assign_add(ops.stop_gradient(losses) * mask)
             self.step_count.assign_add(mask)
         return super().combine(losses, training=training, present=present)
@@ -66,7 +66,7 @@ class DWA(Weighting):
         history = ops.where(trained[None, :], ops.stack([self.previous_losses[1], average]),
                             self.previous_losses)
         any_trained = ops.any(trained)
-        epochs = self.epochs_seen + ops.cast(any_trained, "float32")
+        epochs = self.epochs_seen + ops.cast(any_trained, keras.config.floatx())
         ratios = ops.divide_no_nan(history[1], history[0])
         dynamic = self.num_tasks * ops.softmax(ratios / self.temperature)
         self.current_weights.assign(

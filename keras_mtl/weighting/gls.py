@@ -25,7 +25,7 @@ class GLS(Weighting):
 
     def combine(self, losses, training=False, present=None):
         # The geometric mean of the present tasks' losses.
-        mask = ops.cast(present_mask(present, self.num_tasks), "float32")
+        mask = ops.cast(present_mask(present, self.num_tasks), keras.config.floatx())
         count = ops.maximum(ops.sum(mask), 1.0)
         floored = ops.maximum(losses, keras.config.epsilon())
         objective = ops.exp(ops.sum(mask * ops.log(floored)) / count)

@@ -49,7 +49,7 @@ class GradDrop(GradientWeighting):
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def combine_gradients(self, grads, losses, present=None):
-        matrix = ops.cast(grads, "float32")
+        matrix = ops.cast(grads, keras.config.floatx())
         positive = ops.maximum(matrix, 0.0)
         negative = ops.minimum(matrix, 0.0)
         positive_sum = ops.sum(positive, axis=0)

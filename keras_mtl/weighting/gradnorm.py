@@ -67,7 +67,7 @@ class GradNorm(Weighting):
         batch that has its labels, the means are over the present tasks, and an
         absent task's weight gets no gradient."""
         present = present_mask(present, self.num_tasks)
-        mask = ops.cast(present, "float32")
+        mask = ops.cast(present, keras.config.floatx())
         count = ops.maximum(ops.sum(mask), 1.0)
         losses = ops.stop_gradient(losses)
         first = present & (self.initial_losses <= 0)

@@ -56,7 +56,7 @@ class GradVac(GradientWeighting):
 
     def gramian_weights(self, gram, losses, present=None):
         k = self.num_tasks
-        mask = ops.cast(present_mask(present, k), "float32")
+        mask = ops.cast(present_mask(present, k), keras.config.floatx())
         other_norms = ops.sqrt(ops.maximum(ops.diagonal(gram), 0.0))
         orders = ops.argsort(keras.random.uniform((k, k), seed=self.seed_generator), axis=-1)
         targets = ops.convert_to_tensor(self.targets)

@@ -58,8 +58,8 @@ class IMTL(GradientWeighting):
         kept = eigenvalues > ops.max(eigenvalues) * k * _FLOAT32_EPSILON
         inverse = ops.where(kept, 1.0 / ops.where(kept, eigenvalues, 1.0), 0.0)
         scaled = ops.matmul(eigenvectors, inverse * ops.matmul(ops.transpose(eigenvectors), mask)) * mask
-        mask = ops.cast(mask, "float32")
-        solution = ops.divide_no_nan(ops.cast(scaled, "float32"), norms)
+        mask = ops.cast(mask, keras.config.floatx())
+        solution = ops.divide_no_nan(ops.cast(scaled, keras.config.floatx()), norms)
         weights = ops.divide_no_nan(solution, ops.sum(solution))
         projections = ops.divide_no_nan(ops.matmul(gram, weights), norms)
         length = ops.sqrt(ops.maximum(ops.sum(weights * ops.matmul(gram, weights)), 0.0))

@@ -77,13 +77,13 @@ class MGDA(GradientWeighting):
         return ops.ones_like(losses)
 
     def gramian_weights(self, gram, losses, present=None):
-        normalizers = self._normalizers(gram, ops.cast(ops.stop_gradient(losses), "float32"))
+        normalizers = self._normalizers(gram, ops.cast(ops.stop_gradient(losses), keras.config.floatx()))
         # A zero normaliser (zero gradient or loss) keeps that task's gradient as is.
         inverse = ops.where(normalizers > 0, 1.0 / ops.where(normalizers > 0, normalizers, 1.0), 1.0)
         normalized_gram = gram * inverse[:, None] * inverse[None, :]
         present = present_mask(present, self.num_tasks)
         weights, residual = min_norm_weights(normalized_gram, present, self.tolerance, self.max_iterations)
-        return ops.sum(ops.cast(present, "float32")) * weights, residual
+        return ops.sum(ops.cast(present, keras.config.floatx())) * weights, residual
 
     def get_config(self):
         config = super().get_config()

@@ -36,7 +36,7 @@ def bargaining_weights(cosines, start, max_iterations):
         squared_decrement = ops.maximum(-ops.sum(gradient * delta), 0.0)
         return weights + delta / (1.0 + ops.sqrt(squared_decrement)), squared_decrement
 
-    weights = ops.while_loop(not_converged, newton, (start, ops.convert_to_tensor(float("inf"))),
+    weights = ops.while_loop(not_converged, newton, (start, ops.convert_to_tensor(float("inf"), cosines.dtype)),
                              maximum_iterations=max_iterations)[0]
     return weights, ops.max(ops.abs(weights * ops.matmul(cosines, weights) - 1.0))
 
@@ -102,7 +102,7 @@ class NashMTL(GradientWeighting):
         previous = ops.convert_to_tensor(self.bargaining)
         norms, cosines = unit_gramian(gram)
         usable = present & (norms > 0)
-        mask = ops.cast(usable, "float32")
+        mask = ops.cast(usable, keras.config.floatx())
         cosines = cosines * mask[:, None] * mask[None, :] + ops.diag(1.0 - mask)
         # a = sqrt(||G G^T||_F) c / n for the Frobenius-normalised Gramian.
         scale = ops.sqrt(ops.sqrt(ops.sum(gram * gram)))
@@ -126,7 +126,7 @@ class NashMTL(GradientWeighting):
         # An absent task keeps its last weight for when it is present again.
         self.bargaining.assign(ops.where(present, weights, self.bargaining))
         self.steps.assign(self.steps + 1.0)
-        weights = weights * ops.cast(present, "float32")
+        weights = weights * ops.cast(present, keras.config.floatx())
         if self.max_norm > 0:
             norm = ops.sqrt(ops.maximum(ops.sum(weights * ops.matmul(gram, weights)), 0.0))
             weights = weights * self.max_norm / ops.maximum(norm, self.max_norm)

@@ -55,7 +55,7 @@ class PCGrad(GradientWeighting):
             scale = ops.divide_no_nan(ops.minimum(products, 0.0), norms)
             coefficients = coefficients - scale[:, None] * other
         # An absent task's gradient is zero: it projects nothing and adds nothing.
-        weights = ops.sum(coefficients, axis=0) * ops.cast(present_mask(present, k), "float32")
+        weights = ops.sum(coefficients, axis=0) * ops.cast(present_mask(present, k), keras.config.floatx())
         return weights, ops.zeros(())
 
     def get_config(self):
