@@ -62,3 +62,41 @@ def triplet(labels, embeddings, weights, mining, margin, soft_margin=False, squa
                         total += weights[a] * term
                         norm += weights[a]
     return total / norm if norm else 0.0
+
+
+def _pairs(labels, embeddings, weights):
+    """(distance, same) of every unordered pair of examples of weight > 0."""
+    keep = [i for i in range(len(labels)) if weights[i] > 0]
+    return [(_distance(embeddings[i], embeddings[j]), labels[i] == labels[j])
+            for i, j in itertools.combinations(keep, 2)]
+
+
+def auc_counts(labels, embeddings, weights):
+    """(ordered, total): positive/negative pair combinations with the positive
+    pair closer (ties 1/2), and all combinations."""
+    pairs = _pairs(labels, embeddings, weights)
+    positives = [d for d, s in pairs if s]
+    negatives = [d for d, s in pairs if not s]
+    ordered = sum(1.0 if n > p else 0.5 if n == p else 0.0 for p in positives for n in negatives)
+    return ordered, len(positives) * len(negatives)
+
+
+def verification_counts(labels, embeddings, weights, threshold):
+    pairs = _pairs(labels, embeddings, weights)
+    return sum((d <= threshold) == s for d, s in pairs), len(pairs)
+
+
+def recall_at_one_counts(labels, embeddings, weights):
+    """(hits, queries): leave-one-out nearest neighbours, ties counted in expectation."""
+    keep = [i for i in range(len(labels)) if weights[i] > 0]
+    hits = queries = 0.0
+    for q in keep:
+        others = [j for j in keep if j != q]
+        if not any(labels[j] == labels[q] for j in others):
+            continue
+        d = {j: _distance(embeddings[q], embeddings[j]) for j in others}
+        nearest = min(d.values())
+        tied = [j for j in others if d[j] == nearest]
+        hits += sum(labels[j] == labels[q] for j in tied) / len(tied)
+        queries += 1
+    return hits, queries

@@ -75,6 +75,19 @@ def per_example_values(sums, counts, weights):
     return sums * ops.stop_gradient(scale)
 
 
+def batch_pairs(y_true, y_pred, sample_weight=None, unordered=False):
+    """`(distances, same, different)` of a batch for the pair metrics: Euclidean
+    distances `(B, B)` and the masks of `pair_masks` (sample weights as masks),
+    with `unordered` only the pairs `i < j`."""
+    labels, embeddings = identity_labels(y_true), embedding_matrix(y_pred)
+    weights = example_weights(sample_weight, ops.shape(labels)[0])
+    same, different = pair_masks(labels, weights)
+    if unordered:
+        upper = ops.triu(ops.ones(ops.shape(same), "int32"), 1) > 0
+        same, different = ops.logical_and(same, upper), ops.logical_and(different, upper)
+    return safe_sqrt(squared_distances(embeddings)), same, different
+
+
 class BatchLoss(keras.losses.Loss):
     """A loss that reads the whole batch: `values(labels, embeddings, weights)`
     returns per-example values `(B,)` from which the sample weights (masks) already
