@@ -35,10 +35,10 @@ class TripletLoss(BatchLoss):
     the mean above with each term weighted by its anchor's weight. A batch without
     a triplet gives 0.
 
-    Under `tf.distribute` each replica mines in its own share of the global batch
-    (as Hermans et al. and FaceNet mine per device batch): gathering every replica's
-    embeddings would cost an all-gather of `B x D` values and `B^2` (batch-all
-    `B^3`) work on each replica per step. The model then averages the replicas'
+    Under `tf.distribute` each replica mines in its own share of the global batch:
+    mining in the global batch would cost an all-gather of the `B x D` embeddings
+    and `B^2` (batch-all `B^3`) work on every replica per step, where per-replica
+    mining costs `(B/R)^2` and no communication. The model then averages the replicas'
     losses, each weighted by its sum of sample weights. Give each replica whole
     identities: `keras_mtl.datasets.pk_batches` lays batches out identity by
     identity, so with P identities per batch and R replicas dividing P, each replica
