@@ -114,6 +114,21 @@ def test_trains_under_weighting_methods(weighting):
     assert after["verification_pair_distance_auc"] > max(0.85, before["verification_pair_distance_auc"])
 
 
+@pytest.mark.parametrize("mode", ["xla", "mixed_float16"])
+def test_trains_under_xla_and_mixed_precision(mode):
+    x, labels, mask = _data()
+    if mode == "mixed_float16":
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = _model(TripletLoss("batch_all", margin=0.5, normalize=True))
+        model.compile(optimizer="adam", jit_compile=mode == "xla")
+        history = model.fit(_train(x, labels, mask), epochs=1, verbose=0).history
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert all(np.all(np.isfinite(v)) for v in history.values())
+    assert history["verification_loss"][0] > 0
+
+
 def test_saves_and_loads(tmp_path):
     x, labels, mask = _data()
     model = _model(ContrastiveLoss(margin=1.5), normalize=True)
