@@ -139,3 +139,14 @@ def test_config_round_trip_and_argument_errors():
         TripletLoss(normalize="yes")
     with pytest.raises(ValueError, match="y_pred.shape"):
         ContrastiveLoss()(np.zeros(4), np.zeros((4, 2, 2)))
+
+
+def test_reductions():
+    labels, embeddings, weights = _batch(4)
+    expected = ref.triplet(labels, embeddings, weights, "batch_hard", 0.5)
+    per_example = TripletLoss("batch_hard", margin=0.5, reduction="none")(labels, embeddings, weights)
+    assert per_example.shape == (len(labels),)
+    np.testing.assert_allclose(float(np.sum(per_example)) / weights.sum(), expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(TripletLoss("batch_hard", margin=0.5, reduction="mean_with_sample_weight")(
+            labels, embeddings, weights[:, None])), expected, rtol=1e-5)
