@@ -92,7 +92,6 @@ WEIGHTINGS = {
     "equal": lambda: "equal",
     "uncertainty": lambda: keras_mtl.weighting.Uncertainty(),
     "gradnorm": lambda: keras_mtl.weighting.GradNorm(),
-    "dwa": lambda: keras_mtl.weighting.DWA(),
     "pcgrad": lambda: keras_mtl.weighting.PCGrad(seed=1),
     "mgda_representation": lambda: keras_mtl.weighting.MGDA(gradient_mode="representation"),
 }
