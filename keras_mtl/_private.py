@@ -14,7 +14,7 @@ from tensorflow.python.eager.polymorphic_function import polymorphic_function
 from keras.src.backend.common.global_state import set_global_attribute
 from keras.src.losses.loss import scale_loss_for_distribution
 from keras.src.losses.losses import LossFunctionWrapper
-from keras.src.losses.loss import reduce_weighted_values, unscale_loss_for_distribution
+from keras.src.losses.loss import unscale_loss_for_distribution
 from keras.src.models.functional import Functional
 from keras.src.trainers.data_adapters.data_adapter_utils import unpack_x_y_sample_weight
 from keras.src.utils.python_utils import is_default
@@ -27,7 +27,6 @@ __all__ = [
     "is_default",
     "LossFunctionWrapper",
     "no_automatic_dependency_tracking",
-    "reduce_weighted_values",
     "scale_loss_for_distribution",
     "unpack_x_y_sample_weight",
     "unscale_loss_for_distribution",

@@ -54,7 +54,7 @@ class ContrastiveLoss(BatchLoss):
         pull = 0.5 * squared
         push = 0.5 * ops.square(ops.relu(self.margin - safe_sqrt(squared)))
         terms = ops.where(same, pull, ops.where(different, push, 0.0))
-        counts = ops.sum(ops.cast(ops.logical_or(same, different), "float32"), axis=1)
+        counts = ops.sum(ops.cast(ops.logical_or(same, different), keras.config.floatx()), axis=1)
         return per_example_values(ops.sum(terms, axis=1), counts, weights)
 
     def get_config(self):

@@ -9,8 +9,6 @@ each task's mask as its sample weight); an example of weight 0 is in no pair.
 import keras
 from keras import ops
 
-from keras_mtl import _private
-
 
 def identity_labels(y_true):
     """Integer identity labels of shape `(B,)` from `(B,)` or `(B, 1)` labels."""
@@ -24,19 +22,19 @@ def identity_labels(y_true):
 
 
 def embedding_matrix(y_pred):
-    """Embeddings `(B, D)` as float32 (mixed-precision outputs are cast up)."""
+    """Embeddings `(B, D)` in floatx (mixed-precision outputs are cast up)."""
     y_pred = ops.convert_to_tensor(y_pred)
     if len(y_pred.shape) != 2:
         raise ValueError(f"Embeddings must have shape (batch, dim). "
                          f"Received: y_pred.shape={tuple(y_pred.shape)}")
-    return ops.cast(y_pred, "float32")
+    return ops.cast(y_pred, keras.config.floatx())
 
 
 def example_weights(sample_weight, batch_size):
-    """Float32 weights `(B,)`: the sample weights, or ones when there are none."""
+    """Weights `(B,)` (floatx): the sample weights, or ones when there are none."""
     if sample_weight is None:
-        return ops.ones((batch_size,), "float32")
-    return ops.reshape(ops.cast(ops.convert_to_tensor(sample_weight), "float32"), (batch_size,))
+        return ops.ones((batch_size,), keras.config.floatx())
+    return ops.reshape(ops.cast(ops.convert_to_tensor(sample_weight), keras.config.floatx()), (batch_size,))
 
 
 def squared_distances(embeddings):
@@ -98,14 +96,17 @@ class BatchLoss(keras.losses.Loss):
         raise NotImplementedError
 
     def call(self, y_true, y_pred):
+        # `__call__` hands the mining weights over with the labels.
+        y_true, weights = y_true if isinstance(y_true, tuple) else (y_true, None)
         labels, embeddings = identity_labels(y_true), embedding_matrix(y_pred)
-        return self.values(labels, embeddings, example_weights(None, ops.shape(labels)[0]))
+        if weights is None:
+            weights = example_weights(None, ops.shape(labels)[0])
+        return self.values(labels, embeddings, weights)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        with keras.name_scope(self.name):
-            labels, embeddings = identity_labels(y_true), embedding_matrix(y_pred)
-            weights = example_weights(sample_weight, ops.shape(labels)[0])
-            values = self.values(labels, embeddings, weights)
-            return _private.reduce_weighted_values(
-                values, sample_weight=None if sample_weight is None else weights,
-                reduction=self.reduction, dtype=self.dtype)
+        # Keras passes sample weights to the reduction, not to `call`; mining needs
+        # them to leave the examples of weight 0 out of every pair.
+        if sample_weight is None:
+            return super().__call__(y_true, y_pred)
+        weights = example_weights(sample_weight, ops.shape(identity_labels(y_true))[0])
+        return super().__call__((y_true, weights), y_pred, sample_weight=weights)

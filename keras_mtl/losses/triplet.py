@@ -94,12 +94,12 @@ class TripletLoss(BatchLoss):
             farthest = ops.stop_gradient(ops.max(distances))
             hardest_negative = ops.min(ops.where(different, distances, farthest), axis=1)
             terms = ops.where(has_triplet, self._hinge(hardest_positive - hardest_negative), 0.0)
-            return per_example_values(terms, ops.cast(has_triplet, "float32"), weights)
+            return per_example_values(terms, ops.cast(has_triplet, keras.config.floatx()), weights)
         # (a, p, n) on axes (0, 1, 2).
         valid = ops.logical_and(ops.expand_dims(same, 2), ops.expand_dims(different, 1))
         difference = ops.expand_dims(distances, 2) - ops.expand_dims(distances, 1)
         terms = ops.where(valid, self._hinge(difference), 0.0)
-        active = ops.cast(valid if self.soft_margin else ops.logical_and(valid, terms > 0), "float32")
+        active = ops.cast(valid if self.soft_margin else ops.logical_and(valid, terms > 0), keras.config.floatx())
         return per_example_values(ops.sum(terms, axis=(1, 2)), ops.sum(active, axis=(1, 2)), weights)
 
     def get_config(self):
