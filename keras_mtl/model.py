@@ -1023,8 +1023,11 @@ class MultiTaskModel(keras.Model):
 
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
         self._check_array_labels(y)
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, (tuple, list)) and len(validation) in (2, 3):
+            self._check_array_labels(validation[1])
         _check_not_empty(x, "training")
-        _check_not_empty(kwargs.get("validation_data"), "validation")
+        _check_not_empty(validation, "validation")
         # The model's own callbacks run first: a checkpoint at the end of an epoch
         # must hold the weighting method's state after its epoch update.
         ours = [_EpochEndCallback()]

@@ -261,6 +261,17 @@ def test_label_mistakes_name_task_labels_and_output(as_dataset, task, labels, lo
         model.fit(*data, epochs=1, verbose=0)
 
 
+def test_label_mistakes_in_validation_data_name_the_task():
+    model = _mlp_model()
+    model.compile(optimizer="adam")
+    x, y = _data()
+    strings = {**y, "a": y["a"].astype(str)}
+    with pytest.raises(ValueError, match=r"(?s)^Task 'a'.*dtype=str"):
+        model.fit(x, y, validation_data=(x, strings), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"(?s)^Task 'a'.*dtype=str"):
+        model.fit(x, y, validation_data=(x, strings, None), epochs=1, verbose=0)
+
+
 def test_label_shapes_that_fit_train_alike():
     # (B,) and (B,1) class indices for a sparse loss, (B,) and (B,1) labels for a
     # (B,1) output, with a mask.
