@@ -171,13 +171,13 @@ def summarize(runs, baseline=None, higher_is_better=None, confidence=0.95, seeds
         seeds, configurations: restrict the summary to these (default: all in `runs`).
 
     Returns:
-        `{configuration: {...}}` with `seeds` (those finished), `metrics`
+        `{configuration: {...}}` with `seeds` (those finished), `is_baseline`, `metrics`
         (`{metric: {"mean", "std", "values"}}`, std with ddof=1, None for one seed),
         `seconds` (mean per run), and, with a baseline, `delta_m` (`values` per
         paired seed, `mean`, `std`, and with two or more pairs `t`, `p`, `ci_low`,
         `ci_high`, and `exceeds_noise`: whether the interval excludes 0),
-        `metric_changes` (`{metric: mean relative change in %}`, delta_m's sign:
-        positive is worse) and `paired_seeds`.
+        `metric_changes` (`{metric: {"mean", "std"}}` of the per-seed relative change
+        in %, delta_m's sign: positive is worse) and `paired_seeds`.
     """
     by_configuration = {}
     for r in runs:
@@ -193,7 +193,7 @@ def summarize(runs, baseline=None, higher_is_better=None, confidence=0.95, seeds
         per_seed = by_configuration[name]
         finished = sorted(per_seed)
         metric_names = list(dict.fromkeys(m for s in finished for m in per_seed[s]["metrics"]))
-        entry = {"seeds": finished, "metrics": {}, "seconds": float(np.mean([per_seed[s].get("seconds", math.nan)
+        entry = {"seeds": finished, "is_baseline": name == baseline, "metrics": {}, "seconds": float(np.mean([per_seed[s].get("seconds", math.nan)
                                                                               for s in finished]))}
         for metric in metric_names:
             values = np.array([per_seed[s]["metrics"][metric] for s in finished if metric in per_seed[s]["metrics"]])
@@ -211,10 +211,12 @@ def summarize(runs, baseline=None, higher_is_better=None, confidence=0.95, seeds
                 test = paired_t_test(deltas, confidence=confidence)
                 entry["delta_m"].update({k: test[k] for k in ("t", "p", "ci_low", "ci_high")})
                 entry["delta_m"]["exceeds_noise"] = bool(test["ci_low"] > 0 or test["ci_high"] < 0)
-            entry["metric_changes"] = {
-                metric: float(np.mean([delta_m(per_seed[s]["metrics"], base[s]["metrics"], {metric: higher})
-                                       for s in paired]))
-                for metric, higher in higher_is_better.items()}
+            entry["metric_changes"] = {}
+            for metric, higher in higher_is_better.items():
+                changes = [delta_m(per_seed[s]["metrics"], base[s]["metrics"], {metric: higher}) for s in paired]
+                entry["metric_changes"][metric] = {
+                    "mean": float(np.mean(changes)),
+                    "std": float(np.std(changes, ddof=1)) if len(changes) > 1 else None}
         summary[name] = entry
     return summary
 

@@ -51,8 +51,9 @@ def test_summary_statistics_match_numpy(tmp_path):
         per_seed = (miou_change + error_change) / 2
         np.testing.assert_allclose(entry["delta_m"]["values"], per_seed, rtol=1e-12, atol=1e-12)
         assert entry["delta_m"]["mean"] == pytest.approx(per_seed.mean(), abs=1e-12)
-        assert entry["metric_changes"]["miou"] == pytest.approx(miou_change.mean(), abs=1e-12)
-        assert entry["metric_changes"]["abs_error"] == pytest.approx(error_change.mean(), abs=1e-12)
+        assert entry["metric_changes"]["miou"]["mean"] == pytest.approx(miou_change.mean(), abs=1e-12)
+        assert entry["metric_changes"]["abs_error"]["std"] == pytest.approx(error_change.std(ddof=1), abs=1e-12)
+        assert entry["is_baseline"] == (name == "single")
         if name == "single":
             assert "p" not in entry["delta_m"]
             continue
