@@ -80,7 +80,7 @@ def fit(model, train, epochs, validation=None, callbacks=()):
     return time.time() - start
 
 
-def print_results(title, results, lower_is_better, baseline="single_task", compared=None):
+def print_results(title, results, lower_is_better, baseline="single_task", compared=None, shown=None):
     """Prints one row per model: its metrics ("-" where it has none), delta_m
     (`keras_mtl.evaluation.delta_m`, lower is better) against the `baseline` model,
     and its seconds.
@@ -91,8 +91,9 @@ def print_results(title, results, lower_is_better, baseline="single_task", compa
         baseline: the name of the model that delta_m compares with.
         compared: the metric names delta_m averages over (default: all of the
             baseline's).
+        shown: the metric columns (default: every metric of any model).
     """
-    names = list(dict.fromkeys(n for metrics, _ in results.values() for n in metrics))
+    names = shown or list(dict.fromkeys(n for metrics, _ in results.values() for n in metrics))
     compared = list(compared or results[baseline][0])
     widths = [max(len(n), 7) + 2 for n in names]
     first = max(len(n) for n in results) + 2
@@ -114,7 +115,7 @@ def _settings(args):
     return {k: v for k, v in sorted(vars(args).items()) if k not in ("seed", "seeds", "results", "verbose")}
 
 
-def compare(args, title, runs, lower_is_better, baseline="single_task", compared=None):
+def compare(args, title, runs, lower_is_better, baseline="single_task", compared=None, shown=None):
     """Runs every row with each seed, prints the table and writes `--results`.
 
     With one seed (the default) the table is `print_results`'; with `--seeds N` it
@@ -126,7 +127,7 @@ def compare(args, title, runs, lower_is_better, baseline="single_task", compared
         title: the table's title (the seeds are appended).
         runs: dict from row name to a function `seed -> {metric: value}` that
             trains and evaluates one model (Keras' random seed is set before).
-        lower_is_better, baseline, compared: as for `print_results`.
+        lower_is_better, baseline, compared, shown: as for `print_results`.
 
     Returns:
         The summary of `keras_mtl.experiments.summarize`.
@@ -144,13 +145,15 @@ def compare(args, title, runs, lower_is_better, baseline="single_task", compared
         print_results(f"{title}; {seed_text}",
                       {name: (by_seed[seeds[0]]["metrics"], by_seed[seeds[0]]["seconds"])
                        for name, by_seed in rows.items()},
-                      lower_is_better, baseline=baseline, compared=compared)
+                      lower_is_better, baseline=baseline, compared=compared, shown=shown)
     else:
-        print(f"\n{title}; {seed_text}\n" + experiments.format_table(summary, metrics=compared))
+        print(f"\n{title}; {seed_text}\n" + experiments.format_table(summary, metrics=shown))
         print(f"(lower is better for: {', '.join(sorted(lower_is_better)) or 'none'}; baseline: {baseline})")
     if args.results:
+        stored["summary"] = summary
+        experiments.save(args.results, stored)
         stem = os.path.splitext(args.results)[0]
-        experiments.write_csv({**stored, "summary": summary}, f"{stem}.csv")
+        experiments.write_csv(stored, f"{stem}.csv")
         written = [f"{stem}.csv"]
         if len(runs) > 1:
             from keras_mtl import plot

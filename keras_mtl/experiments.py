@@ -67,7 +67,8 @@ def load(path):
     return stored
 
 
-def _save(path, stored):
+def save(path, stored):
+    """Writes `stored` (as `run` returns it) to `path` as JSON, atomically."""
     temporary = f"{path}.tmp"
     with open(temporary, "w") as f:
         json.dump(stored, f, indent=1, allow_nan=True)
@@ -139,13 +140,13 @@ def run(configurations, seeds, baseline=None, higher_is_better=None, path=None, 
         stored["runs"].append({"configuration": name, "seed": seed, "metrics": metrics, "seconds": seconds})
         seconds_by_configuration.setdefault(name, []).append(seconds)
         if path is not None:
-            _save(path, stored)
+            save(path, stored)
         if log:
             log(_progress(index, todo, name, seed, seconds, seconds_by_configuration))
     stored["summary"] = summarize(stored["runs"], baseline, higher_is_better, confidence=confidence,
                                   seeds=seeds, configurations=list(configurations))
     if path is not None:
-        _save(path, stored)
+        save(path, stored)
     return stored
 
 
