@@ -87,7 +87,7 @@ def delta_m(summary, path=None, title="delta_m vs the baseline", axes=None):
     Example: `keras_mtl.plot.delta_m(keras_mtl.experiments.run(...)["summary"], "delta_m.png")`
     """
     compared = _compared(summary, "delta_m")
-    axes = _axes(axes, (max(4.0, 0.9 * len(compared) + 2), 4))
+    axes = _axes(axes, (max(5.0, 0.9 * len(compared) + 2), 4))
     names = list(compared)
     means = [compared[n]["delta_m"]["mean"] for n in names]
     spreads = [compared[n]["delta_m"]["std"] or 0.0 for n in names]
@@ -100,7 +100,7 @@ def delta_m(summary, path=None, title="delta_m vs the baseline", axes=None):
     axes.set_xticks(range(len(names)), names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
     seeds = sorted({len(compared[n]["delta_m"]["values"]) for n in names})
     axes.set_ylabel("delta_m, % (lower is better)")
-    axes.set_title(f"{title}\nmean +- std over {'/'.join(map(str, seeds))} seeds; hatched: within the seed noise",
+    axes.set_title(f"{title}\nmean +- std over {'/'.join(map(str, seeds))} seeds\nhatched: within the seed noise",
                    fontsize="medium")
     return _save(axes, path)
 
@@ -120,7 +120,7 @@ def metric_changes(summary, path=None, title="Change per metric vs the baseline"
     compared = _compared(summary, "metric_changes")
     names = list(compared)
     metrics = list(dict.fromkeys(m for n in names for m in compared[n]["metric_changes"]))
-    axes = _axes(axes, (max(5.0, 0.5 * len(metrics) * len(names) + 2), 4))
+    axes = _axes(axes, (min(12.0, max(5.0, 0.4 * len(metrics) * len(names) + 2)), 4.5))
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         changes = compared[name]["metric_changes"]
