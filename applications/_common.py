@@ -83,7 +83,7 @@ def fit(model, train, epochs, validation=None, callbacks=()):
 def print_results(title, results, lower_is_better, baseline="single_task", compared=None, shown=None):
     """Prints one row per model: its metrics ("-" where it has none), delta_m
     (`keras_mtl.evaluation.delta_m`, lower is better) against the `baseline` model,
-    and its seconds.
+    and its seconds (with `compare`: the run's wall time, data, training and evaluation).
 
     Args:
         results: dict from model name to `(metrics dict, seconds)`.
