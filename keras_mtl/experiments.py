@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 from keras_mtl.evaluation import _flat, delta_m
-from keras_mtl.statistics import paired_t_test
+from keras_mtl.statistics import kendall_tau, paired_t_test, spearman
 
 FORMAT_VERSION = 1
 
@@ -274,3 +274,36 @@ def write_csv(stored, path):
                 delta = repr(entry["delta_m"]["values"][entry["paired_seeds"].index(r["seed"])])
             writer.writerow([r["configuration"], r["seed"], repr(r["seconds"]), delta]
                             + [repr(r["metrics"][m]) if m in r["metrics"] else "" for m in metric_names])
+
+
+def compare_ranking(summary, published, names=None):
+    """How the summary's delta_m ranking agrees with a published one.
+
+    Args:
+        summary: `summarize`'s result (with a baseline).
+        published: `{method: delta_m}` from a paper's table (lower is better).
+        names: `{configuration: published name}` where they differ (e.g.
+            `{"equal": "LS", "uncertainty": "UW"}`); others are matched by name.
+
+    Returns:
+        A dict: `methods` (`[(configuration, our mean delta_m, published delta_m)]`
+        for the configurations in both, ours best first), `spearman`, `kendall_tau`,
+        and `missing` (configurations without a published value).
+    """
+    names = dict(names or {})
+    methods, missing = [], []
+    for configuration, entry in summary.items():
+        if entry.get("is_baseline") or "delta_m" not in entry:
+            continue
+        key = names.get(configuration, configuration)
+        if key in published:
+            methods.append((configuration, entry["delta_m"]["mean"], float(published[key])))
+        else:
+            missing.append(configuration)
+    if len(methods) < 2:
+        raise ValueError(f"Need at least 2 configurations with a published value; matched {methods}. "
+                         f"Published: {sorted(published)}")
+    methods.sort(key=lambda m: m[1])
+    ours, theirs = [m[1] for m in methods], [m[2] for m in methods]
+    return {"methods": methods, "spearman": spearman(ours, theirs), "kendall_tau": kendall_tau(ours, theirs),
+            "missing": missing}

@@ -1,4 +1,4 @@
-"""Student's t distribution and the paired t-test, in float64 without scipy.
+"""Student's t distribution, the paired t-test and rank correlations, in float64 without scipy.
 
 The two-sided tail of Student's t with `df` degrees of freedom is the regularised
 incomplete beta function `I_x(df/2, 1/2)` at `x = df / (df + t^2)` (Abramowitz and
@@ -106,3 +106,52 @@ def paired_t_test(differences, confidence=0.95):
     half_width = t_quantile(0.5 + confidence / 2.0, df) * standard_error
     return {"n": n, "mean": mean, "std": std, "t": t, "df": df, "p": t_two_sided_p(t, df),
             "ci_low": mean - half_width, "ci_high": mean + half_width}
+
+
+def _ranks(values):
+    """Ranks from 1, ties given their mean rank."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    sorted_values = values[order]
+    start = 0
+    for end in range(1, len(values) + 1):
+        if end == len(values) or sorted_values[end] != sorted_values[start]:
+            ranks[order[start:end]] = (start + end + 1) / 2.0
+            start = end
+    return ranks
+
+
+def _pair(x, y):
+    x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    if x.size != y.size or x.size < 2:
+        raise ValueError(f"x and y must have the same length, at least 2. Received: {x.size} and {y.size}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("x and y must be finite.")
+    return x, y
+
+
+def spearman(x, y):
+    """Spearman's rank correlation: Pearson's correlation of the ranks (ties: mean ranks).
+
+    NaN when either input is constant.
+    """
+    x, y = _pair(x, y)
+    rx, ry = _ranks(x) - (x.size + 1) / 2.0, _ranks(y) - (y.size + 1) / 2.0
+    denominator = math.sqrt(float(np.sum(rx * rx) * np.sum(ry * ry)))
+    return float(np.sum(rx * ry) / denominator) if denominator > 0 else math.nan
+
+
+def kendall_tau(x, y):
+    """Kendall's tau-b: `(concordant - discordant) / sqrt((n0 - ties_x) (n0 - ties_y))`
+    over all pairs (Kendall 1945), which is tau-a when there are no ties.
+
+    NaN when either input is constant.
+    """
+    x, y = _pair(x, y)
+    dx = np.sign(x[:, None] - x[None, :])
+    dy = np.sign(y[:, None] - y[None, :])
+    upper = np.triu_indices(x.size, 1)
+    dx, dy = dx[upper], dy[upper]
+    denominator = math.sqrt(float(np.sum(dx != 0)) * float(np.sum(dy != 0)))
+    return float(np.sum(dx * dy) / denominator) if denominator > 0 else math.nan

@@ -134,3 +134,28 @@ def test_arguments_are_checked():
         experiments.run(_configurations(), [1, 1])
     with pytest.raises(TypeError, match="'bad' .*non-numeric metric 'miou'"):
         experiments.run({"bad": lambda seed: {"miou": "high"}}, 1, log=None)
+
+
+def test_compare_ranking_matches_rank_correlations_of_the_means():
+    stored = experiments.run(_configurations(), 4, baseline="single", higher_is_better=HIGHER, log=None)
+    summary = stored["summary"]
+    published = {"LS": 5.6, "FAMO": -4.1, "Nash-MTL": -4.0}
+    ranking = experiments.compare_ranking(summary, published, names={"equal": "LS", "famo": "FAMO"})
+    ours = {n: summary[n]["delta_m"]["mean"] for n in ("equal", "famo")}
+    assert [m[0] for m in ranking["methods"]] == sorted(ours, key=ours.get)
+    assert ranking["methods"][0] == ("famo", ours["famo"], -4.1)
+    # Two methods in the same order in both tables: both correlations are 1.
+    assert ranking["spearman"] == pytest.approx(1.0) and ranking["kendall_tau"] == pytest.approx(1.0)
+    assert ranking["missing"] == []
+    with pytest.raises(ValueError, match="at least 2"):
+        experiments.compare_ranking(summary, {"LS": 1.0}, names={"equal": "LS"})
+
+
+def test_compare_ranking_with_a_swapped_pair():
+    ours = {"a": -3.0, "b": -1.0, "c": 0.5, "d": 2.0, "base": 0.0}
+    summary = {n: {"is_baseline": n == "base", "delta_m": {"mean": v}} for n, v in ours.items()}
+    published = {"a": 1.0, "b": -2.0, "c": 3.0, "d": 4.0, "e": 0.0}   # a and b swapped, e not ours
+    ranking = experiments.compare_ranking(summary, published)
+    assert [m[0] for m in ranking["methods"]] == ["a", "b", "c", "d"]
+    assert ranking["spearman"] == pytest.approx(1 - 6 * 2 / (4 * 15))       # sum d^2 = 2
+    assert ranking["kendall_tau"] == pytest.approx((5 - 1) / 6)              # 5 concordant, 1 discordant pair

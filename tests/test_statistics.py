@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from keras_mtl.statistics import paired_t_test, regularized_incomplete_beta, t_quantile, t_two_sided_p
+from keras_mtl.statistics import (kendall_tau, paired_t_test, regularized_incomplete_beta, spearman, t_quantile,
+                                   t_two_sided_p)
 
 
 @pytest.mark.parametrize("t", [0.1, 0.7, 1.5, 3.2, 12.7, 80.0])
@@ -72,3 +73,35 @@ def test_paired_t_test_edge_cases():
         paired_t_test([1.0])
     with pytest.raises(ValueError, match="finite"):
         paired_t_test([1.0, math.nan])
+
+
+def test_spearman_and_kendall_on_a_textbook_example_and_against_numpy():
+    # Ten contestants ranked by two judges, no ties: sum d^2 = 22, so Spearman's
+    # formula gives rho = 1 - 6 * 22 / (10 * 99) = 0.8666...
+    judge_1 = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    judge_2 = [3, 1, 4, 2, 6, 5, 9, 7, 10, 8]
+    assert spearman(judge_1, judge_2) == pytest.approx(1 - 6 * 22 / 990, rel=1e-12)
+    # Kendall: count concordant and discordant pairs directly.
+    pairs = [(i, j) for i in range(10) for j in range(i + 1, 10)]
+    concordant = sum((judge_1[i] - judge_1[j]) * (judge_2[i] - judge_2[j]) > 0 for i, j in pairs)
+    assert kendall_tau(judge_1, judge_2) == pytest.approx((2 * concordant - len(pairs)) / len(pairs), rel=1e-12)
+
+
+def test_rank_correlations_with_ties_match_a_float64_reference():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 5, size=12).astype(float)      # many ties
+    y = x * 0.5 + rng.normal(size=12)
+
+    def ranks(v):  # mean ranks of ties, written independently
+        return np.array([np.sum(v < a) + (np.sum(v == a) + 1) / 2 for a in v])
+
+    assert spearman(x, y) == pytest.approx(np.corrcoef(ranks(x), ranks(y))[0, 1], rel=1e-12)
+    n0 = 12 * 11 / 2
+    concordant_minus_discordant = sum(np.sign(x[i] - x[j]) * np.sign(y[i] - y[j])
+                                      for i in range(12) for j in range(i + 1, 12))
+    ties_x = sum(np.sum(x == v) * (np.sum(x == v) - 1) / 2 for v in np.unique(x))
+    assert kendall_tau(x, y) == pytest.approx(concordant_minus_discordant / np.sqrt((n0 - ties_x) * n0), rel=1e-12)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert math.isnan(kendall_tau([1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ValueError, match="same length"):
+        spearman([1, 2], [1, 2, 3])
