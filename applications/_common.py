@@ -80,6 +80,19 @@ def fit(model, train, epochs, validation=None, callbacks=()):
     return time.time() - start
 
 
+def fit_timed(model, train, epochs, **fit_options):
+    """`model.fit`, and the training milliseconds per step: the median over epochs after
+    the first (which includes tracing), or the first when there is only one."""
+    seconds, started = [], []
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: started.append(time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: seconds.append(time.perf_counter() - started[-1]))
+    history = model.fit(train, epochs=epochs, callbacks=[timer], **fit_options)
+    steps = int(train.cardinality())
+    timed = sorted(seconds[1:] or seconds)
+    return history, 1000.0 * timed[len(timed) // 2] / steps
+
+
 def print_results(title, results, lower_is_better, baseline="single_task", compared=None, shown=None):
     """Prints one row per model: its metrics ("-" where it has none), delta_m
     (`keras_mtl.evaluation.delta_m`, lower is better) against the `baseline` model,

@@ -66,9 +66,10 @@ def main(argv=None):
                                 input_shape=experiment.input_shape, **options)
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting="equal",
                       **(compile_options or {}))
-        model.fit(experiment.train, epochs=args.epochs, verbose=args.verbose)
+        _, ms_per_step = _common.fit_timed(model, experiment.train, args.epochs, verbose=args.verbose)
         parameters[label], models[label] = model.count_params(), model
-        results = model.evaluate(experiment.val, return_dict=True, verbose=0)
+        results = {**model.evaluate(experiment.val, return_dict=True, verbose=0), "train_ms_per_step": ms_per_step,
+                   "parameters": model.count_params()}
         if label == "single-task":
             single_task[seed] = results
         return results
@@ -109,7 +110,7 @@ def main(argv=None):
     _common.compare(args, f"Sharing architectures on Scenes, {args.train} training / {args.val} validation "
                     f"images, {args.epochs} epochs, equal weights ('best split': seconds of the whole sweep)",
                     runs, lower_is_better=LOWER_IS_BETTER, baseline="single-task", compared=list(HIGHER_IS_BETTER),
-                    shown=list(HIGHER_IS_BETTER))
+                    shown=list(HIGHER_IS_BETTER) + ["train_ms_per_step"])
     print("Parameters: " + ", ".join(f"{n} {p:,}" for n, p in parameters.items()))
 
     if "cross-stitch" in models:

@@ -17,14 +17,18 @@ import _scenes
 import keras_mtl
 from _scenes import HIGHER_IS_BETTER, LOWER_IS_BETTER
 
+NEEDS_ARGUMENTS = ("dtp", "fixed")  # DTP needs kpis=, Fixed its weights
+
 
 def parse_args(argv=None):
     p = _scenes.parser(__doc__.split("\n\n")[0], train=600, val=200, epochs=5, filters="8,16,32")
     p.add_argument("--methods", default="equal,dwa,uncertainty,gradnorm",
-                   help=f"comma-separated names from {keras_mtl.weighting.available()}")
+                   help=f"comma-separated names from {keras_mtl.weighting.available()}, or 'all' "
+                        f"(every method that works with its defaults: all but {NEEDS_ARGUMENTS})")
     p.add_argument("--verbose", type=int, default=2)
     args = _scenes.parse_args(p, argv)
-    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    args.methods = ([m for m in keras_mtl.weighting.available() if m not in NEEDS_ARGUMENTS]
+                    if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()])
     unknown = [m for m in args.methods if m not in keras_mtl.weighting.available()]
     if unknown:
         p.error(f"unknown weighting methods {unknown}; available: {keras_mtl.weighting.available()}")
@@ -44,16 +48,16 @@ def main(argv=None):
         model = keras_mtl.build(architecture, experiment.tasks_factory(), backbone=experiment.backbone,
                                 input_shape=experiment.input_shape)
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting=weighting)
-        history = model.fit(experiment.train, epochs=args.epochs, verbose=args.verbose).history
-        final_weights[label] = [history[f"{t}_weight"][-1] for t in model.task_names]
-        return model.evaluate(experiment.val, return_dict=True, verbose=0)
+        history, ms_per_step = _common.fit_timed(model, experiment.train, args.epochs, verbose=args.verbose)
+        final_weights[label] = [history.history[f"{t}_weight"][-1] for t in model.task_names]
+        return {**model.evaluate(experiment.val, return_dict=True, verbose=0), "train_ms_per_step": ms_per_step}
 
     runs = {"single-task": functools.partial(run, "single-task", "single_task", "equal")}
     runs.update({m: functools.partial(run, m, "hard_sharing", m) for m in args.methods})
     _common.compare(args, f"Task weighting on Scenes, {args.train} training / {args.val} validation images, "
                     f"{args.epochs} epochs", runs, lower_is_better=LOWER_IS_BETTER, baseline="single-task",
                     compared=list(HIGHER_IS_BETTER),
-                    shown=list(HIGHER_IS_BETTER))
+                    shown=list(HIGHER_IS_BETTER) + ["train_ms_per_step"])
     if final_weights:
         print("Last-epoch weights of the last seed run (segmentation, depth, normals): " + "; ".join(
             f"{n} {', '.join(f'{w:.2f}' for w in weights)}" for n, weights in final_weights.items()))

@@ -65,6 +65,8 @@ def test_weighting_scenes_over_seeds_resumes_and_plots(tmp_path, monkeypatch, ca
     application = _application("weighting_scenes", monkeypatch)
     results = tmp_path / "weighting.json"
     flags = SCENES_FLAGS + ["--methods", "equal", "--seeds", "2", "--results", str(results)]
+    assert application.parse_args(SCENES_FLAGS + ["--methods", "all"]).methods == [
+        m for m in application.keras_mtl.weighting.available() if m not in ("dtp", "fixed")]
     application.main(flags)
     printed = capsys.readouterr().out
     stored = json.loads(results.read_text())
@@ -75,6 +77,7 @@ def test_weighting_scenes_over_seeds_resumes_and_plots(tmp_path, monkeypatch, ca
     row = _row(printed, "equal")
     assert row[-3] == pytest.approx(np.mean(deltas), abs=0.006)
     assert row[-2] == pytest.approx(np.std(deltas, ddof=1), abs=0.006)
+    assert all(r["metrics"]["train_ms_per_step"] > 0 for r in stored["runs"])
     for suffix in (".csv", "_delta_m.png", "_metric_changes.png"):
         assert (tmp_path / f"weighting{suffix}").stat().st_size > 100
     # A second call with the same flags trains nothing; one more seed trains two models.
@@ -91,7 +94,8 @@ def test_architectures_scenes_prints_every_architecture(tmp_path, monkeypatch, c
     application.main(SCENES_FLAGS + ["--points", "encoder1,decoder1", "--plots", str(tmp_path)])
     printed = capsys.readouterr().out
     for name in ("single-task", "best split", "cross-stitch", "MTAN"):
-        assert len(_row(printed, name)) == 9 + 1  # nine metrics and delta_m (seconds are whole numbers)
+        # Nine metrics, the training step time (not for the sweep) and delta_m (seconds are whole numbers).
+        assert len(_row(printed, name)) == (10 if name == "best split" else 11)
     assert _row(printed, "single-task")[-1] == 0.0
     assert (tmp_path / "cross_stitch_alphas.png").exists() and (tmp_path / "mtan_masks.png").exists()
 
@@ -140,3 +144,24 @@ def test_real_data_application_prints_its_table(name, tmp_path, monkeypatch, cap
     for row in rows:
         assert len(_row(printed, row)) >= 2  # metrics and delta_m
     assert _row(printed, rows[0])[-1] == 0.0  # the baseline's delta_m
+
+
+def test_fit_timed_is_the_median_epoch_after_the_first_per_step(monkeypatch):
+    common = _application("_common", monkeypatch)
+    import tensorflow as tf
+
+    clock = iter([0.0, 9.0,   10.0, 12.0,   20.0, 23.0,   30.0, 31.0])  # epochs of 9, 2, 3 and 1 s
+    monkeypatch.setattr(common.time, "perf_counter", lambda: next(clock))
+
+    class Model:
+        def fit(self, train, epochs, callbacks, verbose):
+            for epoch in range(epochs):
+                for c in callbacks:
+                    c.on_epoch_begin(epoch, {})
+                for c in callbacks:
+                    c.on_epoch_end(epoch, {})
+            return "history"
+
+    history, ms = common.fit_timed(Model(), tf.data.Dataset.range(8).batch(2), 4, verbose=0)
+    assert history == "history"
+    assert ms == pytest.approx(1000 * 2.0 / 4)  # median of 2, 3, 1 s over 4 steps
