@@ -140,7 +140,9 @@ def compare(args, title, runs, lower_is_better, baseline="single_task", compared
         title: the table's title (the seeds are appended).
         runs: dict from row name to a function `seed -> {metric: value}` that
             trains and evaluates one model (Keras' random seed is set before).
-        lower_is_better, baseline, compared, shown: as for `print_results`.
+        lower_is_better, compared, shown: as for `print_results`.
+        baseline: the row delta_m compares with, or a dict from row to its own
+            baseline row (`keras_mtl.experiments.run`).
 
     Returns:
         The summary of `keras_mtl.experiments.summarize`.
@@ -149,19 +151,21 @@ def compare(args, title, runs, lower_is_better, baseline="single_task", compared
     stored = experiments.run(runs, seeds, path=args.results, settings=_settings(args),
                              log=print if len(seeds) > 1 or args.results else None)
     rows = {name: {r["seed"]: r for r in stored["runs"] if r["configuration"] == name} for name in runs}
-    compared = list(compared or rows[baseline][seeds[0]]["metrics"])
+    first_baseline = baseline if isinstance(baseline, str) else next(iter(baseline.values()))
+    compared = list(compared or rows[first_baseline][seeds[0]]["metrics"])
     higher_is_better = {n: n not in lower_is_better for n in compared}
     summary = experiments.summarize(stored["runs"], baseline, higher_is_better, seeds=seeds,
                                     configurations=list(runs))
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
-    if len(seeds) == 1:
+    if len(seeds) == 1 and isinstance(baseline, str):
         print_results(f"{title}; {seed_text}",
                       {name: (by_seed[seeds[0]]["metrics"], by_seed[seeds[0]]["seconds"])
                        for name, by_seed in rows.items()},
                       lower_is_better, baseline=baseline, compared=compared, shown=shown)
     else:
         print(f"\n{title}; {seed_text}\n" + experiments.format_table(summary, metrics=shown))
-        print(f"(lower is better for: {', '.join(sorted(lower_is_better)) or 'none'}; baseline: {baseline})")
+        baselines = baseline if isinstance(baseline, str) else ", ".join(sorted(set(baseline.values())))
+        print(f"(lower is better for: {', '.join(sorted(lower_is_better)) or 'none'}; baseline: {baselines})")
     if args.results:
         stored["summary"] = summary
         experiments.save(args.results, stored)
@@ -171,8 +175,9 @@ def compare(args, title, runs, lower_is_better, baseline="single_task", compared
         if len(runs) > 1:
             from keras_mtl import plot
 
-            plot.delta_m(summary, f"{stem}_delta_m.png", title=f"delta_m vs {baseline}")
-            plot.metric_changes(summary, f"{stem}_metric_changes.png", title=f"Change per metric vs {baseline}")
+            against = baseline if isinstance(baseline, str) else "each baseline"
+            plot.delta_m(summary, f"{stem}_delta_m.png", title=f"delta_m vs {against}")
+            plot.metric_changes(summary, f"{stem}_metric_changes.png", title=f"Change per metric vs {against}")
             written += [f"{stem}_delta_m.png", f"{stem}_metric_changes.png"]
         print(f"Results: {args.results}; wrote {', '.join(written)}")
     return summary

@@ -84,13 +84,13 @@ def parse_args(p, argv):
     return args
 
 
-def experiment(args, seed, convs_per_block=1):
+def experiment(args, seed, convs_per_block=1, train=None):
     """The data and model factories the Scenes comparisons share, for one seed: Scenes
-    images for `args.train`/`args.val` (validation images from `seed + 10_000`),
+    images for `train` (default `args.train`) / `args.val` (validation images from `seed + 10_000`),
     batched datasets (training shuffled with `seed`), a task factory (heads as wide as
     the first SegNet block, depth head starting at the mean valid depth), a SegNet
     backbone and the input shape."""
-    train_images, train_labels = scenes_arrays(args.train, args.height, args.width, seed=seed)
+    train_images, train_labels = scenes_arrays(train or args.train, args.height, args.width, seed=seed)
     val_images, val_labels = scenes_arrays(args.val, args.height, args.width, seed=seed + 10_000)
     valid_depth = train_labels["depth"][train_labels["depth"] > 0]
     return types.SimpleNamespace(

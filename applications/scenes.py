@@ -10,6 +10,7 @@ model as a SavedModel.
     python applications/scenes.py --plot scenes.png  # also draws predictions
     python applications/scenes.py --height 96 --width 128 --train 4000 --epochs 30
     python applications/scenes.py --seeds 3 --results scenes.json  # mean +- std over 3 seeds, paired t-test
+    python applications/scenes.py --seeds 3 --train-sizes 250,500,1000,2000 --results sizes.json
 """
 
 import functools
@@ -37,7 +38,11 @@ def parse_args(argv=None):
                    help="SavedModel folder ('' to skip)")
     p.add_argument("--plot", help="write a figure of predictions to this file (e.g. out.png)")
     p.add_argument("--verbose", type=int, default=1, help="Keras verbosity: 1 progress bar, 2 a line per epoch")
-    return _scenes.parse_args(p, argv)
+    p.add_argument("--train-sizes", help="comma-separated training set sizes: multi-task vs single-task at "
+                                         "each (with --seeds, --results), delta_m against the same size")
+    args = _scenes.parse_args(p, argv)
+    args.train_sizes = [int(n) for n in args.train_sizes.split(",")] if args.train_sizes else None
+    return args
 
 
 def prior_predictions(labels, count):
@@ -127,20 +132,48 @@ def train_baselines(data, args):
     return {k: v for per_task in baselines.values() for k, v in per_task.items()}
 
 
+def measured(architecture, data, args):
+    """Trains `architecture` (equal weights) and returns its validation logs with its
+    parameters, training milliseconds per step and inference milliseconds per image
+    (every task's output, batches of 2 x --batch-size, after a warm-up call)."""
+    model = keras_mtl.build(architecture, data.tasks_factory(), backbone=data.backbone, input_shape=data.input_shape)
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting="equal")
+    _, ms_per_step = _common.fit_timed(model, data.train, args.epochs, shuffle=False, verbose=args.verbose)
+    results = model.evaluate(data.val, return_dict=True, verbose=0)
+    model.predict(data.val_images[:2 * args.batch_size], batch_size=2 * args.batch_size, verbose=0)
+    started = time.perf_counter()
+    model.predict(data.val_images, batch_size=2 * args.batch_size, verbose=0)
+    inference = 1000.0 * (time.perf_counter() - started) / len(data.val_images)
+    return {**results, "parameters": model.count_params(), "train_ms_per_step": ms_per_step,
+            "inference_ms_per_image": inference}
+
+
 def repeated(args):
-    """--seeds N: the multi-task model and the baselines over N seeds (keras_mtl.experiments)."""
-    data = functools.lru_cache(maxsize=1)(lambda seed: _scenes.experiment(args, seed, args.convs_per_block))
+    """--seeds N (or --train-sizes): the multi-task model and the single-task networks over
+    N seeds with keras_mtl.experiments, per training set size; delta_m of each multi-task
+    model against the single-task networks of the same size and seed."""
+    sizes = args.train_sizes or [args.train]
+    data = functools.lru_cache(maxsize=1)(
+        lambda seed, size: _scenes.experiment(args, seed, args.convs_per_block, train=size))
+    label = (lambda kind, size: f"{kind} n={size}") if args.train_sizes else (lambda kind, size: kind)
+    runs, baselines = {}, {}
+    for size in sizes:
+        for kind, architecture in (("single-task", "single_task"), ("multi-task", "hard_sharing")):
+            runs[label(kind, size)] = functools.partial(
+                lambda seed, architecture, size: measured(architecture, data(seed, size), args),
+                architecture=architecture, size=size)
+        baselines[label("multi-task", size)] = baselines[label("single-task", size)] = label("single-task", size)
     _common.compare(
-        args, f"Scenes, {args.train} training / {args.val} validation images of {args.height}x{args.width}, "
-        f"{args.epochs} epochs", {"single-task": lambda seed: train_baselines(data(seed), args),
-                                  "multi-task": lambda seed: train_multi_task(data(seed), args)[1]},
-        lower_is_better=_scenes.LOWER_IS_BETTER, baseline="single-task", compared=list(HIGHER_IS_BETTER),
-                    shown=list(HIGHER_IS_BETTER))
+        args, f"Scenes, {', '.join(map(str, sizes))} training / {args.val} validation images of "
+        f"{args.height}x{args.width}, {args.epochs} epochs, equal weights",
+        runs, lower_is_better=_scenes.LOWER_IS_BETTER | {"train_ms_per_step", "inference_ms_per_image"},
+        baseline=baselines if args.train_sizes else "single-task", compared=list(HIGHER_IS_BETTER),
+        shown=list(HIGHER_IS_BETTER) + ["parameters", "train_ms_per_step", "inference_ms_per_image"])
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.seeds > 1 or args.results:
+    if args.seeds > 1 or args.results or args.train_sizes:
         return repeated(args)
     started = time.time()
     keras.utils.set_random_seed(args.seed)

@@ -93,7 +93,10 @@ def run(configurations, seeds, baseline=None, higher_is_better=None, path=None, 
         configurations: `{name: function(seed) -> {metric: value}}` (or
             `{task: {metric: value}}`); each metric must convert to float.
         seeds: a count N (seeds 0..N-1) or a list of distinct int seeds.
-        baseline: the configuration that delta_m compares with (None: no delta_m).
+        baseline: the configuration that delta_m compares with, or a dict from
+            configuration to its own baseline configuration (e.g. each data size's
+            multi-task model to the single-task networks of that size); None: no
+            delta_m.
         higher_is_better: `{metric: bool}`, the metrics delta_m averages over
             (`keras_mtl.evaluation.delta_m`). Needed with `baseline`.
         path: a JSON file that keeps every finished run; finished
@@ -114,8 +117,9 @@ def run(configurations, seeds, baseline=None, higher_is_better=None, path=None, 
     for name, function in configurations.items():
         if not callable(function):
             raise TypeError(f"Configuration {name!r} must be a function of the seed. Received: {function!r}")
-    if baseline is not None and baseline not in configurations:
-        raise ValueError(f"baseline {baseline!r} is not a configuration. Available: {sorted(configurations)}")
+    for name in _baselines(baseline, configurations).values():
+        if name not in configurations:
+            raise ValueError(f"baseline {name!r} is not a configuration. Available: {sorted(configurations)}")
     if baseline is not None and not higher_is_better:
         raise ValueError("higher_is_better ({metric: bool}) is needed to compute delta_m against "
                          f"baseline {baseline!r}.")
@@ -161,6 +165,18 @@ def _progress(index, todo, name, seed, seconds, seconds_by_configuration):
             f"about {_minutes(left)} left")
 
 
+def _baselines(baseline, names):
+    """`{configuration: its baseline}` for the configurations that have one."""
+    if baseline is None:
+        return {}
+    if isinstance(baseline, dict):
+        unknown = sorted(set(baseline) - set(names))
+        if unknown:
+            raise ValueError(f"baseline names configurations that do not exist: {unknown}. Available: {sorted(names)}")
+        return dict(baseline)
+    return {name: baseline for name in names}
+
+
 def summarize(runs, baseline=None, higher_is_better=None, confidence=0.95, seeds=None, configurations=None):
     """Per configuration: each metric's mean and standard deviation over seeds, and
     delta_m against the baseline trained with the same seed.
@@ -174,7 +190,7 @@ def summarize(runs, baseline=None, higher_is_better=None, confidence=0.95, seeds
     Returns:
         `{configuration: {...}}` with `seeds` (those finished), `is_baseline`, `metrics`
         (`{metric: {"mean", "std", "values"}}`, std with ddof=1, None for one seed),
-        `seconds` (mean per run), and, with a baseline, `delta_m` (`values` per
+        `seconds` (mean per run), and, with a baseline, `baseline` (its name), `delta_m` (`values` per
         paired seed, `mean`, `std`, and with two or more pairs `t`, `p`, `ci_low`,
         `ci_high`, and `exceeds_noise`: whether the interval excludes 0),
         `metric_changes` (`{metric: {"mean", "std"}}` of the per-seed relative change
@@ -184,9 +200,11 @@ def summarize(runs, baseline=None, higher_is_better=None, confidence=0.95, seeds
     for r in runs:
         if (seeds is None or r["seed"] in seeds) and (configurations is None or r["configuration"] in configurations):
             by_configuration.setdefault(r["configuration"], {})[r["seed"]] = r
-    if baseline is not None and baseline not in by_configuration:
-        raise ValueError(f"No finished run of baseline {baseline!r}. Finished: {sorted(by_configuration)}")
     order = configurations or list(by_configuration)
+    baseline_of = _baselines(baseline, order)
+    for name in set(baseline_of.values()):
+        if name not in by_configuration:
+            raise ValueError(f"No finished run of baseline {name!r}. Finished: {sorted(by_configuration)}")
     summary = {}
     for name in order:
         if name not in by_configuration:
@@ -194,21 +212,22 @@ def summarize(runs, baseline=None, higher_is_better=None, confidence=0.95, seeds
         per_seed = by_configuration[name]
         finished = sorted(per_seed)
         metric_names = list(dict.fromkeys(m for s in finished for m in per_seed[s]["metrics"]))
-        entry = {"seeds": finished, "is_baseline": name == baseline, "metrics": {}, "seconds": float(np.mean([per_seed[s].get("seconds", math.nan)
-                                                                              for s in finished]))}
+        entry = {"seeds": finished, "is_baseline": name in baseline_of.values(), "metrics": {},
+                 "seconds": float(np.mean([per_seed[s].get("seconds", math.nan) for s in finished]))}
         for metric in metric_names:
             values = np.array([per_seed[s]["metrics"][metric] for s in finished if metric in per_seed[s]["metrics"]])
             entry["metrics"][metric] = {"mean": float(values.mean()),
                                         "std": float(values.std(ddof=1)) if values.size > 1 else None,
                                         "values": values.tolist()}
-        if baseline is not None:
-            base = by_configuration[baseline]
-            paired = [s for s in finished if s in base]
+        base = by_configuration[baseline_of[name]] if name in baseline_of else {}
+        paired = [s for s in finished if s in base]
+        if paired:
+            entry["baseline"] = baseline_of[name]
             deltas = [delta_m(per_seed[s]["metrics"], base[s]["metrics"], higher_is_better) for s in paired]
             entry["paired_seeds"] = paired
             entry["delta_m"] = {"values": deltas, "mean": float(np.mean(deltas)),
                                 "std": float(np.std(deltas, ddof=1)) if len(deltas) > 1 else None}
-            if name != baseline and len(deltas) > 1:
+            if name != baseline_of[name] and len(deltas) > 1:
                 test = paired_t_test(deltas, confidence=confidence)
                 entry["delta_m"].update({k: test[k] for k in ("t", "p", "ci_low", "ci_high")})
                 entry["delta_m"]["exceeds_noise"] = bool(test["ci_low"] > 0 or test["ci_high"] < 0)

@@ -101,13 +101,23 @@ def test_architectures_scenes_prints_every_architecture(tmp_path, monkeypatch, c
 
 
 @pytest.mark.slow
-def test_scenes_over_seeds_prints_mean_and_spread(tmp_path, monkeypatch, capsys):
+def test_scenes_over_seeds_and_training_sizes(tmp_path, monkeypatch, capsys):
     application = _application("scenes", monkeypatch)
-    application.main(SCENES_FLAGS + ["--seeds", "2", "--export", ""])
+    results = tmp_path / "sizes.json"
+    application.main(SCENES_FLAGS + ["--seeds", "2", "--train-sizes", "8,16", "--export", "",
+                                     "--results", str(results)])
     printed = capsys.readouterr().out
     assert "seeds 0-1" in printed
-    assert re.search(r"^multi-task\s+2\s", printed, re.MULTILINE)
-    assert "+-" in printed.split("multi-task  ")[-1]
+    summary = json.loads(results.read_text())["summary"]
+    for size in (8, 16):
+        entry = summary[f"multi-task n={size}"]
+        assert entry["baseline"] == f"single-task n={size}" and len(entry["delta_m"]["values"]) == 2
+        single = summary[f"single-task n={size}"]["metrics"]
+        # Hard sharing has fewer parameters than three separate networks.
+        assert entry["metrics"]["parameters"]["mean"] < single["parameters"]["mean"]
+        assert entry["metrics"]["inference_ms_per_image"]["mean"] > 0
+        assert re.search(rf"^multi-task n={size}\s+2\s", printed, re.MULTILINE)
+    assert (tmp_path / "sizes_delta_m.png").exists()
 
 
 def _real_data(name):

@@ -159,3 +159,26 @@ def test_compare_ranking_with_a_swapped_pair():
     assert [m[0] for m in ranking["methods"]] == ["a", "b", "c", "d"]
     assert ranking["spearman"] == pytest.approx(1 - 6 * 2 / (4 * 15))       # sum d^2 = 2
     assert ranking["kendall_tau"] == pytest.approx((5 - 1) / 6)              # 5 concordant, 1 discordant pair
+
+
+def test_each_configuration_may_have_its_own_baseline():
+    # Two data sizes, each multi-task model against the single-task networks of its size.
+    values = {("single", 250): 0.40, ("multi", 250): 0.44, ("single", 1000): 0.60, ("multi", 1000): 0.57}
+    noise = {0: 0.01, 1: -0.02, 2: 0.015}
+    configurations = {f"{kind} n={n}": (lambda seed, v=v: {"miou": v + noise[seed] * v})
+                      for (kind, n), v in values.items()}
+    baselines = {"multi n=250": "single n=250", "multi n=1000": "single n=1000"}
+    summary = experiments.run(configurations, 3, baseline=baselines, higher_is_better={"miou": True},
+                              log=None)["summary"]
+    for n in (250, 1000):
+        multi = np.array([values[("multi", n)] * (1 + noise[s]) for s in range(3)])
+        single = np.array([values[("single", n)] * (1 + noise[s]) for s in range(3)])
+        expected = -100 * (multi - single) / single
+        entry = summary[f"multi n={n}"]
+        assert entry["baseline"] == f"single n={n}" and not entry["is_baseline"]
+        np.testing.assert_allclose(entry["delta_m"]["values"], expected, rtol=1e-12)
+        assert summary[f"single n={n}"]["is_baseline"] and "delta_m" not in summary[f"single n={n}"]
+    assert summary["multi n=250"]["delta_m"]["mean"] == pytest.approx(-10.0)
+    assert summary["multi n=1000"]["delta_m"]["mean"] == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="baseline 'nope' is not a configuration"):
+        experiments.run(configurations, 1, baseline={"multi n=250": "nope"}, higher_is_better={"miou": True})
