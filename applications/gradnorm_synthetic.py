@@ -115,17 +115,7 @@ def main(argv=None):
                     lower_is_better=set(columns) | {"mean"}, baseline=chosen[0], compared=columns)
 
     if args.plot and results:
-        from matplotlib.figure import Figure
-
-        panels = min(2, len(results))
-        rows = -(-len(results) // panels)
-        figure = Figure(figsize=(6 * panels, 4 * rows), layout="constrained")
-        grid = figure.subplots(rows, panels, squeeze=False).ravel()
-        for axes, (method, (_, history, _)) in zip(grid, results.items()):
-            mtl_plot.task_weights(history, title=method, axes=axes)
-        for axes in grid[len(results):]:
-            axes.set_visible(False)
-        figure.savefig(args.plot)
+        mtl_plot.task_weights_grid({method: history for method, (_, history, _) in results.items()}, args.plot)
         print(f"weight trajectories written to {args.plot}")
     return results
 

@@ -9,6 +9,7 @@ Same data, epochs, optimizer and seed for every method.
 """
 
 import functools
+import os
 
 import keras
 
@@ -40,7 +41,7 @@ def main(argv=None):
     print(f"Scenes: {args.train} training and {args.val} validation images of {args.height}x{args.width}; "
           f"{args.epochs} epochs, Adam {args.learning_rate}")
     data = functools.lru_cache(maxsize=1)(lambda seed: _scenes.experiment(args, seed))
-    final_weights = {}
+    final_weights, histories = {}, {}
 
     def run(label, architecture, weighting, seed):
         print(f"\n{label}, seed {seed}:")
@@ -50,6 +51,7 @@ def main(argv=None):
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting=weighting)
         history, ms_per_step = _common.fit_timed(model, experiment.train, args.epochs, verbose=args.verbose)
         final_weights[label] = [history.history[f"{t}_weight"][-1] for t in model.task_names]
+        histories[label] = history
         return {**model.evaluate(experiment.val, return_dict=True, verbose=0), "train_ms_per_step": ms_per_step}
 
     runs = {"single-task": functools.partial(run, "single-task", "single_task", "equal")}
@@ -61,6 +63,10 @@ def main(argv=None):
     if final_weights:
         print("Last-epoch weights of the last seed run (segmentation, depth, normals): " + "; ".join(
             f"{n} {', '.join(f'{w:.2f}' for w in weights)}" for n, weights in final_weights.items()))
+    if args.results and histories:
+        path = os.path.splitext(args.results)[0] + "_task_weights.png"
+        keras_mtl.plot.task_weights_grid({n: h for n, h in histories.items() if n != "single-task"} or histories, path)
+        print(f"Wrote {path} (task weights per epoch, last seed run)")
 
 
 if __name__ == "__main__":

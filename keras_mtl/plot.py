@@ -52,6 +52,34 @@ def task_weights(history, path=None, title="Task weights", axes=None):
     return figure
 
 
+def task_weights_grid(histories, path=None, columns=2):
+    """`task_weights` of several runs, one panel each, titled by run name.
+
+    Args:
+        histories: `{name: History or its .history dict}` (e.g. one per weighting method).
+        path: where to save the figure, or None.
+        columns: panels per row.
+
+    Returns:
+        The `matplotlib.figure.Figure`.
+    """
+    from matplotlib.figure import Figure
+
+    if not isinstance(histories, dict) or not histories:
+        raise ValueError(f"histories must be a non-empty dict {{name: history}}. Received: {histories!r}")
+    columns = min(columns, len(histories))
+    rows = -(-len(histories) // columns)
+    figure = Figure(figsize=(6 * columns, 4 * rows), layout="constrained")
+    grid = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axes, (name, history) in zip(grid, histories.items()):
+        task_weights(history, title=name, axes=axes)
+    for axes in grid[len(histories):]:
+        axes.set_visible(False)
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    return figure
+
+
 def _axes(axes, size):
     from matplotlib.figure import Figure
 

@@ -78,7 +78,7 @@ def test_weighting_scenes_over_seeds_resumes_and_plots(tmp_path, monkeypatch, ca
     assert row[-3] == pytest.approx(np.mean(deltas), abs=0.006)
     assert row[-2] == pytest.approx(np.std(deltas, ddof=1), abs=0.006)
     assert all(r["metrics"]["train_ms_per_step"] > 0 for r in stored["runs"])
-    for suffix in (".csv", "_delta_m.png", "_metric_changes.png"):
+    for suffix in (".csv", "_delta_m.png", "_metric_changes.png", "_task_weights.png"):
         assert (tmp_path / f"weighting{suffix}").stat().st_size > 100
     # A second call with the same flags trains nothing; one more seed trains two models.
     application.main(flags)
