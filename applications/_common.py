@@ -31,8 +31,9 @@ def data_folder(name, given=None):
 
 def parser(description, epochs, batch_size, learning_rate=1e-3, data=True):
     """An argument parser with the flags every application has (`--data` only for
-    applications that read a data folder)."""
-    p = argparse.ArgumentParser(description=description)
+    applications that read a data folder). An application may define one of them
+    again (its own default or meaning); its definition replaces the common one."""
+    p = argparse.ArgumentParser(description=description, conflict_handler="resolve")
     if data:
         p.add_argument("--data", help="the data set's folder (default: ../shared/data/<name>)")
     p.add_argument("--epochs", type=int, default=epochs)

@@ -175,3 +175,12 @@ def test_fit_timed_is_the_median_epoch_after_the_first_per_step(monkeypatch):
     history, ms = common.fit_timed(Model(), tf.data.Dataset.range(8).batch(2), 4, verbose=0)
     assert history == "history"
     assert ms == pytest.approx(1000 * 2.0 / 4)  # median of 2, 3, 1 s over 4 steps
+
+
+def test_an_application_may_redefine_a_common_flag(monkeypatch):
+    common = _application("_common", monkeypatch)
+    p = common.parser("x", epochs=3, batch_size=8)
+    p.add_argument("--seeds", type=int, default=5, help="the application's own meaning")
+    args = p.parse_args([])
+    assert args.seeds == 5 and args.epochs == 3 and args.results is None
+    assert p.parse_args(["--seeds", "2"]).seeds == 2
