@@ -1,4 +1,10 @@
-"""What the real-data applications share: the data folder, flags, evaluation, printing."""
+"""What the applications share: the data folder, flags, evaluation, repeated runs, printing.
+
+Every application has `main(argv=None)`, takes the flags of `parser`, defines each
+row of its comparison as a function `seed -> {metric: value}`, and hands them to
+`compare`, which runs them with `--seed` (or over `--seeds N` seeds with
+`keras_mtl.experiments`) and prints the table.
+"""
 
 import argparse
 import os
@@ -7,6 +13,7 @@ from pathlib import Path
 
 import keras
 
+from keras_mtl import experiments
 from keras_mtl.evaluation import delta_m
 
 
@@ -22,14 +29,23 @@ def data_folder(name, given=None):
     return str(folder)
 
 
-def parser(description, epochs, batch_size):
-    """An argument parser with the flags every application has."""
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--data", help="the data set's folder (default: ../shared/data/<name>)")
+def parser(description, epochs, batch_size, learning_rate=1e-3, data=True):
+    """An argument parser with the flags every application has (`--data` only for
+    applications that read a data folder). An application may define one of them
+    again (its own default or meaning); its definition replaces the common one."""
+    p = argparse.ArgumentParser(description=description, conflict_handler="resolve")
+    if data:
+        p.add_argument("--data", help="the data set's folder (default: ../shared/data/<name>)")
     p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--batch-size", type=int, default=batch_size)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--learning-rate", type=float, default=learning_rate)
+    p.add_argument("--seed", type=int, default=0, help="the (first) seed")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="run every row with N seeds (--seed, --seed+1, ...) and print the mean +- std, "
+                        "delta_m's spread and a paired t-test against the baseline")
+    p.add_argument("--results", help="a JSON file that keeps every finished run (a later call with the "
+                                     "same flags runs only what is missing); a CSV and delta_m plots "
+                                     "(PNG) are written beside it")
     return p
 
 
@@ -65,10 +81,23 @@ def fit(model, train, epochs, validation=None, callbacks=()):
     return time.time() - start
 
 
-def print_results(title, results, lower_is_better, baseline="single_task", compared=None):
+def fit_timed(model, train, epochs, **fit_options):
+    """`model.fit`, and the training milliseconds per step: the median over epochs after
+    the first (which includes tracing), or the first when there is only one."""
+    seconds, started = [], []
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: started.append(time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: seconds.append(time.perf_counter() - started[-1]))
+    history = model.fit(train, epochs=epochs, callbacks=[timer], **fit_options)
+    steps = int(train.cardinality())
+    timed = sorted(seconds[1:] or seconds)
+    return history, 1000.0 * timed[len(timed) // 2] / steps
+
+
+def print_results(title, results, lower_is_better, baseline="single_task", compared=None, shown=None):
     """Prints one row per model: its metrics ("-" where it has none), delta_m
     (`keras_mtl.evaluation.delta_m`, lower is better) against the `baseline` model,
-    and its training seconds.
+    and its seconds (with `compare`: the run's wall time, data, training and evaluation).
 
     Args:
         results: dict from model name to `(metrics dict, seconds)`.
@@ -76,8 +105,9 @@ def print_results(title, results, lower_is_better, baseline="single_task", compa
         baseline: the name of the model that delta_m compares with.
         compared: the metric names delta_m averages over (default: all of the
             baseline's).
+        shown: the metric columns (default: every metric of any model).
     """
-    names = list(dict.fromkeys(n for metrics, _ in results.values() for n in metrics))
+    names = shown or list(dict.fromkeys(n for metrics, _ in results.values() for n in metrics))
     compared = list(compared or results[baseline][0])
     widths = [max(len(n), 7) + 2 for n in names]
     first = max(len(n) for n in results) + 2
@@ -92,3 +122,63 @@ def print_results(title, results, lower_is_better, baseline="single_task", compa
               + f"{delta:>11.2f}{seconds:>9.0f}")
     print(f"(lower is better for: {', '.join(sorted(lower_is_better)) or 'none'}; delta_m: mean "
           f"relative difference from {baseline} over {', '.join(compared)}; negative = better)")
+
+
+def _settings(args):
+    """The flags that make runs comparable (all but the seeds and where results go)."""
+    return {k: v for k, v in sorted(vars(args).items()) if k not in ("seed", "seeds", "results", "verbose")}
+
+
+def compare(args, title, runs, lower_is_better, baseline="single_task", compared=None, shown=None):
+    """Runs every row with each seed, prints the table and writes `--results`.
+
+    With one seed (the default) the table is `print_results`'; with `--seeds N` it
+    is `keras_mtl.experiments.format_table` (mean +- std over seeds, delta_m per
+    seed against the baseline of the same seed, the paired t-test).
+
+    Args:
+        args: the parsed flags of `parser`.
+        title: the table's title (the seeds are appended).
+        runs: dict from row name to a function `seed -> {metric: value}` that
+            trains and evaluates one model (Keras' random seed is set before).
+        lower_is_better, compared, shown: as for `print_results`.
+        baseline: the row delta_m compares with, or a dict from row to its own
+            baseline row (`keras_mtl.experiments.run`).
+
+    Returns:
+        The summary of `keras_mtl.experiments.summarize`.
+    """
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    stored = experiments.run(runs, seeds, path=args.results, settings=_settings(args),
+                             log=print if len(seeds) > 1 or args.results else None)
+    rows = {name: {r["seed"]: r for r in stored["runs"] if r["configuration"] == name} for name in runs}
+    first_baseline = baseline if isinstance(baseline, str) else next(iter(baseline.values()))
+    compared = list(compared or rows[first_baseline][seeds[0]]["metrics"])
+    higher_is_better = {n: n not in lower_is_better for n in compared}
+    summary = experiments.summarize(stored["runs"], baseline, higher_is_better, seeds=seeds,
+                                    configurations=list(runs))
+    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
+    if len(seeds) == 1 and isinstance(baseline, str):
+        print_results(f"{title}; {seed_text}",
+                      {name: (by_seed[seeds[0]]["metrics"], by_seed[seeds[0]]["seconds"])
+                       for name, by_seed in rows.items()},
+                      lower_is_better, baseline=baseline, compared=compared, shown=shown)
+    else:
+        print(f"\n{title}; {seed_text}\n" + experiments.format_table(summary, metrics=shown))
+        baselines = baseline if isinstance(baseline, str) else ", ".join(sorted(set(baseline.values())))
+        print(f"(lower is better for: {', '.join(sorted(lower_is_better)) or 'none'}; baseline: {baselines})")
+    if args.results:
+        stored["summary"] = summary
+        experiments.save(args.results, stored)
+        stem = os.path.splitext(args.results)[0]
+        experiments.write_csv(stored, f"{stem}.csv")
+        written = [f"{stem}.csv"]
+        if len(runs) > 1:
+            from keras_mtl import plot
+
+            against = baseline if isinstance(baseline, str) else "each baseline"
+            plot.delta_m(summary, f"{stem}_delta_m.png", title=f"delta_m vs {against}")
+            plot.metric_changes(summary, f"{stem}_metric_changes.png", title=f"Change per metric vs {against}")
+            written += [f"{stem}_delta_m.png", f"{stem}_metric_changes.png"]
+        print(f"Results: {args.results}; wrote {', '.join(written)}")
+    return summary

@@ -15,38 +15,30 @@ The best split is chosen on the validation images every architecture is reported
 which favours the split in the comparison.
 """
 
-import argparse
+import functools
 import os
-import time
 
 import keras
 
+import _common
+import _scenes
 import keras_mtl
+from _scenes import HIGHER_IS_BETTER, LOWER_IS_BETTER
+from keras_mtl import experiments
 from keras_mtl.architectures import cross_stitch, mtan, split
 from keras_mtl.evaluation import delta_m
-from scenes import HIGHER_IS_BETTER, experiment, print_table
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--height", type=int, default=48, help="image height (multiple of 2^blocks)")
-    p.add_argument("--width", type=int, default=64, help="image width (multiple of 2^blocks)")
-    p.add_argument("--train", type=int, default=600, help="training images")
-    p.add_argument("--val", type=int, default=200, help="validation images")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--learning-rate", type=float, default=2e-3)
-    p.add_argument("--filters", default="8,16,32", help="SegNet channels per block")
+    p = _scenes.parser(__doc__.split("\n\n")[0], train=600, val=200, epochs=5, filters="8,16,32")
     p.add_argument("--points", default="encoder1,encoder2,unpool3,decoder1",
                    help="split points of the sweep (SegNet layer names; 'decoder1' shares everything)")
     p.add_argument("--cross-stitch-multiplier", type=float, default=10.0,
                    help="learning-rate multiplier of the cross-stitch units (the paper's 10^2-10^3 was "
                         "for SGD; Adam's steps do not scale with the gradient)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plots", help="folder for the cross-stitch alphas and MTAN masks figures")
     p.add_argument("--verbose", type=int, default=2, help="Keras verbosity: 1 progress bar, 2 a line per epoch")
-    args = p.parse_args(argv)
-    args.filters = tuple(int(f) for f in args.filters.split(","))
+    args = _scenes.parse_args(p, argv)
     args.points = [p for p in args.points.split(",") if p]
     return args
 
@@ -62,70 +54,76 @@ def mtan_stages(blocks):
 
 def main(argv=None):
     args = parse_args(argv)
-    started = time.time()
-    train, val, val_images, _, tasks_factory, backbone = experiment(args)
-    input_shape = (args.height, args.width, 3)
     print(f"Scenes: {args.train} training and {args.val} validation images of {args.height}x{args.width}; "
-          f"{args.epochs} epochs, seed {args.seed}, equal task weights")
+          f"{args.epochs} epochs, equal task weights")
+    data = functools.lru_cache(maxsize=1)(lambda seed: _scenes.experiment(args, seed))
+    single_task, parameters, models = {}, {}, {}
 
-    results, seconds, parameters, models = {}, {}, {}, {}
-
-    def train_and_evaluate(label, architecture, compile_options=None, **options):
-        print(f"\n{label}:")
-        clock = time.time()
-        keras.utils.set_random_seed(args.seed)
-        model = keras_mtl.build(architecture, tasks_factory(), backbone=backbone, input_shape=input_shape,
-                                **options)
+    def train_and_evaluate(label, architecture, seed, compile_options=None, **options):
+        print(f"\n{label}, seed {seed}:")
+        experiment = data(seed)
+        model = keras_mtl.build(architecture, experiment.tasks_factory(), backbone=experiment.backbone,
+                                input_shape=experiment.input_shape, **options)
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting="equal",
                       **(compile_options or {}))
-        model.fit(train, epochs=args.epochs, verbose=args.verbose)
-        results[label] = model.evaluate(val, return_dict=True, verbose=0)
-        seconds[label], parameters[label], models[label] = time.time() - clock, model.count_params(), model
+        _, ms_per_step = _common.fit_timed(model, experiment.train, args.epochs, verbose=args.verbose)
+        parameters[label], models[label] = model.count_params(), model
+        results = {**model.evaluate(experiment.val, return_dict=True, verbose=0), "train_ms_per_step": ms_per_step,
+                   "parameters": model.count_params()}
+        if label == "single-task":
+            single_task[seed] = results
+        return results
 
-    train_and_evaluate("single-task", "single_task")
+    def best_split(seed):
+        """The split sweep; the point with the lowest delta_m against the single-task
+        networks of the same seed."""
+        if seed not in single_task:  # finished in an earlier call: read from --results
+            single_task[seed] = next(r["metrics"] for r in experiments.load(args.results)["runs"]
+                                     if r["configuration"] == "single-task" and r["seed"] == seed)
+        experiment = data(seed)
+        print(f"\nSplit sweep over {args.points}, seed {seed}:")
+        tables = split.split_sweep(
+            experiment.tasks_factory(), experiment.train, validation_data=experiment.val,
+            backbone=experiment.backbone, input_shape=experiment.input_shape, points=args.points,
+            epochs=args.epochs, seed=seed,
+            compile_options={"optimizer": keras.optimizers.Adam(args.learning_rate), "weighting": "equal"},
+            verbose=args.verbose)
+        print(split.format_sweep(tables))
+        sweep = {}
+        for i, point in enumerate(args.points):
+            sweep[point] = {f"{task}_{k}": v for task, rows in tables.items() for k, v in rows[i].items()
+                            if k != "split_at"}
+        deltas = {p: delta_m(r, single_task[seed], HIGHER_IS_BETTER) for p, r in sweep.items()}
+        print("delta_m by split point: " + ", ".join(f"{p} {d:+.2f}%" for p, d in deltas.items()))
+        best = min(deltas, key=deltas.get)
+        print(f"Best split point: {best}")
+        return sweep[best]
 
-    print(f"\nSplit sweep over {args.points}:")
-    clock = time.time()
-    tables = split.split_sweep(
-        tasks_factory(), train, validation_data=val, backbone=backbone, input_shape=input_shape,
-        points=args.points, epochs=args.epochs, seed=args.seed,
-        compile_options={"optimizer": keras.optimizers.Adam(args.learning_rate), "weighting": "equal"},
-        verbose=args.verbose)
-    print(split.format_sweep(tables))
-    sweep = {}
-    for i, point in enumerate(args.points):
-        sweep[point] = {f"{task}_{k}": v for task, rows in tables.items() for k, v in rows[i].items()
-                        if k != "split_at"}
-    deltas = {p: delta_m(r, results["single-task"], HIGHER_IS_BETTER) for p, r in sweep.items()}
-    print("delta_m by split point: " + ", ".join(f"{p} {d:+.2f}%" for p, d in deltas.items()))
-    best = min(deltas, key=deltas.get)
-    print(f"Best split point: {best}")
-    results["best split"] = sweep[best]
-    seconds["best split"] = (time.time() - clock) / len(args.points)
+    runs = {
+        "single-task": functools.partial(train_and_evaluate, "single-task", "single_task"),
+        "best split": best_split,
+        "cross-stitch": functools.partial(
+            train_and_evaluate, "cross-stitch", "cross_stitch",
+            compile_options={"learning_rate_multipliers": {"cross_stitch": args.cross_stitch_multiplier}}),
+        "MTAN": functools.partial(train_and_evaluate, "MTAN", "mtan", stages=mtan_stages(len(args.filters))),
+    }
+    _common.compare(args, f"Sharing architectures on Scenes, {args.train} training / {args.val} validation "
+                    f"images, {args.epochs} epochs, equal weights ('best split': seconds of the whole sweep)",
+                    runs, lower_is_better=LOWER_IS_BETTER, baseline="single-task", compared=list(HIGHER_IS_BETTER),
+                    shown=list(HIGHER_IS_BETTER) + ["train_ms_per_step"])
+    print("Parameters: " + ", ".join(f"{n} {p:,}" for n, p in parameters.items()))
 
-    train_and_evaluate("cross-stitch", "cross_stitch",
-                       compile_options={"learning_rate_multipliers": {"cross_stitch": args.cross_stitch_multiplier}})
-    train_and_evaluate("MTAN", "mtan", stages=mtan_stages(len(args.filters)))
-
-    print_table(results)
-    print(f"\n{'':<30}" + "".join(f"{n:>14}" for n in results))
-    print(f"{'delta_m vs single-task (%)':<30}" + "".join(
-        f"{delta_m(r, results['single-task'], HIGHER_IS_BETTER):>14.2f}" for r in results.values()))
-    print(f"{'parameters':<30}" + "".join(f"{parameters[n]:>14,}" if n in parameters else f"{'-':>14}"
-                                          for n in results))
-    print(f"{'training seconds':<30}" + "".join(f"{seconds[n]:>14.0f}" for n in results))
-    print("delta_m: mean relative change over the metrics above, lower is better, < 0 beats single-task.")
-
-    alphas = cross_stitch.cross_stitch_alphas(models["cross-stitch"])
-    print("\nCross-stitch units, mean same-task / cross-task alpha: " + ", ".join(
-        f"{name[len('cross_stitch_'):]} {a.diagonal().mean():.2f}/{(a.sum() - a.trace()) / (a.size - len(a)):.2f}"
-        for name, a in alphas.items()))
-    if args.plots:
+    if "cross-stitch" in models:
+        alphas = cross_stitch.cross_stitch_alphas(models["cross-stitch"])
+        print("\nCross-stitch units (last seed run), mean same-task / cross-task alpha: " + ", ".join(
+            f"{name[len('cross_stitch_'):]} {a.diagonal().mean():.2f}/{(a.sum() - a.trace()) / (a.size - len(a)):.2f}"
+            for name, a in alphas.items()))
+    if args.plots and {"cross-stitch", "MTAN"} <= set(models):
         os.makedirs(args.plots, exist_ok=True)
         cross_stitch.plot_cross_stitch_alphas(models["cross-stitch"], os.path.join(args.plots, "cross_stitch_alphas.png"))
-        mtan.plot_attention_masks(models["MTAN"], val_images[:4], path=os.path.join(args.plots, "mtan_masks.png"))
+        mtan.plot_attention_masks(models["MTAN"], data(args.seed + args.seeds - 1).val_images[:4],
+                                  path=os.path.join(args.plots, "mtan_masks.png"))
         print(f"Wrote figures to {args.plots}")
-    print(f"Total time: {time.time() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ are a budget, not their schedule.
     python applications/celeba.py [--data ~/tensorflow_datasets] [--methods mgda,equal]
 """
 
+import functools
+
 import keras
 import numpy as np
 
@@ -99,29 +101,32 @@ def main(argv=None):
     size, widths = args.image_size, tuple(int(w) for w in args.widths.split(","))
     attributes = tfds_view.CELEB_A_ATTRIBUTES[:args.attributes]
     views = tfds_view.celeb_a_tasks(attributes)
-    train = tfds_view.from_tfds("celeb_a", views, split="train", data_dir=args.data, image_size=size,
-                                batch_size=args.batch_size, shuffle=True, seed=args.seed,
-                                max_examples=args.max_train)
     test = tfds_view.from_tfds("celeb_a", views, split="test", data_dir=args.data, image_size=size,
                                batch_size=args.batch_size, max_examples=args.max_test)
     names = [t.name for t in views]
-    results, errors = {}, {}
-    for method in methods:
-        keras.utils.set_random_seed(args.seed)
+    errors = {}
+
+    def run(method, seed):
+        train = tfds_view.from_tfds("celeb_a", views, split="train", data_dir=args.data, image_size=size,
+                                    batch_size=args.batch_size, shuffle=True, seed=seed,
+                                    max_examples=args.max_train)
         model = keras_mtl.build("hard_sharing", tasks(attributes), input_shape=(size, size, 3),
                                 backbone=lambda shape: resnet_trunk(shape, widths, args.blocks))
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting=weighting(method))
         print(f"\n== {method}: {model.count_params():,} parameters")
-        seconds = _common.fit(model, train, args.epochs)
+        _common.fit(model, train, args.epochs)
         accuracy = _common.evaluate(model, test, {
             n: (n, keras.metrics.BinaryAccuracy(threshold=0.0)) for n in names})
         errors[method] = {n: 100 * (1 - a) for n, a in accuracy.items()}
-        results[method] = ({"mean error %": float(np.mean(list(errors[method].values())))}, seconds)
-    baseline = "equal" if "equal" in results else methods[0]
-    _common.print_results(
-        f"CelebA test, {len(names)} attributes, {args.epochs} epochs, {size}px, seed {args.seed}",
-        results, lower_is_better={"mean error %"}, baseline=baseline)
-    print("\nerror % per attribute:")
+        return {"mean error %": float(np.mean(list(errors[method].values())))}
+
+    baseline = "equal" if "equal" in methods else methods[0]
+    _common.compare(
+        args, f"CelebA test, {len(names)} attributes, {args.epochs} epochs, {size}px",
+        {m: functools.partial(run, m) for m in methods}, lower_is_better={"mean error %"}, baseline=baseline)
+    if set(errors) != set(methods):
+        return errors  # some runs were read from --results
+    print(f"\nerror % per attribute (seed {args.seed + args.seeds - 1}):")
     print("attribute".ljust(22) + "".join(m.rjust(10) for m in methods))
     for n in names:
         print(n.ljust(22) + "".join(f"{errors[m][n]:10.2f}" for m in methods))

@@ -27,17 +27,15 @@ def tasks():
         keras.layers.Dense(1, activation="sigmoid", name=name)]) for name in census_income.TASKS]
 
 
-def main():
+def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0], epochs=5, batch_size=256)
     p.add_argument("--units", default="64,32", help="hidden layer widths of the MLP (each expert's)")
     p.add_argument("--experts", type=int, default=4, help="MMoE and DSelect-k experts")
     p.add_argument("--nonzeros", type=int, default=2, help="DSelect-k's k (experts per task)")
     p.add_argument("--architectures", default=None,
                    help="comma-separated subset of the rows to train (default: all)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     path = _common.data_folder("census_income", args.data)
-    train = census_income.load(path, "train", batch_size=args.batch_size, seed=args.seed)
-    test = census_income.load(path, "test", batch_size=4096, seed=args.seed)
     trunk = functools.partial(mlp, units=tuple(int(u) for u in args.units.split(",")))
     available = keras_mtl.architectures.available()
     runs = {"single_task": {}, "hard_sharing": {}}
@@ -52,21 +50,23 @@ def main():
         print(f"Architectures not available in this keras_mtl: {missing}")
     if args.architectures:
         runs = {a: runs[a] for a in args.architectures.split(",")}
-    results = {}
-    for architecture, options in runs.items():
-        keras.utils.set_random_seed(args.seed)
+
+    def run(architecture, seed):
+        train = census_income.load(path, "train", batch_size=args.batch_size, seed=seed)
+        test = census_income.load(path, "test", batch_size=4096, seed=seed)
         model = keras_mtl.build(architecture, tasks(), backbone=trunk,
-                                input_shape=train.element_spec[0].shape[1:], **options)
+                                input_shape=train.element_spec[0].shape[1:], **runs[architecture])
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), steps_per_execution=16)
         print(f"\n== {architecture}: {model.count_params():,} parameters")
-        seconds = _common.fit(model, train, args.epochs)
+        _common.fit(model, train, args.epochs)
         metrics = {f"{name} AUC": (name, keras.metrics.AUC(num_thresholds=2000))
                    for name in census_income.TASKS}
-        results[architecture] = (_common.evaluate(model, test, metrics), seconds)
+        return _common.evaluate(model, test, metrics)
+
     split = ("official split" if census_income.has_official_split(path)
              else "seeded random 20% of census-income.test")
-    _common.print_results(f"Census-income test ({split}), {args.epochs} epochs, seed {args.seed}",
-                          results, lower_is_better=set())
+    _common.compare(args, f"Census-income test ({split}), {args.epochs} epochs",
+                    {a: functools.partial(run, a) for a in runs}, lower_is_better=set())
 
 
 if __name__ == "__main__":

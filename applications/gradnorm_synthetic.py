@@ -14,13 +14,13 @@ normalised by its scale, `MSE_i / sigma_i^2` (1 is predicting 0).
     python applications/gradnorm_synthetic.py --plot weights.png
 """
 
-import argparse
 import functools
 import time
 
 import keras
 import numpy as np
 
+import _common
 import keras_mtl
 from keras_mtl import plot as mtl_plot
 from keras_mtl.backbones.mlp import mlp
@@ -65,7 +65,6 @@ def methods(args):
 
 def run(method, weighting, data, args):
     x_train, y_train, x_test, y_test, sigmas = data
-    keras.utils.set_random_seed(args.seed)
     model = make_model(len(sigmas))
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
                   weighting_optimizer=keras.optimizers.Adam(args.weighting_learning_rate),
@@ -81,21 +80,17 @@ def run(method, weighting, data, args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _common.parser(__doc__.splitlines()[0], epochs=40, batch_size=128, data=False)
     parser.add_argument("--tasks", type=int, default=6)
     parser.add_argument("--max-sigma", type=float, default=100.0)
     parser.add_argument("--train", type=int, default=8192, help="training examples")
     parser.add_argument("--test", type=int, default=2048, help="test examples")
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--weighting-learning-rate", type=float, default=0.025,
                         help="Adam learning rate of the learned weights")
     parser.add_argument("--alpha", type=float, default=0.12,
                         help="GradNorm's alpha (Chen et al. use 0.12 on this benchmark)")
     parser.add_argument("--temperature", type=float, default=2.0, help="DWA's T")
     parser.add_argument("--methods", default="equal,uncertainty,gradnorm,dwa")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", help="write the weight trajectories to this image")
     args = parser.parse_args(argv)
 
@@ -104,32 +99,23 @@ def main(argv=None):
     unknown = [m for m in chosen if m not in available]
     if unknown:
         parser.error(f"unknown --methods {unknown}; choose from {sorted(available)}")
-    data = make_data(args.tasks, args.max_sigma, args.train, args.test, args.seed)
-    sigmas = data[-1]
+    sigmas = np.geomspace(1.0, args.max_sigma, args.tasks)
+    columns = [f"s={s:.3g}" for s in sigmas]
 
     results = {}
-    for method in chosen:
+
+    def seeded_run(method, seed):
+        data = make_data(args.tasks, args.max_sigma, args.train, args.test, seed)
         results[method] = run(method, available[method](), data, args)
+        errors = results[method][0]
+        return {**dict(zip(columns, errors.tolist())), "mean": float(errors.mean())}
 
-    print(f"Test MSE_i / sigma_i^2 ({args.tasks} tasks, {args.epochs} epochs, seed {args.seed})")
-    header = f"{'method':<12}" + "".join(f"{f's={s:.3g}':>9}" for s in sigmas) + f"{'mean':>9}{'time s':>8}"
-    print(header)
-    for method, (errors, _, seconds) in results.items():
-        print(f"{method:<12}" + "".join(f"{e:9.4f}" for e in errors)
-              + f"{errors.mean():9.4f}{seconds:8.1f}")
+    _common.compare(args, f"Test MSE_i / sigma_i^2 ({args.tasks} tasks, {args.epochs} epochs)",
+                    {m: functools.partial(seeded_run, m) for m in chosen},
+                    lower_is_better=set(columns) | {"mean"}, baseline=chosen[0], compared=columns)
 
-    if args.plot:
-        from matplotlib.figure import Figure
-
-        columns = min(2, len(results))
-        rows = -(-len(results) // columns)
-        figure = Figure(figsize=(6 * columns, 4 * rows), layout="constrained")
-        grid = figure.subplots(rows, columns, squeeze=False).ravel()
-        for axes, (method, (_, history, _)) in zip(grid, results.items()):
-            mtl_plot.task_weights(history, title=method, axes=axes)
-        for axes in grid[len(results):]:
-            axes.set_visible(False)
-        figure.savefig(args.plot)
+    if args.plot and results:
+        mtl_plot.task_weights_grid({method: history for method, (_, history, _) in results.items()}, args.plot)
         print(f"weight trajectories written to {args.plot}")
     return results
 

@@ -24,6 +24,8 @@ section 3.2), and the epoch at which each attribute stopped is printed.
         --max-train 3000 --epochs 10 --aux-weights 0.01
 """
 
+import functools
+
 import keras
 import numpy as np
 
@@ -66,7 +68,7 @@ def test_metrics(task_names):
     return metrics
 
 
-def main():
+def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0], epochs=8, batch_size=64)
     p.add_argument("--image-size", type=int, default=40)
     p.add_argument("--aux-weights", default="0.1,0.01,0.001",
@@ -81,14 +83,11 @@ def main():
     p.add_argument("--taskwise-early-stopping", type=float, default=None, metavar="THRESHOLD",
                    help="also train each aux row with TaskwiseEarlyStopping at this threshold")
     p.add_argument("--tes-k", type=int, default=5, help="TaskwiseEarlyStopping's strip length k")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.taskwise_early_stopping is not None and not args.validation:
         p.error("--taskwise-early-stopping needs --validation N")
     path = _common.data_folder("mtfl", args.data)
-    order = np.random.default_rng(args.seed).permutation(len(mtfl.read_labels(path, "train")["path"]))
-    held_out, kept = np.sort(order[:args.validation]), np.sort(order[args.validation:])
-    points = mtfl.read_labels(path, "train")["landmarks"][kept]
-    mean_landmarks = mtfl.landmarks_in_box(points, mtfl.face_box(points)).numpy().mean(axis=0)
+    training_labels = mtfl.read_labels(path, "train")
     all_tasks = ("landmarks",) + mtfl.ATTRIBUTES
     # (row name, architecture, tasks, attribute loss weight)
     baseline = (("single_task", "single_task", all_tasks, 1.0) if args.attribute_baselines
@@ -98,15 +97,20 @@ def main():
         runs.append((f"hard_sharing aux={float(w):g}", "hard_sharing", all_tasks, float(w), False))
         if args.taskwise_early_stopping is not None:
             runs.append((f"hard_sharing aux={float(w):g} + TES", "hard_sharing", all_tasks, float(w), True))
-    results = {}
-    for name, architecture, task_names, aux_weight, stopping in runs:
+    kept_count = len(training_labels["path"]) - args.validation
+
+    def run(row, seed):
+        name, architecture, task_names, aux_weight, stopping = row
+        order = np.random.default_rng(seed).permutation(len(training_labels["path"]))
+        held_out, kept = np.sort(order[:args.validation]), np.sort(order[args.validation:])
+        points = training_labels["landmarks"][kept]
+        mean_landmarks = mtfl.landmarks_in_box(points, mtfl.face_box(points)).numpy().mean(axis=0)
         train = mtfl.load(path, "train", tasks=task_names, batch_size=args.batch_size,
-                          image_size=args.image_size, seed=args.seed, max_examples=args.max_train,
+                          image_size=args.image_size, seed=seed, max_examples=args.max_train,
                           indices=kept)
         validation = (mtfl.load(path, "train", tasks=task_names, batch_size=256, image_size=args.image_size,
                                 training=False, indices=held_out) if args.validation else None)
         test = mtfl.load(path, "test", tasks=task_names, batch_size=256, image_size=args.image_size)
-        keras.utils.set_random_seed(args.seed)
         model = keras_mtl.build(
             architecture, [t for t in tasks(aux_weight, mean_landmarks) if t.name in task_names],
             backbone=trunk, input_shape=(args.image_size, args.image_size, 3))
@@ -114,20 +118,22 @@ def main():
         print(f"\n== {name}: {model.count_params():,} parameters")
         callbacks = [TaskwiseEarlyStopping(list(mtfl.ATTRIBUTES), args.taskwise_early_stopping,
                                            k=args.tes_k)] if stopping else []
-        seconds = _common.fit(model, train, args.epochs, validation, callbacks)
+        _common.fit(model, train, args.epochs, validation, callbacks)
         if stopping:
             logs = model.history.history
             print(f"  stopped after epoch (1-based; None: never): "
                   f"{ {t: None if e is None else e + 1 for t, e in callbacks[0].stopped_epoch.items()} }; "
                   "criteria: " + str({t: [round(v, 1) for v in logs[f'{t}_stopping_criterion']]
                                       for t in mtfl.ATTRIBUTES}))
-        results[name] = (_common.evaluate(model, test, test_metrics(task_names)), seconds)
-    _common.print_results(
-        f"MTFL test (AFLW, 2,995 faces), {args.epochs} epochs, seed {args.seed}, "
-        f"{args.image_size}px crops, {min(len(kept), args.max_train or len(kept))} training faces; aux = each attribute's loss weight"
+        return _common.evaluate(model, test, test_metrics(task_names))
+
+    _common.compare(
+        args, f"MTFL test (AFLW, 2,995 faces), {args.epochs} epochs, "
+        f"{args.image_size}px crops, {min(kept_count, args.max_train or kept_count)} training faces; aux = each attribute's loss weight"
         + (f"; TES: TaskwiseEarlyStopping(threshold={args.taskwise_early_stopping:g}, k={args.tes_k})"
-           if args.taskwise_early_stopping is not None else "") + ".",
-        results, lower_is_better={"landmark NME", "failure@10%"}, baseline=baseline[0])
+           if args.taskwise_early_stopping is not None else ""),
+        {row[0]: functools.partial(run, row) for row in runs},
+        lower_is_better={"landmark NME", "failure@10%"}, baseline=baseline[0])
 
 
 if __name__ == "__main__":

@@ -42,35 +42,36 @@ def tasks(breeds):
     return [segmentation] + classifiers
 
 
-def main():
+def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0], epochs=25, batch_size=32)
     p.add_argument("--image-size", type=int, default=64, help="a multiple of 8")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     path = _common.data_folder("oxford_pets_sample", args.data)
-    train = oxford_pets.load(path, "trainval", batch_size=args.batch_size,
-                             image_size=args.image_size, seed=args.seed)
     test = oxford_pets.load(path, "test", batch_size=64, image_size=args.image_size)
     breeds = len(oxford_pets.breeds(path))
     # No batch norm: with about ten steps an epoch its moving statistics lag far behind.
     trunk = functools.partial(conv, filters=(32, 64, 128), batch_norm=False)
-    results = {}
-    for architecture in ("single_task", "hard_sharing"):
-        keras.utils.set_random_seed(args.seed)
+
+    def run(architecture, seed):
+        train = oxford_pets.load(path, "trainval", batch_size=args.batch_size,
+                                 image_size=args.image_size, seed=seed)
         model = keras_mtl.build(architecture, tasks(breeds), backbone=trunk,
                                 input_shape=(args.image_size, args.image_size, 3))
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), steps_per_execution=10)
         print(f"\n== {architecture}: {model.count_params():,} parameters")
-        seconds = _common.fit(model, train, args.epochs)
+        _common.fit(model, train, args.epochs)
         metrics = {
             "pixel acc": ("segmentation", keras.metrics.SparseCategoricalAccuracy()),
             "mIoU": ("segmentation", keras.metrics.MeanIoU(3, sparse_y_pred=False)),
             "breed acc": ("breed", keras.metrics.SparseCategoricalAccuracy()),
             "species acc": ("species", keras.metrics.SparseCategoricalAccuracy()),
         }
-        results[architecture] = (_common.evaluate(model, test, metrics), seconds)
-    _common.print_results(
-        f"Oxford-IIIT Pet sample, official test list (298 images), {args.epochs} epochs, "
-        f"seed {args.seed}, {args.image_size}px", results, lower_is_better=set())
+        return _common.evaluate(model, test, metrics)
+
+    _common.compare(
+        args, f"Oxford-IIIT Pet sample, official test list (298 images), {args.epochs} epochs, "
+        f"{args.image_size}px", {a: functools.partial(run, a) for a in ("single_task", "hard_sharing")},
+        lower_is_better=set())
 
 
 if __name__ == "__main__":

@@ -9,108 +9,40 @@ model as a SavedModel.
     python applications/scenes.py                    # defaults: under 10 minutes on 2 CPU cores
     python applications/scenes.py --plot scenes.png  # also draws predictions
     python applications/scenes.py --height 96 --width 128 --train 4000 --epochs 30
+    python applications/scenes.py --seeds 3 --results scenes.json  # mean +- std over 3 seeds, paired t-test
+    python applications/scenes.py --seeds 3 --train-sizes 250,500,1000,2000 --results sizes.json
 """
 
-import argparse
 import functools
 import os
 import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+import _common
+import _scenes
 import keras_mtl
-from keras_mtl import losses, metrics
-from keras_mtl.backbones.segnet import segnet
-from keras_mtl.datasets.scenes import CLASS_NAMES, DENSE_TASKS, NUM_CLASSES, scenes_arrays
+from _scenes import HIGHER_IS_BETTER, make_metrics
+from keras_mtl.datasets.scenes import CLASS_NAMES, NUM_CLASSES
 from keras_mtl.evaluation import delta_m, train_single_task_baselines
 
-HIGHER_IS_BETTER = {
-    "segmentation_miou": True,
-    "segmentation_pixel_accuracy": True,
-    "depth_abs_error": False,
-    "depth_rel_error": False,
-    "normals_angle_mean": False,
-    "normals_angle_median": False,
-    "normals_within_11.25": True,
-    "normals_within_22.5": True,
-    "normals_within_30": True,
-}
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--height", type=int, default=48, help="image height (multiple of 2^blocks)")
-    p.add_argument("--width", type=int, default=64, help="image width (multiple of 2^blocks)")
-    p.add_argument("--train", type=int, default=1000, help="training images")
-    p.add_argument("--val", type=int, default=250, help="validation images")
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--learning-rate", type=float, default=2e-3)
-    p.add_argument("--filters", default="16,32,64", help="SegNet channels per block")
+    p = _scenes.parser(__doc__.split("\n\n")[0], train=1000, val=250, epochs=8, filters="16,32,64")
     p.add_argument("--convs-per-block", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-baselines", action="store_true", help="skip the single-task baselines")
     p.add_argument("--export", default=os.path.join(REPOSITORY, "saved_models", "scenes"),
                    help="SavedModel folder ('' to skip)")
     p.add_argument("--plot", help="write a figure of predictions to this file (e.g. out.png)")
     p.add_argument("--verbose", type=int, default=1, help="Keras verbosity: 1 progress bar, 2 a line per epoch")
-    args = p.parse_args(argv)
-    args.filters = tuple(int(f) for f in args.filters.split(","))
+    p.add_argument("--train-sizes", help="comma-separated training set sizes: multi-task vs single-task at "
+                                         "each (with --seeds, --results), delta_m against the same size")
+    args = _scenes.parse_args(p, argv)
+    args.train_sizes = [int(n) for n in args.train_sizes.split(",")] if args.train_sizes else None
     return args
-
-
-def make_metrics():
-    """Fresh metric objects by task."""
-    return {
-        "segmentation": [metrics.MeanIoU(NUM_CLASSES), metrics.PixelAccuracy(NUM_CLASSES)],
-        "depth": [metrics.DepthAbsError(), metrics.DepthRelError()],
-        "normals": [metrics.NormalAngleMean(), metrics.NormalAngleMedian(),
-                    metrics.NormalAngleWithin(11.25), metrics.NormalAngleWithin(22.5),
-                    metrics.NormalAngleWithin(30)],
-    }
-
-
-def make_tasks(width, mean_depth):
-    """The three dense tasks, each with MTAN's head: a 3x3 conv and a 1x1 conv."""
-    task_metrics = make_metrics()
-
-    def head(name, channels, **output_options):
-        return [keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"{name}_head"),
-                keras.layers.Conv2D(channels, 1, name=name, **output_options)]
-
-    return [
-        keras_mtl.Task("segmentation", head=head("segmentation", NUM_CLASSES),
-                       loss=losses.PixelCrossEntropy(), metrics=task_metrics["segmentation"]),
-        # Starting at the mean depth spares the L1 loss a long walk from 0.
-        keras_mtl.Task("depth", head=head("depth", 1, bias_initializer=keras.initializers.Constant(mean_depth)),
-                       loss=losses.DepthL1(), metrics=task_metrics["depth"]),
-        keras_mtl.Task("normals", head=head("normals", 3), loss=losses.NormalCosine(),
-                       metrics=task_metrics["normals"]),
-    ]
-
-
-def dataset(images, labels, batch_size, shuffle_seed=None):
-    data = tf.data.Dataset.from_tensor_slices((images, {t: labels[t] for t in DENSE_TASKS}))
-    if shuffle_seed is not None:
-        data = data.shuffle(len(images), seed=shuffle_seed)
-    return data.batch(batch_size).prefetch(2)
-
-
-def experiment(args, convs_per_block=1):
-    """The data and model factories the Scenes comparisons share: Scenes images for
-    `args.train`/`args.val`, batched datasets, a task factory (heads as wide as the first
-    SegNet block, depth head starting at the mean valid depth), a SegNet backbone."""
-    train_images, train_labels = scenes_arrays(args.train, args.height, args.width, seed=args.seed)
-    val_images, val_labels = scenes_arrays(args.val, args.height, args.width, seed=args.seed + 10_000)
-    train = dataset(train_images, train_labels, args.batch_size, shuffle_seed=args.seed)
-    val = dataset(val_images, val_labels, 2 * args.batch_size)
-    valid_depth = train_labels["depth"][train_labels["depth"] > 0]
-    tasks_factory = functools.partial(make_tasks, args.filters[0], float(valid_depth.mean()))
-    backbone = functools.partial(segnet, filters=args.filters, convs_per_block=convs_per_block)
-    return train, val, val_images, val_labels, tasks_factory, backbone
 
 
 def prior_predictions(labels, count):
@@ -183,38 +115,82 @@ def plot(model, images, labels, path, count=4):
     figure.savefig(path, dpi=100)
 
 
+def train_multi_task(data, args):
+    """The hard-sharing SegNet with equal weights: the trained model and its validation logs."""
+    model = keras_mtl.build("hard_sharing", data.tasks_factory(), backbone=data.backbone,
+                            input_shape=data.input_shape, name="scenes_hard_sharing")
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting="equal")
+    model.fit(data.train, epochs=args.epochs, shuffle=False, verbose=args.verbose)
+    return model, model.evaluate(data.val, return_dict=True, verbose=0)
+
+
+def train_baselines(data, args):
+    """The single-task SegNets' validation metrics, by metric name."""
+    baselines = train_single_task_baselines(
+        data.tasks_factory, data.backbone, data.input_shape, data.train, data.val, args.epochs,
+        optimizer=keras.optimizers.Adam(args.learning_rate), verbose=args.verbose)
+    return {k: v for per_task in baselines.values() for k, v in per_task.items()}
+
+
+def measured(architecture, data, args):
+    """Trains `architecture` (equal weights) and returns its validation logs with its
+    parameters, training milliseconds per step and inference milliseconds per image
+    (every task's output, batches of 2 x --batch-size, after a warm-up call)."""
+    model = keras_mtl.build(architecture, data.tasks_factory(), backbone=data.backbone, input_shape=data.input_shape)
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting="equal")
+    _, ms_per_step = _common.fit_timed(model, data.train, args.epochs, shuffle=False, verbose=args.verbose)
+    results = model.evaluate(data.val, return_dict=True, verbose=0)
+    model.predict(data.val_images[:2 * args.batch_size], batch_size=2 * args.batch_size, verbose=0)
+    started = time.perf_counter()
+    model.predict(data.val_images, batch_size=2 * args.batch_size, verbose=0)
+    inference = 1000.0 * (time.perf_counter() - started) / len(data.val_images)
+    return {**results, "parameters": model.count_params(), "train_ms_per_step": ms_per_step,
+            "inference_ms_per_image": inference}
+
+
+def repeated(args):
+    """--seeds N (or --train-sizes): the multi-task model and the single-task networks over
+    N seeds with keras_mtl.experiments, per training set size; delta_m of each multi-task
+    model against the single-task networks of the same size and seed."""
+    sizes = args.train_sizes or [args.train]
+    data = functools.lru_cache(maxsize=1)(
+        lambda seed, size: _scenes.experiment(args, seed, args.convs_per_block, train=size))
+    label = (lambda kind, size: f"{kind} n={size}") if args.train_sizes else (lambda kind, size: kind)
+    runs, baselines = {}, {}
+    for size in sizes:
+        for kind, architecture in (("single-task", "single_task"), ("multi-task", "hard_sharing")):
+            runs[label(kind, size)] = functools.partial(
+                lambda seed, architecture, size: measured(architecture, data(seed, size), args),
+                architecture=architecture, size=size)
+        baselines[label("multi-task", size)] = baselines[label("single-task", size)] = label("single-task", size)
+    _common.compare(
+        args, f"Scenes, {', '.join(map(str, sizes))} training / {args.val} validation images of "
+        f"{args.height}x{args.width}, {args.epochs} epochs, equal weights",
+        runs, lower_is_better=_scenes.LOWER_IS_BETTER | {"train_ms_per_step", "inference_ms_per_image"},
+        baseline=baselines if args.train_sizes else "single-task", compared=list(HIGHER_IS_BETTER),
+        shown=list(HIGHER_IS_BETTER) + ["parameters", "train_ms_per_step", "inference_ms_per_image"])
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.seeds > 1 or args.results or args.train_sizes:
+        return repeated(args)
     started = time.time()
     keras.utils.set_random_seed(args.seed)
-    train_images, train_labels = scenes_arrays(args.train, args.height, args.width, seed=args.seed)
-    val_images, val_labels = scenes_arrays(args.val, args.height, args.width, seed=args.seed + 10_000)
+    data = _scenes.experiment(args, args.seed, args.convs_per_block)
     print(f"Scenes: {args.train} training and {args.val} validation images of "
           f"{args.height}x{args.width}, generated in {time.time() - started:.1f} s")
-    train = dataset(train_images, train_labels, args.batch_size, shuffle_seed=args.seed)
-    val = dataset(val_images, val_labels, 2 * args.batch_size)
-    valid_depth = train_labels["depth"][train_labels["depth"] > 0]
-    tasks_factory = functools.partial(make_tasks, args.filters[0], float(valid_depth.mean()))
-    backbone = functools.partial(segnet, filters=args.filters, convs_per_block=args.convs_per_block)
-    input_shape = (args.height, args.width, 3)
-    columns = {"prior": evaluate_predictions(prior_predictions(train_labels, args.val), val_labels)}
+    columns = {"prior": evaluate_predictions(prior_predictions(data.train_labels, args.val), data.val_labels)}
 
     print("\nMulti-task model (hard sharing, equal weights):")
     clock = time.time()
-    model = keras_mtl.build("hard_sharing", tasks_factory(), backbone=backbone, input_shape=input_shape,
-                            name="scenes_hard_sharing")
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting="equal")
-    model.fit(train, epochs=args.epochs, shuffle=False, verbose=args.verbose)
-    multi_task = model.evaluate(val, return_dict=True, verbose=0)
+    model, multi_task = train_multi_task(data, args)
     multi_task_seconds = time.time() - clock
 
     if not args.no_baselines:
         print("\nSingle-task baselines (one network per task):")
         clock = time.time()
-        baselines = train_single_task_baselines(
-            tasks_factory, backbone, input_shape, train, val, args.epochs,
-            optimizer=keras.optimizers.Adam(args.learning_rate), verbose=args.verbose)
-        columns["single-task"] = {k: v for per_task in baselines.values() for k, v in per_task.items()}
+        columns["single-task"] = train_baselines(data, args)
         print(f"(baselines trained in {time.time() - clock:.0f} s)")
     columns["multi-task"] = multi_task
     print(f"(multi-task model trained in {multi_task_seconds:.0f} s)")
@@ -229,7 +205,7 @@ def main(argv=None):
         keras_mtl.export(model, args.export)
         print(f"Exported the multi-task model to {args.export}")
     if args.plot:
-        plot(model, val_images, val_labels, args.plot)
+        plot(model, data.val_images, data.val_labels, args.plot)
         print(f"Wrote {args.plot}")
     print(f"Total time: {time.time() - started:.0f} s")
 

@@ -29,31 +29,32 @@ def tasks():
             for name in tox21.TASKS]
 
 
-def main():
+def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0], epochs=15, batch_size=128)
     p.add_argument("--split", choices=tox21.SPLIT_METHODS, default="scaffold")
     p.add_argument("--units", default="512,256", help="hidden layer widths of the MLP")
     p.add_argument("--dropout", type=float, default=0.3)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     path = _common.data_folder("tox21", args.data)
-    train = tox21.load(path, "train", batch_size=args.batch_size, method=args.split, seed=args.seed)
-    test = tox21.load(path, "test", batch_size=1024, method=args.split, seed=args.seed)
     trunk = functools.partial(mlp, units=tuple(int(u) for u in args.units.split(",")),
                               dropout=args.dropout)
-    results = {}
-    for architecture in ("single_task", "hard_sharing"):
-        keras.utils.set_random_seed(args.seed)
+
+    def run(architecture, seed):
+        train = tox21.load(path, "train", batch_size=args.batch_size, method=args.split, seed=seed)
+        test = tox21.load(path, "test", batch_size=1024, method=args.split, seed=seed)
         model = keras_mtl.build(architecture, tasks(), backbone=trunk,
                                 input_shape=train.element_spec[0].shape[1:])
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), steps_per_execution=8)
         print(f"\n== {architecture}: {model.count_params():,} parameters")
-        seconds = _common.fit(model, train, args.epochs)
+        _common.fit(model, train, args.epochs)
         metrics = {name: (name, keras.metrics.AUC(num_thresholds=2000)) for name in tox21.TASKS}
         aucs = _common.evaluate(model, test, metrics)
-        results[architecture] = ({"mean AUC": float(np.mean(list(aucs.values()))), **aucs}, seconds)
-    _common.print_results(
-        f"Tox21 test ({args.split} split, seed {args.seed}), {args.epochs} epochs, ROC-AUC on "
-        "measured labels only; mean AUC: the mean of the 12", results, lower_is_better=set(),
+        return {"mean AUC": float(np.mean(list(aucs.values()))), **aucs}
+
+    _common.compare(
+        args, f"Tox21 test ({args.split} split), {args.epochs} epochs, ROC-AUC on "
+        "measured labels only; mean AUC: the mean of the 12",
+        {a: functools.partial(run, a) for a in ("single_task", "hard_sharing")}, lower_is_better=set(),
         compared=tox21.TASKS)
 
 

@@ -12,6 +12,8 @@ sorted file names (UTKFace has no official split).
     python applications/utkface.py [--epochs 8] [--image-size 48] [--max-train 6000]
 """
 
+import functools
+
 import keras
 
 import _common
@@ -57,41 +59,42 @@ def weightings():
     return methods
 
 
-def main():
+def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0], epochs=8, batch_size=64)
     p.add_argument("--image-size", type=int, default=48)
     p.add_argument("--max-train", type=int, default=6000,
                    help="random subset of the training split (0: all 18,962)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     path = _common.data_folder("utkface", args.data)
-    train = utkface.load(path, "train", batch_size=args.batch_size, image_size=args.image_size,
-                         seed=args.seed, max_examples=args.max_train or None)
-    test = utkface.load(path, "test", batch_size=256, image_size=args.image_size, seed=args.seed)
     ages = utkface.read_labels(path)["age"]
-    train_ages = ages[utkface.split_indices(len(ages), "train", seed=args.seed)]
-    age_scale = float(train_ages.mean()), float(train_ages.std())
     test_count = len(utkface.split_indices(len(ages), "test", seed=args.seed))
-    runs = {"single_task": ("single_task", "equal")}
-    runs.update({f"hard_sharing {name}": ("hard_sharing", method)
-                 for name, method in weightings().items()})
-    results = {}
-    for name, (architecture, weighting) in runs.items():
-        keras.utils.set_random_seed(args.seed)
+    runs = {"single_task": ("single_task", None)}
+    runs.update({f"hard_sharing {name}": ("hard_sharing", name) for name in weightings()})
+
+    def run(name, seed):
+        architecture, method = runs[name]
+        # A weighting instance belongs to one model: a fresh one per run.
+        weighting = "equal" if method is None else weightings()[method]
+        train = utkface.load(path, "train", batch_size=args.batch_size, image_size=args.image_size,
+                             seed=seed, max_examples=args.max_train or None)
+        test = utkface.load(path, "test", batch_size=256, image_size=args.image_size, seed=seed)
+        train_ages = ages[utkface.split_indices(len(ages), "train", seed=seed)]
+        age_scale = float(train_ages.mean()), float(train_ages.std())
         model = keras_mtl.build(architecture, tasks(*age_scale), backbone=trunk,
                                 input_shape=(args.image_size, args.image_size, 3))
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting=weighting,
                       steps_per_execution=16)
         print(f"\n== {name}: {model.count_params():,} parameters")
-        seconds = _common.fit(model, train, args.epochs)
+        _common.fit(model, train, args.epochs)
         metrics = {"age MAE": ("age", keras.metrics.MeanAbsoluteError()),
                    "gender acc": ("gender", keras.metrics.SparseCategoricalAccuracy()),
                    "race acc": ("race", keras.metrics.SparseCategoricalAccuracy())}
-        results[name] = (_common.evaluate(model, test, metrics), seconds)
-    _common.print_results(
-        f"UTKFace test (seeded random 20%, {test_count} faces), "
-        f"{args.epochs} epochs, seed {args.seed}, {args.image_size}px, "
-        f"{args.max_train or 'all'} training faces",
-        results, lower_is_better={"age MAE"})
+        return _common.evaluate(model, test, metrics)
+
+    _common.compare(
+        args, f"UTKFace test (seeded random 20%, {test_count} faces), "
+        f"{args.epochs} epochs, {args.image_size}px, {args.max_train or 'all'} training faces",
+        {name: functools.partial(run, name) for name in runs}, lower_is_better={"age MAE"})
 
 
 if __name__ == "__main__":

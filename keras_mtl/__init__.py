@@ -2,8 +2,8 @@
 
 __version__ = "0.1.0"
 
-from keras_mtl import (architectures, backbones, callbacks, datasets, evaluation, layers, losses, metrics,
-                       plot, weighting)
+from keras_mtl import (architectures, backbones, callbacks, datasets, evaluation, experiments, layers, losses,
+                       metrics, plot, statistics, weighting)
 from keras_mtl.architectures import build
 from keras_mtl import export as export_lib
 from keras_mtl.export import export
@@ -19,6 +19,7 @@ __all__ = [
     "callbacks",
     "datasets",
     "evaluation",
+    "experiments",
     "build",
     "export",
     "export_lib",
@@ -26,6 +27,7 @@ __all__ = [
     "losses",
     "metrics",
     "plot",
+    "statistics",
     "variable_partition",
     "weighting",
 ]

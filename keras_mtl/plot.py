@@ -50,3 +50,121 @@ def task_weights(history, path=None, title="Task weights", axes=None):
     if path is not None:
         figure.savefig(path)
     return figure
+
+
+def task_weights_grid(histories, path=None, columns=2):
+    """`task_weights` of several runs, one panel each, titled by run name.
+
+    Args:
+        histories: `{name: History or its .history dict}` (e.g. one per weighting method).
+        path: where to save the figure, or None.
+        columns: panels per row.
+
+    Returns:
+        The `matplotlib.figure.Figure`.
+    """
+    from matplotlib.figure import Figure
+
+    if not isinstance(histories, dict) or not histories:
+        raise ValueError(f"histories must be a non-empty dict {{name: history}}. Received: {histories!r}")
+    columns = min(columns, len(histories))
+    rows = -(-len(histories) // columns)
+    figure = Figure(figsize=(6 * columns, 4 * rows), layout="constrained")
+    grid = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axes, (name, history) in zip(grid, histories.items()):
+        task_weights(history, title=name, axes=axes)
+    for axes in grid[len(histories):]:
+        axes.set_visible(False)
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    return figure
+
+
+def _axes(axes, size):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size, layout="constrained").add_subplot() if axes is None else axes
+
+
+def _compared(summary, key):
+    if not isinstance(summary, dict) or not summary:
+        raise TypeError(f"summary must be the dict of keras_mtl.experiments.summarize. Received: {summary!r}")
+    compared = {name: entry for name, entry in summary.items() if key in entry and not entry.get("is_baseline")}
+    if not compared:
+        raise ValueError(f"summary has no configuration with '{key}' besides the baseline "
+                         "(pass a baseline to keras_mtl.experiments.run).")
+    return compared
+
+
+def delta_m(summary, path=None, title="delta_m vs the baseline", axes=None):
+    """Bars of each configuration's mean delta_m with the seeds' standard deviation.
+
+    Bars whose paired t-test interval excludes 0 (`exceeds_noise`) are drawn solid,
+    the others hatched (within the seed noise). Lower is better.
+
+    Args:
+        summary: `keras_mtl.experiments.summarize` (or `run(...)["summary"]`); the
+            baseline configuration is left out.
+        path: where to save the figure (e.g. a `.png`), or None.
+        title: the plot's title.
+        axes: a matplotlib `Axes` to draw into; None for a new figure.
+
+    Returns:
+        The `matplotlib.figure.Figure` drawn into.
+
+    Example: `keras_mtl.plot.delta_m(keras_mtl.experiments.run(...)["summary"], "delta_m.png")`
+    """
+    compared = _compared(summary, "delta_m")
+    axes = _axes(axes, (max(5.0, 0.9 * len(compared) + 2), 4))
+    names = list(compared)
+    means = [compared[n]["delta_m"]["mean"] for n in names]
+    spreads = [compared[n]["delta_m"]["std"] or 0.0 for n in names]
+    bars = axes.bar(range(len(names)), means, yerr=spreads, capsize=4, color="tab:blue", edgecolor="black")
+    for bar, name in zip(bars, names):
+        if not compared[name]["delta_m"].get("exceeds_noise", False):
+            bar.set_facecolor("white")
+            bar.set_hatch("//")
+    axes.axhline(0.0, color="black", linewidth=0.8)
+    axes.set_xticks(range(len(names)), names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
+    seeds = sorted({len(compared[n]["delta_m"]["values"]) for n in names})
+    axes.set_ylabel("delta_m, % (lower is better)")
+    axes.set_title(f"{title}\nmean +- std over {'/'.join(map(str, seeds))} seeds\nhatched: within the seed noise",
+                   fontsize="medium")
+    return _save(axes, path)
+
+
+def metric_changes(summary, path=None, title="Change per metric vs the baseline", axes=None):
+    """Grouped bars: for each metric, each configuration's mean relative change from
+    the baseline of the same seed, in % with delta_m's sign (negative is better),
+    with the seeds' standard deviation.
+
+    Args: as for `delta_m`.
+
+    Returns:
+        The `matplotlib.figure.Figure` drawn into.
+    """
+    import numpy as np
+
+    compared = _compared(summary, "metric_changes")
+    names = list(compared)
+    metrics = list(dict.fromkeys(m for n in names for m in compared[n]["metric_changes"]))
+    axes = _axes(axes, (min(12.0, max(5.0, 0.4 * len(metrics) * len(names) + 2)), 4.5))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        changes = compared[name]["metric_changes"]
+        axes.bar(np.arange(len(metrics)) + (i - (len(names) - 1) / 2) * width,
+                 [changes[m]["mean"] for m in metrics], width,
+                 yerr=[changes[m]["std"] or 0.0 for m in metrics], capsize=2, label=name)
+    axes.axhline(0.0, color="black", linewidth=0.8)
+    axes.set_xticks(range(len(metrics)), metrics, rotation=30, ha="right")
+    axes.set_ylabel("relative change, % (negative is better)")
+    axes.set_title(title)
+    axes.legend(fontsize="small")
+    return _save(axes, path)
+
+
+def _save(axes, path):
+    figure = axes.get_figure()
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    return figure

@@ -11,7 +11,8 @@ pytest.importorskip("matplotlib")
 APP = pathlib.Path(__file__).resolve().parents[1] / "applications" / "gradnorm_synthetic.py"
 
 
-def test_tiny_run_reports_errors_and_writes_the_plot(tmp_path, capsys):
+def test_tiny_run_reports_errors_and_writes_the_plot(tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(APP.parent))  # the applications import _common
     spec = importlib.util.spec_from_file_location("gradnorm_synthetic", APP)
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)

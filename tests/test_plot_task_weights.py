@@ -32,3 +32,18 @@ def test_draws_into_given_axes_and_rejects_histories_without_weights():
         plot.task_weights({"loss": [1.0]})
     with pytest.raises(TypeError, match="History"):
         plot.task_weights([1.0, 2.0])
+
+
+def test_grid_draws_one_titled_panel_per_run_with_its_values(tmp_path):
+    histories = {"dwa": {"a_weight": [1.0, 1.3], "b_weight": [1.0, 0.7]},
+                 "uncertainty": {"a_weight": [0.6, 0.5], "b_weight": [1.6, 1.9]},
+                 "famo": {"a_weight": [0.2, 0.4], "b_weight": [0.8, 0.6]}}
+    path = tmp_path / "grid.png"
+    figure = plot.task_weights_grid(histories, path=str(path))
+    visible = [axes for axes in figure.axes if axes.get_visible()]
+    assert [axes.get_title() for axes in visible] == ["dwa", "uncertainty", "famo"]
+    assert len(figure.axes) == 4 and not figure.axes[3].get_visible()
+    np.testing.assert_array_equal(visible[1].get_lines()[1].get_ydata(), [1.6, 1.9])
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="non-empty dict"):
+        plot.task_weights_grid({})

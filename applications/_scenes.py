@@ -1,0 +1,102 @@
+"""The Scenes experiment the Scenes applications share: data, tasks, metrics, backbone.
+
+Segmentation, depth and surface normals on procedurally rendered Scenes images
+(`keras_mtl.datasets.scenes`), each task with MTAN's head, on a SegNet backbone.
+"""
+
+import functools
+import types
+
+import keras
+import tensorflow as tf
+
+import _common
+import keras_mtl
+from keras_mtl import losses, metrics
+from keras_mtl.backbones.segnet import segnet
+from keras_mtl.datasets.scenes import DENSE_TASKS, NUM_CLASSES, scenes_arrays
+
+HIGHER_IS_BETTER = {
+    "segmentation_miou": True,
+    "segmentation_pixel_accuracy": True,
+    "depth_abs_error": False,
+    "depth_rel_error": False,
+    "normals_angle_mean": False,
+    "normals_angle_median": False,
+    "normals_within_11.25": True,
+    "normals_within_22.5": True,
+    "normals_within_30": True,
+}
+LOWER_IS_BETTER = {name for name, higher in HIGHER_IS_BETTER.items() if not higher}
+
+
+def make_metrics():
+    """Fresh metric objects by task."""
+    return {
+        "segmentation": [metrics.MeanIoU(NUM_CLASSES), metrics.PixelAccuracy(NUM_CLASSES)],
+        "depth": [metrics.DepthAbsError(), metrics.DepthRelError()],
+        "normals": [metrics.NormalAngleMean(), metrics.NormalAngleMedian(),
+                    metrics.NormalAngleWithin(11.25), metrics.NormalAngleWithin(22.5),
+                    metrics.NormalAngleWithin(30)],
+    }
+
+
+def make_tasks(width, mean_depth):
+    """The three dense tasks, each with MTAN's head: a 3x3 conv and a 1x1 conv."""
+    task_metrics = make_metrics()
+
+    def head(name, channels, **output_options):
+        return [keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"{name}_head"),
+                keras.layers.Conv2D(channels, 1, name=name, **output_options)]
+
+    return [
+        keras_mtl.Task("segmentation", head=head("segmentation", NUM_CLASSES),
+                       loss=losses.PixelCrossEntropy(), metrics=task_metrics["segmentation"]),
+        # Starting at the mean depth spares the L1 loss a long walk from 0.
+        keras_mtl.Task("depth", head=head("depth", 1, bias_initializer=keras.initializers.Constant(mean_depth)),
+                       loss=losses.DepthL1(), metrics=task_metrics["depth"]),
+        keras_mtl.Task("normals", head=head("normals", 3), loss=losses.NormalCosine(),
+                       metrics=task_metrics["normals"]),
+    ]
+
+
+def dataset(images, labels, batch_size, shuffle_seed=None):
+    data = tf.data.Dataset.from_tensor_slices((images, {t: labels[t] for t in DENSE_TASKS}))
+    if shuffle_seed is not None:
+        data = data.shuffle(len(images), seed=shuffle_seed)
+    return data.batch(batch_size).prefetch(2)
+
+
+def parser(description, train, val, epochs, filters):
+    """`_common.parser`'s flags (no --data: the images are generated) and the Scenes ones."""
+    p = _common.parser(description, epochs=epochs, batch_size=16, learning_rate=2e-3, data=False)
+    p.add_argument("--height", type=int, default=48, help="image height (multiple of 2^blocks)")
+    p.add_argument("--width", type=int, default=64, help="image width (multiple of 2^blocks)")
+    p.add_argument("--train", type=int, default=train, help="training images")
+    p.add_argument("--val", type=int, default=val, help="validation images")
+    p.add_argument("--filters", default=filters, help="SegNet channels per block")
+    return p
+
+
+def parse_args(p, argv):
+    args = p.parse_args(argv)
+    args.filters = tuple(int(f) for f in args.filters.split(","))
+    return args
+
+
+def experiment(args, seed, convs_per_block=1, train=None):
+    """The data and model factories the Scenes comparisons share, for one seed: Scenes
+    images for `train` (default `args.train`) / `args.val` (validation images from `seed + 10_000`),
+    batched datasets (training shuffled with `seed`), a task factory (heads as wide as
+    the first SegNet block, depth head starting at the mean valid depth), a SegNet
+    backbone and the input shape."""
+    train_images, train_labels = scenes_arrays(train or args.train, args.height, args.width, seed=seed)
+    val_images, val_labels = scenes_arrays(args.val, args.height, args.width, seed=seed + 10_000)
+    valid_depth = train_labels["depth"][train_labels["depth"] > 0]
+    return types.SimpleNamespace(
+        train=dataset(train_images, train_labels, args.batch_size, shuffle_seed=seed),
+        val=dataset(val_images, val_labels, 2 * args.batch_size),
+        train_labels=train_labels, val_images=val_images, val_labels=val_labels,
+        tasks_factory=functools.partial(make_tasks, args.filters[0], float(valid_depth.mean())),
+        backbone=functools.partial(segnet, filters=args.filters, convs_per_block=convs_per_block),
+        input_shape=(args.height, args.width, 3))
