@@ -88,6 +88,18 @@ def test_weighting_scenes_over_seeds_resumes_and_plots(tmp_path, monkeypatch, ca
     assert len(json.loads(results.read_text())["runs"]) == 6
 
 
+def test_weighting_scenes_ranks_against_the_published_table(monkeypatch, capsys):
+    application = _application("weighting_scenes", monkeypatch)
+    # Three methods whose delta_m order is the published one reversed, and one not in it.
+    summary = {"single-task": {"is_baseline": True},
+               "equal": {"delta_m": {"mean": -3.0}}, "mgda": {"delta_m": {"mean": 1.0}},
+               "nash_mtl": {"delta_m": {"mean": 2.0}}, "famo": {"delta_m": {"mean": 0.0}}}
+    ranking = application.print_ranking(summary)
+    assert [m for m, _, _ in ranking["methods"]] == ["equal", "mgda", "nash_mtl"]
+    assert ranking["spearman"] == pytest.approx(-1.0) and ranking["missing"] == ["famo"]
+    assert "Spearman -1.00, Kendall tau -1.00 (3 methods)" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_architectures_scenes_prints_every_architecture(tmp_path, monkeypatch, capsys):
     application = _application("architectures_scenes", monkeypatch)
