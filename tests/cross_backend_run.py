@@ -2,10 +2,14 @@
 backend named by KERAS_BACKEND and saves what the cross-backend tests compare.
 
 Usage: python cross_backend_run.py FOLDER CONFIG...
-Each CONFIG is `METHOD:MODE[:masks]`: a weighting name ("fixed" and "dtp" get
-arguments), a gradient mode or "-", and optionally partial labels (masks, one batch
-without labels for a task). FOLDER/init.npz holds the initial weights (written when
+Each CONFIG is `METHOD:MODE[:OPTION...]`: a weighting name ("fixed" and "dtp" get
+arguments), a gradient mode or "-", and options: "masks" (partial labels, and one
+batch without labels for a task), "freeze" (`freeze_absent_tasks=True`),
+"optimizers" (Adam for the shared variables, one optimizer per task, SGD for the
+weighting method's variables; else SGD for all). FOLDER/init.npz holds the initial weights (written when
 absent, read when present), so that both backends start from the same values.
+With `--load` first, it loads each `FOLDER/<CONFIG>.<other backend>.keras` instead
+and writes its predictions to `FOLDER/<CONFIG>.<backend>.loaded.npz`.
 FOLDER/<CONFIG>.<backend>.npz gets the trained weights ("w0", "w1", ...), the
 weighting method's variables ("s0", ...; seed generator states left out), the logged
 task losses and the predictions on the training inputs; FOLDER/<CONFIG>.<backend>.keras
@@ -45,7 +49,15 @@ def run(folder, config):
         model.set_weights([stored[f"w{i}"] for i in range(len(stored.files))])
     else:
         np.savez(initial, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
-    model.compile(optimizer=keras.optimizers.SGD(0.05), weighting=weighting(name, mode))
+    optimizers = {"optimizer": keras.optimizers.SGD(0.05)}
+    if "optimizers" in options:
+        optimizers = {"optimizer": keras.optimizers.Adam(0.01),
+                      "task_optimizer": {"cls": keras.optimizers.SGD(0.1),
+                                         "reg": keras.optimizers.SGD(0.02),
+                                         "bin": keras.optimizers.Adam(0.005)},
+                      "weighting_optimizer": keras.optimizers.SGD(0.3)}
+    model.compile(weighting=weighting(name, mode), freeze_absent_tasks="freeze" in options,
+                  **optimizers)
     x, y = tiny_data()
     sample_weight = None
     if "masks" in options:
@@ -66,6 +78,24 @@ def run(folder, config):
     model.save(path + ".keras")
 
 
+def load(folder, config):
+    backend = keras.backend.backend()
+    other = {"jax": "tensorflow", "tensorflow": "jax"}[backend]
+    path = os.path.join(folder, config.replace(":", "_"))
+    model = keras.models.load_model(f"{path}.{other}.keras")
+    x, _ = tiny_data()
+    prediction = np.concatenate(
+        [np.reshape(p, (len(x), -1)) for p in keras.tree.flatten(model.predict(x, verbose=0))],
+        axis=1)
+    state = [v.numpy() for v in model.weighting.variables if "seed_generator" not in v.path]
+    np.savez(f"{path}.{backend}.loaded.npz", prediction=prediction,
+             **{f"s{i}": s for i, s in enumerate(state)})
+
+
 if __name__ == "__main__":
-    for config in sys.argv[2:]:
-        run(sys.argv[1], config)
+    if sys.argv[2] == "--load":
+        for config in sys.argv[3:]:
+            load(sys.argv[1], config)
+    else:
+        for config in sys.argv[2:]:
+            run(sys.argv[1], config)
