@@ -212,3 +212,25 @@ def test_evaluate_and_validation_log_every_task():
         assert np.isfinite(logs[f"{task}_loss"]) and logs[f"{task}_weight"] == 1.0
     model.fit(x, y, validation_data=(x, y), batch_size=16, epochs=1, verbose=0)
     assert "val_cls_accuracy" in model.history.history
+
+
+def test_what_the_jax_trainer_does_not_do_yet_is_an_error_that_names_it():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = tiny_model()
+        with pytest.raises(NotImplementedError, match="LossScaleOptimizer"):
+            model.compile(optimizer="adam", weighting="equal")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    with pytest.raises(NotImplementedError, match="steps_per_execution=4"):
+        tiny_model().compile(optimizer="adam", steps_per_execution=4)
+
+
+def test_several_steps_per_execution_skip_nonfinite_steps():
+    x, y = _nan_batch_data()
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="equal",
+                  on_nonfinite="skip", steps_per_execution=3)
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False).history
+    assert np.isfinite(history["loss"]).all()
+    assert all(np.isfinite(w).all() for w in model.get_weights())

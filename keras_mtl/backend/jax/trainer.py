@@ -109,6 +109,12 @@ class JAXTrainer:
             raise NotImplementedError(
                 "keras_mtl on the JAX backend does not train with a LossScaleOptimizer "
                 "(mixed_float16) yet; use the mixed_bfloat16 policy, or the TensorFlow backend.")
+        if self.on_nonfinite == "raise" and self.steps_per_execution > 1:
+            raise NotImplementedError(
+                "keras_mtl on the JAX backend raises for a non-finite step only with "
+                "steps_per_execution=1. Received: steps_per_execution="
+                f"{self.steps_per_execution} with on_nonfinite='raise'; pass "
+                "on_nonfinite='skip' or steps_per_execution=1.")
         mode = self.weighting.gradient_mode
         if mode == "representation":
             self._split_at_representation()  # raises for graphs it cannot split
@@ -136,7 +142,6 @@ class JAXTrainer:
         weighting = self.weighting
         t_vars, nt_vars = self.trainable_variables, self.non_trainable_variables
         model_vars = t_vars + nt_vars
-        num_tasks = len(self.task_names)
         residual = None
 
         def objective(trainable_values):
