@@ -1,4 +1,4 @@
-"""`MultiTaskModel`: a functional Keras model with a multi-task train step."""
+"""`MultiTaskModel`: a functional Keras model with a multi-task train step (TensorFlow or JAX)."""
 
 import warnings
 import weakref
@@ -174,6 +174,11 @@ class MultiTaskModel(Trainer, keras.Model):
     shared variables (those feeding more than one task output, derived from the
     graph), the task-specific ones, and the weighting method's own variables.
     Logs `<task>_loss`, `<task>_weight` and each task's metrics.
+
+    This class holds what every Keras backend shares (tasks, variable partition,
+    compile-time resolution, label routing and checks, the task loss vector, per-task
+    logging); the train and test steps are the backend's trainer
+    (`keras_mtl/backend/tensorflow/trainer.py`, `keras_mtl/backend/jax/trainer.py`).
 
     Build one with `keras_mtl.build(...)`, or wrap your own multi-output functional
     model with `MultiTaskModel.from_model(model)`.

@@ -6,8 +6,10 @@ Each CONFIG is `METHOD:MODE[:OPTION...]`: a weighting name ("fixed" and "dtp" ge
 arguments), a gradient mode or "-", and options: "masks" (partial labels, and one
 batch without labels for a task), "freeze" (`freeze_absent_tasks=True`),
 "optimizers" (Adam for the shared variables, one optimizer per task, SGD for the
-weighting method's variables; else SGD for all). FOLDER/init.npz holds the initial weights (written when
-absent, read when present), so that both backends start from the same values.
+weighting method's variables; else SGD for all), "regularized" (a model with weight
+and activity regularizers and batch normalization in the trunk instead). FOLDER/init.npz holds the initial weights (written when
+absent, read when present; FOLDER/init_regularized.npz for the regularized model),
+so that both backends start from the same values.
 With `--load` first, it loads each `FOLDER/<CONFIG>.<other backend>.keras` instead
 and writes its predictions to `FOLDER/<CONFIG>.<backend>.loaded.npz`.
 FOLDER/<CONFIG>.<backend>.npz gets the trained weights ("w0", "w1", ...), the
@@ -38,12 +40,34 @@ def weighting(name, mode):
     return type(keras_mtl.weighting.get(name))(gradient_mode=mode)
 
 
+def regularized_model():
+    """A trunk with weight and activity regularizers and batch normalization."""
+    regularizer = keras.regularizers.l2
+    inputs = keras.Input((8,))
+    h = keras.layers.Dense(16, kernel_regularizer=regularizer(0.01), name="d1")(inputs)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.Activation("relu")(h)
+    h = keras.layers.Dense(8, activation="relu", activity_regularizer=regularizer(1e-3),
+                           name="d2")(h)
+    outputs = {"cls": keras.layers.Dense(3, activation="softmax", name="cls",
+                                         kernel_regularizer=regularizer(0.02))(h),
+               "reg": keras.layers.Dense(2, name="reg")(h),
+               "bin": keras.layers.Dense(1, activation="sigmoid", name="bin")(h)}
+    return keras_mtl.MultiTaskModel(inputs=inputs, outputs=outputs, tasks=[
+        keras_mtl.Task("cls", loss="sparse_categorical_crossentropy"),
+        keras_mtl.Task("reg", loss="mse"), keras_mtl.Task("bin", loss="binary_crossentropy")])
+
+
+def initial_weights(folder, options):
+    return os.path.join(folder, "init_regularized.npz" if "regularized" in options else "init.npz")
+
+
 def run(folder, config):
     name, mode, *options = config.split(":")
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
-    model = tiny_model()
-    initial = os.path.join(folder, "init.npz")
+    model = regularized_model() if "regularized" in options else tiny_model()
+    initial = initial_weights(folder, options)
     if os.path.exists(initial):
         stored = np.load(initial)
         model.set_weights([stored[f"w{i}"] for i in range(len(stored.files))])

@@ -2,7 +2,8 @@
 trained for 12 SGD (or Adam) steps on each backend end with the same weights,
 weighting state, logged task losses and predictions (to 1e-5) for every
 deterministic weighting method, both gradient modes, masks, absent tasks under
-`freeze_absent_tasks` and separate optimizers; a `.keras` file saved on one backend
+`freeze_absent_tasks`, separate optimizers, and a trunk with regularizers and
+batch normalization; a `.keras` file saved on one backend
 loads on the other and predicts the same. Each backend trains in its own process
 (`tests/cross_backend_run.py`)."""
 
@@ -20,6 +21,9 @@ pytestmark = [
                        reason="needs JAX (pip install '.[jax]')"),
 ]
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cross_backend_run  # noqa: E402
+
 _RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cross_backend_run.py")
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,7 +33,8 @@ CONFIGS = ([f"{m}:-" for m in LOSS_METHODS]
            + [f"{m}:{g}" for m in GRADIENT_METHODS for g in ("shared_parameters", "representation")]
            + ["equal:-:masks:freeze:optimizers", "famo:-:masks:freeze", "dwa:-:masks",
               "uncertainty:-:optimizers", "mgda:shared_parameters:masks:freeze:optimizers",
-              "imtl:representation:masks"])
+              "imtl:representation:masks", "uncertainty:-:regularized",
+              "mgda:shared_parameters:regularized", "imtl:representation:regularized"])
 LOADED = ["uncertainty:-", "famo:-:masks:freeze", "mgda:representation"]
 
 
@@ -58,7 +63,7 @@ def _load(folder, config, suffix):
 @pytest.mark.parametrize("config", CONFIGS)
 def test_tensorflow_and_jax_train_alike(runs, config):
     tf_run, jax_run = _load(runs, config, "tensorflow"), _load(runs, config, "jax")
-    initial = np.load(os.path.join(runs, "init.npz"))
+    initial = np.load(cross_backend_run.initial_weights(runs, config.split(":")))
     assert sorted(tf_run.files) == sorted(jax_run.files)
     assert not np.allclose(tf_run["w0"], initial["w0"], atol=1e-3)  # training moved the trunk
     for key in tf_run.files:
