@@ -544,7 +544,7 @@ class MultiTaskModel(Trainer, keras.Model):
 
     def _task_loss_vector(self, y, y_pred, sample_weight):
         """Returns `(losses, counts)`: each task's mean loss over the labelled entries
-        of the global batch (float32, shape (K,)) and how many labelled entries it has
+        of the global batch (`keras.config.floatx()`, shape (K,)) and how many labelled entries it has
         (the sum of the task's sample weights, else the batch size).
 
         Under a distribution strategy every replica gets the same loss values (one
@@ -558,14 +558,14 @@ class MultiTaskModel(Trainer, keras.Model):
             _check_label(name, y[name], y_pred[name], self._task_losses[name])
             weight = sample_weight[name]
             values.append(ops.cast(_distribute.unscale_loss(
-                self._task_losses[name](y[name], y_pred[name], weight)), "float32"))
+                self._task_losses[name](y[name], y_pred[name], weight)), keras.config.floatx()))
             if weight is None:
-                sizes.append(ops.cast(ops.shape(y[name])[0], "float32"))
+                sizes.append(ops.cast(ops.shape(y[name])[0], keras.config.floatx()))
                 counts.append(None)
             else:
                 # A sample weight is a mask: average over the labelled entries only.
-                weight = ops.cast(weight, "float32")
-                sizes.append(ops.cast(ops.size(weight), "float32"))
+                weight = ops.cast(weight, keras.config.floatx())
+                sizes.append(ops.cast(ops.size(weight), keras.config.floatx()))
                 counts.append(ops.sum(weight))
         replicas = _distribute.num_replicas()
         if replicas == 1:
@@ -581,21 +581,21 @@ class MultiTaskModel(Trainer, keras.Model):
 
     def _regularization_loss(self):
         if not self.losses:
-            return ops.zeros((), "float32")
-        return ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
+            return ops.zeros((), keras.config.floatx())
+        return ops.sum(ops.stack([ops.cast(l, keras.config.floatx()) for l in self.losses]))
 
     def _update_trackers(self, x, total, task_losses, weights, counts, finite=None):
         """Epoch means: the total loss per example, each task's loss per labelled
         entry (`counts` of them in this batch), the weights per step."""
-        batch = ops.cast(ops.shape(keras.tree.flatten(x)[0])[0], "float32")
+        batch = ops.cast(ops.shape(keras.tree.flatten(x)[0])[0], keras.config.floatx())
         activity = self.__dict__.get("_task_activity")
         if activity is not None:
             weights = ops.where(activity > 0, weights, 0.0)
         one = ops.ones_like(weights)
         if finite is not None:
             # A skipped step counts for nothing in the logs.
-            batch, one = batch * ops.cast(finite, "float32"), one * ops.cast(finite, "float32")
-            counts = counts * ops.cast(finite, "float32")
+            batch, one = batch * ops.cast(finite, keras.config.floatx()), one * ops.cast(finite, keras.config.floatx())
+            counts = counts * ops.cast(finite, keras.config.floatx())
             total = ops.where(finite, total, 0.0)
             task_losses = ops.where(finite, task_losses, 0.0)
             weights = ops.where(ops.isfinite(weights), weights, 0.0)
@@ -653,8 +653,11 @@ class MultiTaskModel(Trainer, keras.Model):
 
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
         self._check_array_labels(y)
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, (tuple, list)) and len(validation) in (2, 3):
+            self._check_array_labels(validation[1])
         _check_not_empty(x, "training")
-        _check_not_empty(kwargs.get("validation_data"), "validation")
+        _check_not_empty(validation, "validation")
         # The model's own callbacks run first: a checkpoint at the end of an epoch
         # must hold the weighting method's state after its epoch update.
         ours = [_EpochEndCallback()] + self._trainer_callbacks()

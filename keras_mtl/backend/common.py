@@ -1,6 +1,7 @@
 """Pieces of the train step that every backend's trainer shares (`keras.ops` only):
 the flat layout of per-task gradients and their combination by a weighting method."""
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -33,8 +34,8 @@ def combine_rows(method, matrix, losses, present):
     when the method needs only that, else through `combine_gradients` (residual
     None: the method reports none)."""
     if method.uses_gramian:
-        rows32 = ops.cast(matrix, "float32")
-        weights, residual = method.solve_gramian(gramian(rows32), losses, present)
-        return ops.cast(apply_weights(weights, rows32), matrix.dtype), weights, residual
+        rows = ops.cast(matrix, keras.config.floatx())
+        weights, residual = method.solve_gramian(gramian(rows), losses, present)
+        return ops.cast(apply_weights(weights, rows), matrix.dtype), weights, residual
     combined, weights = method.combine_gradients(matrix, losses, present)
     return combined, weights, None

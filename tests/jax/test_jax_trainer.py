@@ -154,18 +154,26 @@ def _nan_batch_data():
     return x, y
 
 
-def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unapplied():
-    x, y = _nan_batch_data()
+@pytest.mark.parametrize("call", ["fit, then a step", "fit, last step", "train_on_batch"])
+def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unapplied(call):
+    x, y = _nan_batch_data()  # a NaN label in the batch x[16:32]
     model = tiny_model()
     model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="equal")
     model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
     after_first = _state(model)
     with pytest.raises(FloatingPointError, match=r"non-finite loss in task\(s\) \['reg'\] at "
                                                  r"training step 1"):
-        model.fit(x[16:], {k: v[16:] for k, v in y.items()}, batch_size=16, verbose=0,
-                  shuffle=False)
+        if call == "train_on_batch":
+            model.train_on_batch(x[16:32], {k: v[16:32] for k, v in y.items()})
+        else:
+            end = 48 if call == "fit, then a step" else 32
+            model.fit(x[16:end], {k: v[16:end] for k, v in y.items()}, batch_size=16,
+                      verbose=0, shuffle=False)
     for before, now in zip(after_first, _state(model)):
         np.testing.assert_array_equal(before, now)
+    # The model trains on from there.
+    model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 2
 
 
 def test_nonfinite_step_is_skipped_as_if_its_batch_were_not_there():

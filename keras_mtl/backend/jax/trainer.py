@@ -68,6 +68,17 @@ def _run(variables, values, fn, collect_losses=True):
     return out, state.get(variables)
 
 
+class _NonfiniteCheck(keras.callbacks.Callback):
+    """Raises at the end of an epoch whose last step was not finite (the train
+    function checks every other step when it starts the next one)."""
+
+    def on_train_begin(self, logs=None):
+        self.model.__dict__["_pending_step"] = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model._check_pending_step()
+
+
 class JAXTrainer:
     """The JAX half of `MultiTaskModel` (a mixin before `keras.Model`)."""
 
@@ -97,12 +108,13 @@ class JAXTrainer:
         return _unique(variables)
 
     def _trainer_callbacks(self):
-        return []
+        return [_NonfiniteCheck()] if self.on_nonfinite == "raise" else []
 
     def _create_task_activity(self):
         # A new state variable: the jit-compiled step traces again for the new state.
         self.__dict__["_task_activity"] = keras.Variable(
-            np.ones(len(self.task_names), "float32"), trainable=False, name="task_activity")
+            np.ones(len(self.task_names), keras.config.floatx()), trainable=False,
+            name="task_activity")
 
     def _prepare_trainer(self):
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
@@ -295,7 +307,7 @@ class JAXTrainer:
                 logged, counts = self._task_loss_vector(y, y_pred, sample_weight)
                 present, task_losses = self._participating(logged, counts)
                 objective, weights = self._weigh(y, y_pred, sample_weight, task_losses, present,
-                                                 ops.zeros((), "float32"))
+                                                 ops.zeros((), keras.config.floatx()))
                 return task_losses, (y_pred, logged, counts, present, task_losses, weights,
                                      objective)
 
@@ -355,7 +367,7 @@ class JAXTrainer:
     def _all_finite(self, task_losses, grads):
         """Whether the task losses and the gradients are all finite (one reduction
         per gradient: a sum that overflows counts as non-finite)."""
-        sums = ops.stack([ops.cast(ops.sum(g), "float32") for g in grads if g is not None])
+        sums = ops.stack([ops.cast(ops.sum(g), keras.config.floatx()) for g in grads if g is not None])
         return ops.logical_and(ops.all(ops.isfinite(task_losses)), ops.all(ops.isfinite(sums)))
 
     def test_step(self, state, data):
@@ -394,15 +406,33 @@ class JAXTrainer:
             return step
 
         def function(state, iterator):
+            # The previous step's check, which has finished by now: waiting for a step
+            # right after dispatching it would hold the host back at every step.
+            self._check_pending_step()
             logs, new_state = step(state, iterator)
             finite, losses = logs.pop(_FINITE), logs.pop(_STEP_LOSSES)
-            if not bool(finite):
-                self._restore(new_state)
-                self._raise_nonfinite(np.asarray(losses))
+            self.__dict__["_pending_step"] = (finite, losses, new_state)
             return logs, new_state
 
         self.train_function = function
         return function
+
+    def train_on_batch(self, *args, **kwargs):
+        logs = super().train_on_batch(*args, **kwargs)
+        self._check_pending_step()
+        return logs
+
+    def _check_pending_step(self):
+        """Raises for the last step that the train function ran when it was not
+        finite, after writing its state (that of the step before) into the model."""
+        pending = self.__dict__.get("_pending_step")
+        self.__dict__["_pending_step"] = None
+        if pending is None:
+            return
+        finite, losses, state = pending
+        if not bool(finite):
+            self._restore(state)
+            self._raise_nonfinite(np.asarray(losses))
 
     def _restore(self, state):
         """Writes the state a step returned (unchanged by a non-finite step) back into

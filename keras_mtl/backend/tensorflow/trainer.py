@@ -151,8 +151,8 @@ class TensorFlowTrainer:
         finite = ops.all(ops.isfinite(task_losses))
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
             return finite
-        sums = [ops.cast(ops.sum(g), "float32") for g in grads if g is not None]
-        nonfinite = ops.sum(ops.cast(~ops.isfinite(ops.stack(sums)), "float32"))
+        sums = [ops.cast(ops.sum(g), keras.config.floatx()) for g in grads if g is not None]
+        nonfinite = ops.sum(ops.cast(~ops.isfinite(ops.stack(sums)), keras.config.floatx()))
         # Replicas agree, as they do on the losses: one replica's NaN reaches all.
         return ops.logical_and(finite, _distribute.replica_sum(nonfinite) == 0)
 
@@ -240,7 +240,7 @@ class TensorFlowTrainer:
         # Methods see the true gradients: without the loss scale of mixed precision.
         scale, dtype = self._loss_scale(), matrix.dtype
         if scale is not None:
-            matrix = ops.cast(matrix, "float32") / scale
+            matrix = ops.cast(matrix, keras.config.floatx()) / scale
         method, replicas, residual = self.weighting, _distribute.num_replicas(), None
         if representation is None:
             # Each replica's rows are its share of the global batch's gradients: the
@@ -248,7 +248,7 @@ class TensorFlowTrainer:
             # gradient (divided by the replica count, as replicas' gradients add up).
             matrix = _distribute.replica_sum(matrix)
         if method.uses_gramian:
-            rows32 = ops.cast(matrix, "float32")
+            rows32 = ops.cast(matrix, keras.config.floatx())
             # For the representation, the replicas' rows span the batch: the global
             # Gramian is the sum of the replicas' Gramians, and each replica applies
             # the weights to its own rows.
@@ -282,7 +282,7 @@ class TensorFlowTrainer:
     def _loss_scale(self):
         """The dynamic loss scale of mixed precision, or None."""
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-            return ops.cast(self.optimizer.scale_loss(ops.ones((), "float32")), "float32")
+            return ops.cast(self.optimizer.scale_loss(ops.ones((), keras.config.floatx())), keras.config.floatx())
         return None
 
 
