@@ -9,12 +9,17 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["keras_mtl", "keras_mtl.*"]),
     python_requires=">=3.10",
-    install_requires=["keras>=3.15,<4", "numpy"],
+    # The versions the test suite runs on: the trainers use Keras' train loop and
+    # MultiOptimizer (new in 3.15), so a new Keras minor release needs a new test run.
+    install_requires=["keras>=3.15.1,<3.16", "numpy>=2,<3"],
     extras_require={
-        # TensorFlow is the backend. Pick the CPU wheel on machines without a GPU,
-        # so that pip does not pull the multi-GB CUDA build.
-        "cpu": ["tensorflow-cpu>=2.21,<3"],
-        "gpu": ["tensorflow[and-cuda]>=2.21,<3"],
+        # TensorFlow: the default backend, and tf.data for the datasets on any backend.
+        # Pick the CPU wheel on machines without a GPU, so that pip does not pull the
+        # multi-GB CUDA build.
+        "cpu": ["tensorflow-cpu>=2.21,<2.22"],
+        "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
+        # The JAX backend (KERAS_BACKEND=jax); jaxlib for CPU comes with it.
+        "jax": ["jax>=0.10.2,<0.11"],
         "apps": ["matplotlib>=3.7", "rdkit>=2023.9"],
         # tfds 4.9.10 builds datasets through etils.epath, which imports
         # importlib_resources without declaring it; tfds.testing also needs dill.

@@ -10,9 +10,8 @@ pool for the batch-end callbacks even when none of them has a batch hook (with
 import inspect
 
 import keras
-import tensorflow as tf
 
-from keras_mtl import _private
+from keras_mtl import _distribute, _private
 
 _TRAIN_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
 _TEST_BATCH_HOOKS = ("on_test_batch_begin", "on_test_batch_end")
@@ -67,7 +66,7 @@ def for_fit(model, callbacks, args, kwargs):
     fit.apply_defaults()
     fit = fit.arguments
     x = fit["x"]
-    if not isinstance(x, tf.data.Dataset):
+    if not _distribute.is_tf_dataset(x):
         return callbacks
     epochs = fit["epochs"]
     if keras.config.max_epochs() and keras.config.max_epochs() < epochs:

@@ -3,14 +3,41 @@
 Inside a train step run by `tf.distribute` each replica sees its share of the global
 batch. Weighting methods must see statistics of the global batch (task losses, KPIs,
 gradient matrices), so that 2 replicas behave like 1 replica on the same batch.
-Without a strategy (one replica) every function here returns its input unchanged.
+Without a strategy (one replica), and on other backends than TensorFlow, every
+function here returns its input unchanged.
 """
 
-import tensorflow as tf
+import importlib
+import sys
+
+import keras
+
+
+def _tf():
+    """TensorFlow when it is the backend, else None (not imported for other backends)."""
+    return importlib.import_module("tensorflow") if keras.backend.backend() == "tensorflow" else None
+
+
+def is_tf_dataset(data):
+    """Whether `data` is a `tf.data.Dataset` (False without TensorFlow imported)."""
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(data, tf.data.Dataset)
+
+
+def unscale_loss(value):
+    """A loss of Keras' loss objects, which divide by the replica count under
+    `tf.distribute`, times the replica count."""
+    if _tf() is None:
+        return value
+    from keras_mtl import _private
+    return _private.unscale_loss_for_distribution(value)
 
 
 def _context():
     """The replica context when several replicas run the step, else None."""
+    tf = _tf()
+    if tf is None:
+        return None
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
         return None
@@ -25,7 +52,9 @@ def num_replicas():
 def replica_sum(value):
     """The sum of `value` over the replicas (every replica gets the same result)."""
     context = _context()
-    return value if context is None else context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+    if context is None:
+        return value
+    return context.all_reduce(_tf().distribute.ReduceOp.SUM, value)
 
 
 def replica_concat(value, axis):
@@ -35,6 +64,7 @@ def replica_concat(value, axis):
     context = _context()
     if context is None:
         return value, 0
+    tf = _tf()
     sizes = context.all_gather(tf.shape(value)[axis:axis + 1], axis=0)
     start = tf.reduce_sum(sizes[:context.replica_id_in_sync_group])
     gathered = context.all_gather(value, axis=axis)

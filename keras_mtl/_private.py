@@ -8,9 +8,6 @@ TensorFlow upgrade to a one-file change.
 import contextlib
 import weakref
 
-import tensorflow as tf
-from tensorflow.python.eager.polymorphic_function import polymorphic_function
-
 from keras.src.backend.common.global_state import set_global_attribute
 from keras.src.losses.loss import scale_loss_for_distribution
 from keras.src.losses.losses import LossFunctionWrapper
@@ -61,6 +58,8 @@ class IteratorCall:
     """
 
     def __init__(self, function):
+        from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
         self.function = function
         self._iterator = None  # weak reference: an iterator lives for one epoch
         self._concrete = None
@@ -72,6 +71,8 @@ class IteratorCall:
             self._count_call = lambda: None
 
     def __call__(self, iterator):
+        import tensorflow as tf
+
         if not tf.executing_eagerly() or tf.config.functions_run_eagerly():
             return self.function(iterator)
         if self._iterator is None or self._iterator() is not iterator:

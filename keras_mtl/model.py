@@ -1,15 +1,15 @@
-"""`MultiTaskModel`: a functional Keras model with a multi-task train step."""
+"""`MultiTaskModel`: a functional Keras model with a multi-task train step (TensorFlow or JAX)."""
 
 import warnings
 import weakref
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from keras_mtl import _callback_list, _distribute, _private
 from keras_mtl import weighting as weighting_lib
+from keras_mtl.backend import Trainer
 from keras_mtl.graph import shared_representation, variable_partition
 from keras_mtl.task import Task, check_task_names, loaded_spec, saved_spec, serialized
 from keras_mtl.weighting._checks import check_float
@@ -59,21 +59,6 @@ class _EpochEndCallback(keras.callbacks.Callback):
                 "are not the exact optimum (see the method's docstring).", stacklevel=2)
 
 
-class _NonfiniteCheck(keras.callbacks.Callback):
-    """Raises for a non-finite task loss or gradient that an XLA-compiled step
-    recorded, where the train function does not check it itself (it reads a
-    variable per batch)."""
-
-    batch_hooks = True  # read by `_callback_list`
-
-    def on_train_begin(self, logs=None):
-        self.batch_hooks = not getattr(self.model.train_function, "checks_nonfinite", False)
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.batch_hooks:
-            self.model._raise_recorded_nonfinite()
-
-
 class _PerTaskMean(keras.metrics.Metric):
     """Weighted epoch means of a per-task quantity, logged as `<task><suffix>`; one
     metric with two (K,) variables costs two updates per step, not 2K."""
@@ -89,8 +74,8 @@ class _PerTaskMean(keras.metrics.Metric):
         self.count.assign_add(sample_weight)
 
     def reset_state(self):
-        self.total.assign(ops.zeros_like(self.total))
-        self.count.assign(ops.zeros_like(self.count))
+        self.total.assign(ops.zeros(self.total.shape, self.total.dtype))
+        self.count.assign(ops.zeros(self.count.shape, self.count.dtype))
 
     def result(self):
         means = ops.divide_no_nan(self.total, self.count)
@@ -158,7 +143,7 @@ def _empty_data_error(which):
 def _check_not_empty(data, which):
     if isinstance(data, (tuple, list)) and data:
         data = data[0]
-    if isinstance(data, tf.data.Dataset):
+    if _distribute.is_tf_dataset(data):
         if int(data.cardinality()) == 0:
             raise _empty_data_error(which)
     elif data is not None and hasattr(data, "shape") and len(data.shape) and data.shape[0] == 0:
@@ -176,32 +161,12 @@ def _loss_object(task, identifier):
     return _private.LossFunctionWrapper(loss, name=f"{task}_loss")
 
 
-def _flatten_gradients(grads, sources):
-    """Concatenates gradients into one vector; a missing gradient counts as zeros."""
-    return ops.concatenate([
-        ops.reshape(g if g is not None else ops.zeros_like(s), (-1,))
-        for g, s in zip(grads, sources)
-    ])
-
-
-def _unflatten(vector, like):
-    """Splits a flat vector into pieces shaped like the variables or tensors `like`."""
-    parts, offset = [], 0
-    for t in like:
-        static = None not in tuple(t.shape)
-        shape = tuple(t.shape) if static else tf.shape(t)
-        size = int(np.prod(t.shape)) if static else tf.size(t)
-        parts.append(ops.reshape(vector[offset:offset + size], shape))
-        offset = offset + size
-    return parts
-
-
 def _clone_optimizer(optimizer):
     return optimizer.__class__.from_config(optimizer.get_config())
 
 
 @keras.saving.register_keras_serializable(package="keras_mtl")
-class MultiTaskModel(keras.Model):
+class MultiTaskModel(Trainer, keras.Model):
     """A multi-output functional model whose outputs are tasks.
 
     `train_step` computes each task's loss separately, combines them with a
@@ -209,6 +174,11 @@ class MultiTaskModel(keras.Model):
     shared variables (those feeding more than one task output, derived from the
     graph), the task-specific ones, and the weighting method's own variables.
     Logs `<task>_loss`, `<task>_weight` and each task's metrics.
+
+    This class holds what every Keras backend shares (tasks, variable partition,
+    compile-time resolution, label routing and checks, the task loss vector, per-task
+    logging); the train and test steps are the backend's trainer
+    (`keras_mtl/backend/tensorflow/trainer.py`, `keras_mtl/backend/jax/trainer.py`).
 
     Build one with `keras_mtl.build(...)`, or wrap your own multi-output functional
     model with `MultiTaskModel.from_model(model)`.
@@ -250,12 +220,7 @@ class MultiTaskModel(keras.Model):
         computed and logged. `keras_mtl.callbacks.TaskwiseEarlyStopping` sets it.
         """
         if self.__dict__.get("_task_activity") is None:
-            with self.distribute_strategy.scope():
-                self.__dict__["_task_activity"] = tf.Variable(
-                    tf.ones(len(self.task_names)), trainable=False,
-                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-            # Steps traced before read no activity.
-            self.train_function = self.test_function = None
+            self._create_task_activity()
         return self._task_activity
 
     def _participating(self, task_losses, counts):
@@ -342,7 +307,6 @@ class MultiTaskModel(keras.Model):
             raise ValueError(
                 f"on_nonfinite must be 'raise' or 'skip'. Received: on_nonfinite={on_nonfinite!r}")
         self.on_nonfinite = on_nonfinite
-        self._create_nonfinite_record(len(names))
         task_losses = self._per_task(loss, "loss", single_is_shared=True)
         self._task_losses = {n: _loss_object(n, v) for n, v in task_losses.items()}
         task_metrics = self._per_task(metrics, "metrics", single_is_shared=False)
@@ -438,6 +402,7 @@ class MultiTaskModel(keras.Model):
             "steps_per_execution": steps_per_execution,
             "jit_compile": jit_compile,
         }
+        self._prepare_trainer()
 
     def _group_optimizers(self, shared_optimizer, multipliers):
         if multipliers is not None and not isinstance(multipliers, dict):
@@ -481,7 +446,13 @@ class MultiTaskModel(keras.Model):
         return values
 
     def _optimized_variables(self):
-        return list(self.trainable_variables) + list(self.weighting.trainable_variables)
+        """The network's trainable variables, then the weighting method's."""
+        variables, seen = [], set()
+        for v in list(self.trainable_variables) + list(self.weighting.trainable_variables):
+            if id(v) not in seen:
+                seen.add(id(v))
+                variables.append(v)
+        return variables
 
     def get_compile_config(self):
         if not self.compiled:
@@ -586,7 +557,7 @@ class MultiTaskModel(keras.Model):
         for name in self.task_names:
             _check_label(name, y[name], y_pred[name], self._task_losses[name])
             weight = sample_weight[name]
-            values.append(ops.cast(_private.unscale_loss_for_distribution(
+            values.append(ops.cast(_distribute.unscale_loss(
                 self._task_losses[name](y[name], y_pred[name], weight)), keras.config.floatx()))
             if weight is None:
                 sizes.append(ops.cast(ops.shape(y[name])[0], keras.config.floatx()))
@@ -616,7 +587,7 @@ class MultiTaskModel(keras.Model):
     def _update_trackers(self, x, total, task_losses, weights, counts, finite=None):
         """Epoch means: the total loss per example, each task's loss per labelled
         entry (`counts` of them in this batch), the weights per step."""
-        batch = ops.cast(tf.shape(keras.tree.flatten(x)[0])[0], keras.config.floatx())
+        batch = ops.cast(ops.shape(keras.tree.flatten(x)[0])[0], keras.config.floatx())
         activity = self.__dict__.get("_task_activity")
         if activity is not None:
             weights = ops.where(activity > 0, weights, 0.0)
@@ -632,87 +603,6 @@ class MultiTaskModel(keras.Model):
         self._task_loss_tracker.update_state(task_losses, counts)
         self._task_weight_tracker.update_state(weights, one)
 
-    def _scaled(self, loss):
-        """The loss to differentiate: divided by the replica count (so that summing
-        replicas' gradients gives the global mean) and multiplied by the loss scale."""
-        return self.optimizer.scale_loss(_private.scale_loss_for_distribution(loss))
-
-    def train_step(self, data):
-        x, y, sample_weight = _private.unpack_x_y_sample_weight(data)
-        y = self.labels_by_task(y)
-        sample_weight = self._sample_weights_by_task(sample_weight)
-        weighting = self.weighting
-        variables = self._optimized_variables()
-        skip_nonfinite = self.on_nonfinite == "skip"
-        if skip_nonfinite:
-            protected = self._training_state()
-            snapshot = [tf.identity(v.value) for v in protected]
-        per_task_state = self._frozen_when_absent()
-        if per_task_state:
-            per_task_snapshot = [[tf.identity(v.value) for v in vs] for vs in per_task_state]
-        persistent = weighting.gradient_mode is not None or weighting.needs_last_shared_gradients
-        representation_mode = weighting.gradient_mode == "representation"
-        with tf.GradientTape(persistent=persistent) as tape:
-            if representation_mode:
-                y_pred, representation = self._representation_model()(x, training=True)
-            else:
-                y_pred = self(x, training=True)
-            # Read the layers' losses before anything synchronises replicas: the next
-            # replica's forward pass replaces them.
-            regularization = self._regularization_loss()
-            logged_losses, counts = self._task_loss_vector(y, y_pred, sample_weight)
-            present, task_losses = self._participating(logged_losses, counts)
-            weighting.observe(y, y_pred, sample_weight)
-            objective, weights = weighting.combine(task_losses, training=True, present=present)
-            total = objective + regularization
-            scaled = self._scaled(total)
-            if persistent:
-                # Sources for the per-task gradients must be computed under the tape.
-                per_task = [task_losses[k] for k in range(len(self.task_names))]
-                scaled_per_task = [self._scaled(l) for l in per_task]
-                scaled_rest = self._scaled(ops.sum(task_losses) + regularization)
-                scaled_regularization = self._scaled(regularization)
-        if weighting.gradient_mode is None:
-            grads = tape.gradient(scaled, variables)
-        elif weighting.gradient_mode in ("shared_parameters", "representation"):
-            grads, weights, residual = self._gradient_method_gradients(
-                tape, task_losses, present, scaled_per_task, scaled_rest, scaled_regularization,
-                variables, representation=representation if representation_mode else None)
-            if residual is not None:
-                self._residual_tracker.update_state(residual)
-        else:
-            raise ValueError(f"Unknown gradient_mode={weighting.gradient_mode!r} of {weighting.name}.")
-        if weighting.needs_last_shared_gradients:
-            grads = self._with_weighting_gradients(tape, task_losses, present, per_task, variables, grads)
-        del tape
-        finite = self._all_finite(task_losses, grads)
-        if not skip_nonfinite and self.jit_compile:
-            # XLA cannot compile assertions.
-            self._record_nonfinite(task_losses, finite)
-        elif not skip_nonfinite:
-            self._assert_finite(task_losses, finite)
-        self.optimizer.apply(grads, variables)
-        if per_task_state:
-            updated = present if self.freeze_absent_tasks else self._task_activity > 0
-            for k, (state, old_values) in enumerate(zip(per_task_state, per_task_snapshot)):
-                for v, old in zip(state, old_values):
-                    v.assign(ops.where(updated[k], v.value, old))
-        if weighting.needs_post_step_losses:
-            # Inference mode, so that the extra forward pass moves no batch statistics.
-            new_pred = self(x, training=False)
-            weighting.post_step(self._task_loss_vector(y, new_pred, sample_weight)[0], present)
-        if skip_nonfinite:
-            # Undo the whole step (weights, batch statistics, optimizer and weighting
-            # state) when a task loss or a gradient was not finite.
-            for v, old in zip(protected, snapshot):
-                v.assign(ops.where(finite, v.value, old))
-            self._update_trackers(x, total, logged_losses, weights, counts, finite)
-            metrics = tf.cond(finite, lambda: self.compute_metrics(x, y, y_pred, sample_weight),
-                              self.get_metrics_result)
-            return self._for_reduction(metrics)
-        self._update_trackers(x, total, logged_losses, weights, counts)
-        return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
-
     def _frozen_when_absent(self):
         """Per task, what a step leaves unchanged when the task takes no part in it:
         under `freeze_absent_tasks`, its variables and its own optimizer's state when
@@ -725,84 +615,6 @@ class MultiTaskModel(keras.Model):
             return [list(self.task_variables[n]) for n in self.task_names]
         return None
 
-    def _for_reduction(self, logs):
-        """Keras 3.15 reduces step outputs across workers of a
-        MultiWorkerMirroredStrategy with a MEAN over axis 0, which fails on scalars:
-        give each log a leading axis of size 1 there."""
-        strategy = self.distribute_strategy
-        if (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-                and strategy.extended._in_multi_worker_mode()):
-            return {k: ops.expand_dims(v, 0) for k, v in logs.items()}
-        return logs
-
-    def _training_state(self):
-        """Every variable a train step may change."""
-        return (list(self.variables) + list(self.optimizer.variables)
-                + list(self.weighting.variables))
-
-    def _all_finite(self, task_losses, grads):
-        """Whether the task losses and the gradients that reach the optimizers are
-        all finite: one reduction per gradient (a sum that overflows counts as
-        non-finite). Under a `LossScaleOptimizer`, which skips steps with non-finite
-        scaled gradients and lowers the scale itself, only the losses count."""
-        finite = ops.all(ops.isfinite(task_losses))
-        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-            return finite
-        sums = [ops.cast(ops.sum(g), keras.config.floatx()) for g in grads if g is not None]
-        nonfinite = ops.sum(ops.cast(~ops.isfinite(ops.stack(sums)), keras.config.floatx()))
-        # Replicas agree, as they do on the losses: one replica's NaN reaches all.
-        return ops.logical_and(finite, _distribute.replica_sum(nonfinite) == 0)
-
-    def _assert_finite(self, task_losses, finite):
-        def fail(what, tasks):
-            return tf.debugging.Assert(False, [
-                what, tasks, "at training step", self.optimizer.iterations, "losses",
-                task_losses, "(compile(on_nonfinite='skip') skips such steps instead)"],
-                summarize=64)
-
-        def fail_loss_or_gradient():
-            # Built only on failure: a finite step runs just the condition.
-            names = tf.constant(self.task_names)
-            bad = ~tf.math.is_finite(task_losses)
-            return tf.cond(
-                tf.reduce_any(bad),
-                lambda: fail("keras_mtl: non-finite loss in task(s)", tf.boolean_mask(names, bad)),
-                lambda: fail("keras_mtl: non-finite gradient with finite losses of task(s)", names))
-
-        tf.cond(finite, tf.no_op, fail_loss_or_gradient)
-
-    @_private.no_automatic_dependency_tracking
-    def _create_nonfinite_record(self, num_tasks):
-        """Variables (not saved with the model) where an XLA step records the first
-        non-finite step: its number (-1 for none) and its task losses."""
-        with self.distribute_strategy.scope():
-            first_replica = tf.VariableAggregation.ONLY_FIRST_REPLICA
-            self.__dict__["_nonfinite_record"] = (
-                tf.Variable(-1, dtype="int64", trainable=False, aggregation=first_replica),
-                tf.Variable(tf.zeros(num_tasks), trainable=False, aggregation=first_replica))
-
-    def _record_nonfinite(self, task_losses, finite):
-        step, losses = self._nonfinite_record
-        first = ops.logical_and(ops.logical_not(finite), step < 0)
-        losses.assign(ops.where(first, task_losses, losses))
-        step.assign(ops.where(first, ops.cast(self.optimizer.iterations, "int64"), step))
-
-    def _raise_recorded_nonfinite(self):
-        step, losses = self._nonfinite_record
-        at = int(step.numpy())
-        if at < 0:
-            return
-        losses = losses.numpy()
-        bad = [n for n, l in zip(self.task_names, losses) if not np.isfinite(l)]
-        what = (f"non-finite loss in task(s) {bad}" if bad else
-                f"non-finite gradient with finite losses of task(s) {self.task_names}")
-        step.assign(-1)
-        raise tf.errors.InvalidArgumentError(
-            None, None,
-            f"keras_mtl: {what} at training step {at}, losses "
-            f"{losses.tolist()} (recorded by the XLA-compiled step, whose update was applied; "
-            "compile(on_nonfinite='skip') skips such steps instead)")
-
     @property
     def last_shared_kernel(self):
         """The last shared variable of rank >= 2 (GradNorm's "last shared layer")."""
@@ -810,84 +622,6 @@ class MultiTaskModel(keras.Model):
         if not kernels:
             raise ValueError("The model has no shared kernel (no variable feeds several tasks).")
         return kernels[-1]
-
-    def _with_weighting_gradients(self, tape, task_losses, present, per_task, variables, grads):
-        kernel = self.last_shared_kernel
-        kernel_grads = [ops.reshape(tape.gradient(l, kernel), (-1,)) for l in per_task]
-        # Each replica's gradient of a task loss is the replica count times its share.
-        kernel_grads = _distribute.replica_sum(ops.stack(kernel_grads)) / _distribute.num_replicas()
-        own = self.weighting.weighting_gradients(task_losses, kernel_grads, present)
-        if own is None:
-            return grads
-        # Like every other gradient: summed over replicas, unscaled by the optimizer.
-        own = [self._scaled(g) for g in own]
-        by_id = dict(zip((id(v) for v in self.weighting.trainable_variables), own))
-        return [by_id.get(id(v), g) for v, g in zip(variables, grads)]
-
-    def _gradient_method_gradients(self, tape, task_losses, present, scaled_per_task, scaled_rest,
-                                   scaled_regularization, variables, representation=None):
-        """Gradients for a weighting method that combines per-task gradients; other
-        variables get the plain gradient of the task losses. Returns
-        `(gradients, task_weights, residual)` (residual None when the method reports
-        none).
-
-        The K x P matrix holds per-task gradients of the shared variables, or, with a
-        `representation` (list of tensors), of the shared representation; then the
-        combined representation gradient goes back through the trunk in one pass.
-        """
-        shared_ids = {id(v) for v in self.shared_variables}
-        shared = [v for v in variables if id(v) in shared_ids]
-        others = [v for v in variables if id(v) not in shared_ids]
-        sources = shared if representation is None else representation
-        rows = [_flatten_gradients(tape.gradient(l, sources), sources) for l in scaled_per_task]
-        matrix = ops.stack(rows)
-        # Methods see the true gradients: without the loss scale of mixed precision.
-        scale, dtype = self._loss_scale(), matrix.dtype
-        if scale is not None:
-            matrix = ops.cast(matrix, keras.config.floatx()) / scale
-        method, replicas, residual = self.weighting, _distribute.num_replicas(), None
-        if representation is None:
-            # Each replica's rows are its share of the global batch's gradients: the
-            # method sees their sum, and every replica then holds the whole combined
-            # gradient (divided by the replica count, as replicas' gradients add up).
-            matrix = _distribute.replica_sum(matrix)
-        if method.uses_gramian:
-            rows32 = ops.cast(matrix, keras.config.floatx())
-            # For the representation, the replicas' rows span the batch: the global
-            # Gramian is the sum of the replicas' Gramians, and each replica applies
-            # the weights to its own rows.
-            gram = weighting_lib.base.gramian(rows32)
-            if representation is not None:
-                gram = _distribute.replica_sum(gram)
-            weights, residual = method.solve_gramian(gram, task_losses, present)
-            combined = ops.cast(weighting_lib.base.apply_weights(weights, rows32), matrix.dtype)
-        elif representation is None:
-            combined, weights = method.combine_gradients(matrix, task_losses, present)
-        else:
-            matrix, start = _distribute.replica_concat(matrix, axis=1)
-            combined, weights = method.combine_gradients(matrix, task_losses, present)
-            if replicas > 1:
-                combined = combined[start:start + ops.shape(rows[0])[0]]
-        if representation is None and replicas > 1:
-            combined = combined / replicas
-        if scale is not None:
-            # float16 rows (of a float16 representation) need the scale back.
-            combined = ops.cast(combined * scale, dtype)
-        combined = _unflatten(combined, sources)
-        if representation is not None:
-            combined = tape.gradient(representation, shared, output_gradients=combined)
-        if self.losses:
-            reg_grads = tape.gradient(scaled_regularization, shared)
-            combined = [g if r is None else g + r for g, r in zip(combined, reg_grads)]
-        by_id = dict(zip((id(v) for v in shared), combined))
-        by_id.update(zip((id(v) for v in others), tape.gradient(scaled_rest, others)))
-        return [by_id[id(v)] for v in variables], weights, residual
-
-    def _loss_scale(self):
-        """The dynamic loss scale of mixed precision, or None."""
-        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-            return ops.cast(self.optimizer.scale_loss(ops.ones((), keras.config.floatx())), keras.config.floatx())
-        return None
 
     def _representation_model(self):
         """A model sharing this model's layers that also returns the shared
@@ -900,19 +634,6 @@ class MultiTaskModel(keras.Model):
                 name=f"{self.name}_with_representation")
         return cache["representation"]
 
-    def test_step(self, data):
-        x, y, sample_weight = _private.unpack_x_y_sample_weight(data)
-        y = self.labels_by_task(y)
-        sample_weight = self._sample_weights_by_task(sample_weight)
-        y_pred = self(x, training=False)
-        regularization = self._regularization_loss()
-        task_losses, counts = self._task_loss_vector(y, y_pred, sample_weight)
-        present, combined_losses = self._participating(task_losses, counts)
-        objective, weights = self.weighting.combine(combined_losses, training=False, present=present)
-        total = objective + regularization
-        self._update_trackers(x, total, task_losses, weights, counts)
-        return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
-
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         y = self.labels_by_task(y)
         sample_weight = self._sample_weights_by_task(sample_weight)
@@ -920,97 +641,6 @@ class MultiTaskModel(keras.Model):
             present = {n: w for n, w in sample_weight.items() if w is not None}
             self._compile_metrics.update_state(y, y_pred, present or None)
         return self.get_metrics_result()
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras 3.15 builds a distributed model from a cross-replica MEAN of the first
-        # batch, which fails under MultiWorkerMirroredStrategy; one replica's batch
-        # has the same structure and dtypes.
-        if self._distribute_strategy is None or iterator is None:
-            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-        strategy = self.distribute_strategy
-        for _, _, it in iterator:
-            batch = keras.tree.map_structure(
-                lambda v: strategy.experimental_local_results(v)[0]
-                if isinstance(v, tf.distribute.DistributedValues) else v,
-                next(it))
-            break
-        with strategy.scope():
-            self._symbolic_build(data_batch=batch)
-
-    def make_train_function(self, force=False):
-        if self.train_function is not None and not force:
-            return self.train_function
-        super().make_train_function(force=True)
-        self.train_function = self._one_call_per_step(
-            self.train_step, self.train_function, check_nonfinite=self._records_nonfinite())
-        return self.train_function
-
-    def make_test_function(self, force=False):
-        if self.test_function is not None and not force:
-            return self.test_function
-        super().make_test_function(force=True)
-        self.test_function = self._one_call_per_step(self.test_step, self.test_function)
-        return self.test_function
-
-    def _one_call_per_step(self, step, keras_function, check_nonfinite=False):
-        """One step per call as ONE compiled function that also reads the batch.
-
-        Keras 3.15 runs a step on a `tf.data` iterator as a compiled function that
-        wraps the compiled step and returns its logs in an `Optional`, which Python
-        then opens: two more eager calls per step. Calls after the first on an epoch's
-        iterator also skip `tf.function`'s matching of the argument to its traces
-        (`_private.IteratorCall`: 0.1-0.3 ms a step). Together: the tabular MLP of
-        `benchmarks/overhead.py` trains 1.8x plain Keras' steps/s. At the end of the data
-        `get_next` raises `OutOfRangeError`, which Keras' epoch iterator turns into the
-        end of the epoch, as before.
-        Several steps per execution, distribution strategies and eager execution keep
-        Keras' own function.
-        With `check_nonfinite`, the same call also asserts (outside the XLA-compiled
-        step) that the step recorded no non-finite loss or gradient, and a failed
-        assertion raises the recorded error; `_NonfiniteCheck`'s eager read of the
-        record after each batch instead cost 14-18% of the MLP's XLA step.
-        """
-        if (self.steps_per_execution != 1 or self.run_eagerly
-                or self._distribute_strategy is not None or tf.distribute.has_strategy()):
-            return keras_function
-
-        # Keras' own wrapper: `Optional` placeholders in the data stand for None.
-        one_step = tf.autograph.experimental.do_not_convert(self._autoconvert_optionals(step))
-        if self.jit_compile:
-            one_step = tf.function(one_step, jit_compile=True, reduce_retracing=True)
-
-        @tf.function(reduce_retracing=True)
-        @tf.autograph.experimental.do_not_convert
-        def on_iterator(iterator):
-            logs = one_step(iterator.get_next())
-            if check_nonfinite:
-                tf.debugging.Assert(self._nonfinite_record[0] < 0, ["keras_mtl: non-finite step"])
-            return logs
-
-        on_same_iterator = _private.IteratorCall(on_iterator)
-
-        def function(iterator):
-            if not isinstance(iterator, tf.data.Iterator):
-                return keras_function(iterator)  # e.g. train_on_batch's one batch
-            if not check_nonfinite:
-                return on_same_iterator(iterator)
-            try:
-                return on_same_iterator(iterator)
-            except tf.errors.InvalidArgumentError:
-                self._raise_recorded_nonfinite()  # returns when nothing was recorded
-                raise
-
-        function.checks_nonfinite = check_nonfinite
-        return function
-
-    def _records_nonfinite(self):
-        return self.jit_compile and getattr(self, "on_nonfinite", None) == "raise"
-
-    def train_on_batch(self, *args, **kwargs):
-        logs = super().train_on_batch(*args, **kwargs)
-        if self._records_nonfinite():
-            self._raise_recorded_nonfinite()
-        return logs
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check_array_labels(y)
@@ -1030,12 +660,10 @@ class MultiTaskModel(keras.Model):
         _check_not_empty(validation, "validation")
         # The model's own callbacks run first: a checkpoint at the end of an epoch
         # must hold the weighting method's state after its epoch update.
-        ours = [_EpochEndCallback()]
-        if self._records_nonfinite():
-            ours.append(_NonfiniteCheck())
+        ours = [_EpochEndCallback()] + self._trainer_callbacks()
         given = isinstance(callbacks, keras.callbacks.CallbackList)
         theirs = [c for c in (callbacks.callbacks if given else callbacks or [])
-                  if not isinstance(c, (_EpochEndCallback, _NonfiniteCheck))]
+                  if not isinstance(c, tuple(type(c) for c in ours))]
         if given:
             # Used as given (Keras' fit does too), with this model's own callbacks.
             for c in ours:

@@ -129,7 +129,7 @@ class DTP(Weighting):
         averaged = ops.where(self.kpi_seen > 0,
                              self.momentum * self.kpi_averages + (1 - self.momentum) * batch_kpis,
                              batch_kpis)
-        self.kpi_averages.assign(ops.where(labelled, averaged, self.kpi_averages))
+        self.kpi_averages.assign(ops.where(labelled, averaged, ops.convert_to_tensor(self.kpi_averages)))
         self.kpi_seen.assign(ops.maximum(self.kpi_seen, ops.cast(labelled, keras.config.floatx())))
 
     def task_weights(self, losses, training=False):

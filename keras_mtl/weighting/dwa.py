@@ -64,17 +64,18 @@ class DWA(Weighting):
         average = ops.divide_no_nan(self.loss_sum, self.step_count)
         # previous_losses[0] is L(t-2), previous_losses[1] is L(t-1).
         history = ops.where(trained[None, :], ops.stack([self.previous_losses[1], average]),
-                            self.previous_losses)
+                            ops.convert_to_tensor(self.previous_losses))
         any_trained = ops.any(trained)
         epochs = self.epochs_seen + ops.cast(any_trained, keras.config.floatx())
         ratios = ops.divide_no_nan(history[1], history[0])
         dynamic = self.num_tasks * ops.softmax(ratios / self.temperature)
         self.current_weights.assign(
-            ops.where(ops.logical_and(any_trained, epochs >= 2), dynamic, self.current_weights))
+            ops.where(ops.logical_and(any_trained, epochs >= 2), dynamic,
+                      ops.convert_to_tensor(self.current_weights)))
         self.previous_losses.assign(history)
         self.epochs_seen.assign(epochs)
-        self.loss_sum.assign(ops.zeros_like(self.loss_sum))
-        self.step_count.assign(ops.zeros_like(self.step_count))
+        self.loss_sum.assign(ops.zeros(self.loss_sum.shape, self.loss_sum.dtype))
+        self.step_count.assign(ops.zeros(self.step_count.shape, self.step_count.dtype))
 
     def get_config(self):
         config = super().get_config()

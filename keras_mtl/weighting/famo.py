@@ -94,9 +94,9 @@ class FAMO(Weighting):
         m_hat = m / (1 - self.beta_1 ** step)
         v_hat = v / (1 - self.beta_2 ** step)
         logits = self.logits - self.learning_rate * m_hat / (ops.sqrt(v_hat) + self.epsilon)
-        self.logits.assign(ops.where(present, logits, self.logits))
-        self.first_moment.assign(ops.where(present, m, self.first_moment))
-        self.second_moment.assign(ops.where(present, v, self.second_moment))
+        self.logits.assign(ops.where(present, logits, ops.convert_to_tensor(self.logits)))
+        self.first_moment.assign(ops.where(present, m, ops.convert_to_tensor(self.first_moment)))
+        self.second_moment.assign(ops.where(present, v, ops.convert_to_tensor(self.second_moment)))
         self.updates.assign(step)
 
     def get_config(self):

@@ -71,7 +71,7 @@ class GradNorm(Weighting):
         count = ops.maximum(ops.sum(mask), 1.0)
         losses = ops.stop_gradient(losses)
         first = present & (self.initial_losses <= 0)
-        self.initial_losses.assign(ops.where(first, losses, self.initial_losses))
+        self.initial_losses.assign(ops.where(first, losses, ops.convert_to_tensor(self.initial_losses)))
         self.initialised.assign(1.0)
         norms = ops.norm(ops.stop_gradient(last_shared_gradients), axis=1) * mask
         weights = ops.convert_to_tensor(self.loss_weights)

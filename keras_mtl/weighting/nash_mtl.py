@@ -124,7 +124,7 @@ class NashMTL(GradientWeighting):
                 due, lambda: self._solve(gram, present),
                 lambda: (ops.convert_to_tensor(self.bargaining), ops.zeros(())))
         # An absent task keeps its last weight for when it is present again.
-        self.bargaining.assign(ops.where(present, weights, self.bargaining))
+        self.bargaining.assign(ops.where(present, weights, ops.convert_to_tensor(self.bargaining)))
         self.steps.assign(self.steps + 1.0)
         weights = weights * ops.cast(present, keras.config.floatx())
         if self.max_norm > 0:

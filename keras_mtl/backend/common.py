@@ -1,0 +1,41 @@
+"""Pieces of the train step that every backend's trainer shares (`keras.ops` only):
+the flat layout of per-task gradients and their combination by a weighting method."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_mtl.weighting.base import apply_weights, gramian
+
+
+def flatten_gradients(grads, sources):
+    """Concatenates gradients into one vector; a missing gradient counts as zeros."""
+    return ops.concatenate([
+        ops.reshape(g if g is not None else ops.zeros_like(s), (-1,))
+        for g, s in zip(grads, sources)
+    ])
+
+
+def unflatten(vector, like):
+    """Splits a flat vector into pieces shaped like the variables or tensors `like`."""
+    parts, offset = [], 0
+    for t in like:
+        static = None not in tuple(t.shape)
+        shape = tuple(t.shape) if static else ops.shape(t)
+        size = int(np.prod(t.shape)) if static else ops.size(t)
+        parts.append(ops.reshape(vector[offset:offset + size], shape))
+        offset = offset + size
+    return parts
+
+
+def combine_rows(method, matrix, losses, present):
+    """`(combined, weights, residual)` of a gradient method for the K x P matrix of
+    per-task gradients of one replica holding the whole batch: through the Gramian
+    when the method needs only that, else through `combine_gradients` (residual
+    None: the method reports none)."""
+    if method.uses_gramian:
+        rows = ops.cast(matrix, keras.config.floatx())
+        weights, residual = method.solve_gramian(gramian(rows), losses, present)
+        return ops.cast(apply_weights(weights, rows), matrix.dtype), weights, residual
+    combined, weights = method.combine_gradients(matrix, losses, present)
+    return combined, weights, None

@@ -1,0 +1,455 @@
+"""The JAX trainer of `MultiTaskModel`: a stateless train step, jit-compiled by Keras'
+own JAX train function, in the style of Keras' `JAXTrainer`.
+
+The step is a function of the training state `(trainable, non_trainable, optimizer,
+metrics)` that Keras' `fit` threads from step to step. The weighting method's
+variables (learned weights, loss histories, seed generator states) and the task
+activity are part of that state: `trainable_variables` and `non_trainable_variables`
+of the model include them, so every stateful call of a weighting method runs in a
+`keras.StatelessScope` that maps its variables to their values in the state.
+
+Gradients: `jax.value_and_grad` of the weighted objective for loss-weighting methods;
+`jax.jacrev` of the vector `[objective, L_1..L_K, regularization]` where per-task
+gradients are needed (gradient methods in "shared_parameters" mode, GradNorm's last
+shared kernel); in "representation" mode, `jax.vjp` through the trunk and
+`jax.jacrev` of the task losses with respect to the shared representation.
+"""
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+from keras import ops
+
+from keras_mtl.backend.common import combine_rows, flatten_gradients, unflatten
+
+_FINITE = "keras_mtl_finite"
+_STEP_LOSSES = "keras_mtl_step_losses"
+
+
+def _unique(variables):
+    seen, unique = set(), []
+    for v in variables:
+        if id(v) not in seen:
+            seen.add(id(v))
+            unique.append(v)
+    return unique
+
+
+class _State:
+    """The values of a list of Keras variables during a step, by variable identity."""
+
+    def __init__(self, variables, values):
+        self.values = {id(v): x for v, x in zip(variables, values)}
+
+    def mapping(self, variables):
+        return [(v, self.values[id(v)]) for v in variables]
+
+    def get(self, variables):
+        return [self.values[id(v)] for v in variables]
+
+    def set(self, variables, values):
+        for v, x in zip(variables, values):
+            self.values[id(v)] = x
+
+    def run(self, variables, fn, collect_losses=False):
+        """`fn()` with `variables` read from (and assigned to) this state."""
+        with keras.StatelessScope(state_mapping=self.mapping(variables),
+                                  collect_losses=collect_losses) as scope:
+            out = fn()
+        self.set(variables, [scope.get_current_value(v) for v in variables])
+        return out
+
+
+def _run(variables, values, fn, collect_losses=True):
+    """`(fn(), new_values)`: `fn` run with `variables` read from `values`."""
+    state = _State(variables, values)
+    out = state.run(variables, fn, collect_losses=collect_losses)
+    return out, state.get(variables)
+
+
+class _NonfiniteCheck(keras.callbacks.Callback):
+    """Raises at the end of an epoch whose last step was not finite (the train
+    function checks every other step when it starts the next one)."""
+
+    def on_train_begin(self, logs=None):
+        self.model.__dict__["_pending_step"] = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model._check_pending_step()
+
+
+class JAXTrainer:
+    """The JAX half of `MultiTaskModel` (a mixin before `keras.Model`)."""
+
+    # ----------------------------------------------------------- state layout
+
+    @property
+    def trainable_variables(self):
+        """The network's trainable variables, then the weighting method's (the
+        variables the model's `MultiOptimizer` is built on, in its order)."""
+        weighting = self.__dict__.get("weighting")
+        network = super().trainable_variables
+        if weighting is None:
+            return network
+        return _unique(list(network) + list(weighting.trainable_variables))
+
+    @property
+    def non_trainable_variables(self):
+        """The network's non-trainable variables, then the weighting method's (with
+        its seed generator states) and the task activity."""
+        weighting = self.__dict__.get("weighting")
+        variables = list(super().non_trainable_variables)
+        if weighting is not None:
+            variables += weighting.non_trainable_variables  # seed generator states included
+        activity = self.__dict__.get("_task_activity")
+        if activity is not None:
+            variables.append(activity)
+        return _unique(variables)
+
+    def _trainer_callbacks(self):
+        return [_NonfiniteCheck()] if self.on_nonfinite == "raise" else []
+
+    def _create_task_activity(self):
+        # A new state variable: the jit-compiled step traces again for the new state.
+        self.__dict__["_task_activity"] = keras.Variable(
+            np.ones(len(self.task_names), keras.config.floatx()), trainable=False,
+            name="task_activity")
+
+    def _prepare_trainer(self):
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            raise NotImplementedError(
+                "keras_mtl on the JAX backend does not train with a LossScaleOptimizer "
+                "(mixed_float16) yet; use the mixed_bfloat16 policy, or the TensorFlow backend.")
+        if self.on_nonfinite == "raise" and self.steps_per_execution > 1:
+            raise NotImplementedError(
+                "keras_mtl on the JAX backend raises for a non-finite step only with "
+                "steps_per_execution=1. Received: steps_per_execution="
+                f"{self.steps_per_execution} with on_nonfinite='raise'; pass "
+                "on_nonfinite='skip' or steps_per_execution=1.")
+        mode = self.weighting.gradient_mode
+        if mode == "representation":
+            self._split_at_representation()  # raises for graphs it cannot split
+
+    # ------------------------------------------------------------------ steps
+
+    def _forward(self, x, y, sample_weight, training):
+        """The model's forward pass and task losses, in the current stateless scope."""
+        y_pred = self(x, training=training)
+        regularization = self._regularization_loss()
+        logged, counts = self._task_loss_vector(y, y_pred, sample_weight)
+        present, task_losses = self._participating(logged, counts)
+        return y_pred, regularization, logged, counts, present, task_losses
+
+    def _weigh(self, y, y_pred, sample_weight, task_losses, present, regularization):
+        self.weighting.observe(y, y_pred, sample_weight)
+        objective, weights = self.weighting.combine(task_losses, training=True, present=present)
+        return objective + regularization, weights
+
+    def train_step(self, state, data):
+        trainable, non_trainable, optimizer_values, metrics_values = state
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y = self.labels_by_task(y)
+        sample_weight = self._sample_weights_by_task(sample_weight)
+        weighting = self.weighting
+        t_vars, nt_vars = self.trainable_variables, self.non_trainable_variables
+        model_vars = t_vars + nt_vars
+        residual = None
+
+        def objective(trainable_values):
+            def step():
+                y_pred, regularization, logged, counts, present, task_losses = self._forward(
+                    x, y, sample_weight, training=True)
+                total, weights = self._weigh(y, y_pred, sample_weight, task_losses, present,
+                                             regularization)
+                vector = ops.concatenate([ops.reshape(total, (1,)), task_losses,
+                                          ops.reshape(regularization, (1,))])
+                return vector, (y_pred, logged, counts, present, task_losses, weights, total)
+
+            (vector, aux), new_nt = _run(model_vars, list(trainable_values) + list(non_trainable),
+                                         step)
+            return vector, (aux, new_nt[len(t_vars):])
+
+        mode = weighting.gradient_mode
+        if mode == "representation":
+            grads, aux, new_nt, weights, residual = self._representation_gradients(
+                trainable, non_trainable, x, y, sample_weight)
+        elif mode is None and not weighting.needs_last_shared_gradients:
+            def scalar(trainable_values):
+                vector, aux = objective(trainable_values)
+                return vector[0], aux
+            (_, (aux, new_nt)), grads = jax.value_and_grad(scalar, has_aux=True)(trainable)
+            weights = aux[5]
+        else:
+            rows, (aux, new_nt) = jax.jacrev(objective, has_aux=True)(trainable)
+            weights = aux[5]
+            grads = [r[0] for r in rows]
+            if mode == "shared_parameters":
+                grads, weights, residual, new_nt = self._shared_parameter_gradients(
+                    rows, aux, t_vars, nt_vars, new_nt, trainable)
+        y_pred, logged, counts, present, task_losses, _, total = aux
+        state_values = _State(model_vars, list(trainable) + list(new_nt))
+        if weighting.needs_last_shared_gradients:
+            grads = self._with_weighting_gradients(rows, t_vars, grads, task_losses, present,
+                                                   state_values)
+        finite = self._all_finite(task_losses, grads)
+
+        new_trainable, new_optimizer = self.optimizer.stateless_apply(
+            optimizer_values, grads, trainable)
+        state_values.set(t_vars, new_trainable)
+        opt_state = _State(self.optimizer.variables, new_optimizer)
+        self._freeze(state_values, opt_state, trainable, optimizer_values, present)
+
+        if weighting.needs_post_step_losses:
+            def post_step():
+                new_pred = self(x, training=False)
+                weighting.post_step(self._task_loss_vector(y, new_pred, sample_weight)[0],
+                                    present)
+            state_values.run(model_vars, post_step)
+
+        def log():
+            self._update_trackers(x, total, logged, weights, counts)
+            if residual is not None:
+                self._residual_tracker.update_state(residual)
+            return self.compute_metrics(x, y, y_pred, sample_weight)
+
+        logs, new_metrics = self._run_logging(log, metrics_values, state_values)
+        new_state = (state_values.get(t_vars), state_values.get(nt_vars),
+                     opt_state.get(self.optimizer.variables), new_metrics)
+        # A non-finite step changes nothing: skipped, or raised for by the train function.
+        old_state = (trainable, non_trainable, optimizer_values, metrics_values)
+        new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, old_state)
+        if self.on_nonfinite == "raise":
+            logs = dict(logs, **{_FINITE: finite, _STEP_LOSSES: task_losses})
+        return logs, new_state
+
+    def _shared_parameter_gradients(self, rows, aux, t_vars, nt_vars, new_nt, trainable):
+        """Gradients when a gradient method combines the per-task gradients of the
+        shared variables (rows 1..K of `rows`); other variables get the gradient of
+        the summed task losses, all variables that of the regularization."""
+        _, _, _, present, task_losses, _, _ = aux
+        num_tasks = len(self.task_names)
+        shared_ids = {id(v) for v in self.shared_variables}
+        index = [i for i, v in enumerate(t_vars) if id(v) in shared_ids]
+        sources = [trainable[i] for i in index]
+        matrix = ops.stack([flatten_gradients([rows[i][k] for i in index], sources)
+                            for k in range(1, num_tasks + 1)])
+        state = _State(t_vars + nt_vars, list(trainable) + list(new_nt))
+        combined, weights, residual = state.run(
+            self.weighting.variables,
+            lambda: combine_rows(self.weighting, matrix, task_losses, present))
+        combined = dict(zip(index, unflatten(combined, sources)))
+        grads = []
+        for i, r in enumerate(rows):
+            regularization = r[num_tasks + 1]
+            if i in combined:
+                grads.append(combined[i] + regularization)
+            else:
+                grads.append(ops.sum(r[1:num_tasks + 1], axis=0) + regularization)
+        return grads, weights, residual, state.get(nt_vars)
+
+    def _with_weighting_gradients(self, rows, t_vars, grads, task_losses, present, state):
+        """GradNorm: the method's own gradients from the per-task gradients of the
+        last shared kernel (rows 1..K)."""
+        num_tasks = len(self.task_names)
+        kernel = self.last_shared_kernel
+        at = next(i for i, v in enumerate(t_vars) if v is kernel)
+        kernel_grads = ops.reshape(rows[at][1:num_tasks + 1], (num_tasks, -1))
+        own = state.run(self.weighting.variables,
+                        lambda: self.weighting.weighting_gradients(task_losses, kernel_grads,
+                                                                   present))
+        if own is None:
+            return grads
+        by_id = dict(zip((id(v) for v in self.weighting.trainable_variables), own))
+        return [by_id.get(id(v), g) for v, g in zip(t_vars, grads)]
+
+    def _split_at_representation(self):
+        """`(trunk, heads)`: models from the inputs to the shared representation and
+        from it to the task outputs, sharing this model's layers (cached outside the
+        attributes that `.keras` files save)."""
+        cache = self.__dict__.setdefault("_graph_cache", {})
+        if "split" not in cache:
+            from keras_mtl.graph import shared_representation
+            representation = shared_representation(self)
+            outputs = dict(zip(self.output_names, keras.tree.flatten(self.outputs)))
+            try:
+                heads = keras.Model(representation, outputs, name=f"{self.name}_heads")
+            except ValueError as error:
+                raise NotImplementedError(
+                    f"gradient_mode='representation' on the JAX backend needs every path from "
+                    f"the inputs of model {self.name!r} to its task outputs to pass through "
+                    f"the shared representation: {error}") from error
+            trunk = keras.Model(self.inputs, representation, name=f"{self.name}_trunk")
+            cache["split"] = (trunk, heads)
+        return cache["split"]
+
+    def _representation_gradients(self, trainable, non_trainable, x, y, sample_weight):
+        """Gradients for a gradient method in "representation" mode: the K per-task
+        gradients of the shared representation (`jax.jacrev` through the heads),
+        combined, then one backward pass through the trunk (`jax.vjp`); the heads'
+        and the weighting method's variables get the gradient of the summed task
+        losses, every variable that of the regularization losses."""
+        trunk, heads = self._split_at_representation()
+        t_vars, nt_vars = self.trainable_variables, self.non_trainable_variables
+        model_vars = t_vars + nt_vars
+        num_tasks = len(self.task_names)
+
+        def run_trunk(trainable_values):
+            rep, new_nt = _run(model_vars, list(trainable_values) + list(non_trainable),
+                               lambda: keras.tree.flatten(trunk(x, training=True)))
+            return rep, new_nt[len(t_vars):]
+
+        representation, trunk_vjp, nt_after_trunk = jax.vjp(run_trunk, trainable, has_aux=True)
+
+        def run_heads(rep, trainable_values):
+            def step():
+                y_pred = heads(rep if len(rep) > 1 else rep[0], training=True)
+                logged, counts = self._task_loss_vector(y, y_pred, sample_weight)
+                present, task_losses = self._participating(logged, counts)
+                objective, weights = self._weigh(y, y_pred, sample_weight, task_losses, present,
+                                                 ops.zeros((), keras.config.floatx()))
+                return task_losses, (y_pred, logged, counts, present, task_losses, weights,
+                                     objective)
+
+            out, new_nt = _run(model_vars, list(trainable_values) + list(nt_after_trunk), step)
+            return out[0], (out[1], new_nt[len(t_vars):])
+
+        (rep_rows, head_rows), (aux, new_nt) = jax.jacrev(
+            run_heads, argnums=(0, 1), has_aux=True)(representation, trainable)
+        _, _, _, present, task_losses, _, objective = aux
+        matrix = ops.stack([flatten_gradients([r[k] for r in rep_rows], representation)
+                            for k in range(num_tasks)])
+        state = _State(model_vars, list(trainable) + list(new_nt))
+        combined, weights, residual = state.run(
+            self.weighting.variables,
+            lambda: combine_rows(self.weighting, matrix, task_losses, present))
+        (trunk_grads,) = trunk_vjp(unflatten(combined, representation))
+
+        def regularization(trainable_values):
+            def forward():
+                self(x, training=True)
+                return self._regularization_loss()
+            return _run(model_vars, list(trainable_values) + list(non_trainable), forward)[0]
+
+        reg_value, reg_grads = jax.value_and_grad(regularization)(trainable)
+        shared_ids = {id(v) for v in self.shared_variables}
+        grads = [(t if id(v) in shared_ids else ops.sum(h, axis=0)) + r
+                 for v, t, h, r in zip(t_vars, trunk_grads, head_rows, reg_grads)]
+        aux = aux[:6] + (objective + reg_value,)
+        return grads, aux, state.get(nt_vars), weights, residual
+
+    def _run_logging(self, log, metrics_values, state):
+        """`(log(), new metrics values)`, with the task activity read from `state`."""
+        metrics = self.metrics_variables
+        extra = [v for v in [self.__dict__.get("_task_activity")] if v is not None]
+        logs, values = _run(metrics + extra, list(metrics_values) + state.get(extra), log, False)
+        return logs, values[:len(metrics)]
+
+    def _freeze(self, state, opt_state, old_trainable, old_optimizer, present):
+        """Restores, per task that takes no part in the step, its variables and its
+        own optimizer's state (`_frozen_when_absent`)."""
+        per_task = self._frozen_when_absent()
+        if not per_task:
+            return
+        t_ids = {id(v) for v in self.trainable_variables}
+        old_t = _State(self.trainable_variables, old_trainable)
+        old_o = _State(self.optimizer.variables, old_optimizer)
+        if self.freeze_absent_tasks:
+            updated = present
+        else:
+            updated = state.get([self._task_activity])[0] > 0
+        for k, variables in enumerate(per_task):
+            for v in variables:
+                new, old = (state, old_t) if id(v) in t_ids else (opt_state, old_o)
+                value = new.values[id(v)]
+                new.values[id(v)] = jnp.where(updated[k], value, old.values[id(v)])
+
+    def _all_finite(self, task_losses, grads):
+        """Whether the task losses and the gradients are all finite (one reduction
+        per gradient: a sum that overflows counts as non-finite)."""
+        sums = ops.stack([ops.cast(ops.sum(g), keras.config.floatx()) for g in grads if g is not None])
+        return ops.logical_and(ops.all(ops.isfinite(task_losses)), ops.all(ops.isfinite(sums)))
+
+    def test_step(self, state, data):
+        trainable, non_trainable, metrics_values = state
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y = self.labels_by_task(y)
+        sample_weight = self._sample_weights_by_task(sample_weight)
+        model_vars = self.trainable_variables + self.non_trainable_variables
+
+        def step():
+            y_pred, regularization, logged, counts, present, task_losses = self._forward(
+                x, y, sample_weight, training=False)
+            objective, weights = self.weighting.combine(task_losses, training=False,
+                                                        present=present)
+            return y_pred, objective + regularization, logged, weights, counts
+
+        (y_pred, total, logged, weights, counts), new_values = _run(
+            model_vars, list(trainable) + list(non_trainable), step)
+
+        def log():
+            self._update_trackers(x, total, logged, weights, counts)
+            return self.compute_metrics(x, y, y_pred, sample_weight)
+
+        logs, new_metrics = self._run_logging(
+            log, metrics_values, _State(model_vars, new_values))
+        return logs, (trainable, new_values[len(trainable):], new_metrics)
+
+    # --------------------------------------------------------- train function
+
+    def make_train_function(self, force=False):
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force=True)
+        step = self.train_function
+        if self.on_nonfinite != "raise":
+            return step
+
+        def function(state, iterator):
+            # The previous step's check, which has finished by now: waiting for a step
+            # right after dispatching it would hold the host back at every step.
+            self._check_pending_step()
+            logs, new_state = step(state, iterator)
+            finite, losses = logs.pop(_FINITE), logs.pop(_STEP_LOSSES)
+            self.__dict__["_pending_step"] = (finite, losses, new_state)
+            return logs, new_state
+
+        self.train_function = function
+        return function
+
+    def train_on_batch(self, *args, **kwargs):
+        logs = super().train_on_batch(*args, **kwargs)
+        self._check_pending_step()
+        return logs
+
+    def _check_pending_step(self):
+        """Raises for the last step that the train function ran when it was not
+        finite, after writing its state (that of the step before) into the model."""
+        pending = self.__dict__.get("_pending_step")
+        self.__dict__["_pending_step"] = None
+        if pending is None:
+            return
+        finite, losses, state = pending
+        if not bool(finite):
+            self._restore(state)
+            self._raise_nonfinite(np.asarray(losses))
+
+    def _restore(self, state):
+        """Writes the state a step returned (unchanged by a non-finite step) back into
+        the model's variables, which Keras' `fit` holds only in the state."""
+        trainable, non_trainable, optimizer_values, metrics_values = state
+        for variables, values in ((self.trainable_variables, trainable),
+                                  (self.non_trainable_variables, non_trainable),
+                                  (self.optimizer.variables, optimizer_values),
+                                  (self.metrics_variables, metrics_values)):
+            for v, value in zip(variables, values):
+                v.assign(value)
+
+    def _raise_nonfinite(self, losses):
+        bad = [n for n, l in zip(self.task_names, losses) if not np.isfinite(l)]
+        what = (f"non-finite loss in task(s) {bad}" if bad else
+                f"non-finite gradient with finite losses of task(s) {self.task_names}")
+        raise FloatingPointError(
+            f"keras_mtl: {what} at training step {int(self.optimizer.iterations.numpy())}, "
+            f"losses {losses.tolist()}; the step changed no variable "
+            "(compile(on_nonfinite='skip') skips such steps instead)")

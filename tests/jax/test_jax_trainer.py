@@ -1,0 +1,244 @@
+"""`MultiTaskModel` on the JAX backend: every weighting method trains, masks and
+absent tasks, separate optimizers, the task activity, the non-finite policy, `.keras`
+round trips and `evaluate`. Numerical agreement with the TensorFlow trainer is
+`tests/test_cross_backend.py`."""
+
+import os
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import keras_mtl
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from weighting_utils import TASKS, tiny_data, tiny_model  # noqa: E402
+
+GRADIENT_METHODS = ["aligned_mtl", "cagrad", "graddrop", "gradvac", "imtl", "mgda", "nash_mtl",
+                    "pcgrad"]
+LOSS_METHODS = ["equal", "dwa", "uncertainty", "gradnorm", "rlw", "gls", "famo"]
+
+
+def _method(name, mode=None):
+    if name == "dtp":
+        return keras_mtl.weighting.DTP(kpis={"cls": "accuracy", "bin": "accuracy"})
+    if name == "fixed":
+        return keras_mtl.weighting.Fixed([1.0, 0.5, 2.0])
+    if mode is None:
+        return keras_mtl.weighting.get(name)
+    return type(keras_mtl.weighting.get(name))(gradient_mode=mode)
+
+
+def _state(model):
+    """Every variable a train step may change, as numpy arrays."""
+    variables = model.weights + model.optimizer.variables + model.weighting.variables
+    return [v.numpy().copy() for v in variables]
+
+
+def _fit(weighting, epochs=2, sample_weight=None, **compile_kwargs):
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting=weighting, **compile_kwargs)
+    x, y = tiny_data()
+    history = model.fit(x, y, sample_weight=sample_weight, batch_size=16, epochs=epochs,
+                        verbose=0, shuffle=False)
+    return model, history.history
+
+
+def test_backend_is_jax():
+    assert keras.backend.backend() == "jax"
+
+
+@pytest.mark.parametrize("name,mode", [(m, None) for m in LOSS_METHODS + ["dtp", "fixed"]]
+                         + [(m, g) for m in GRADIENT_METHODS
+                            for g in ("shared_parameters", "representation")])
+def test_every_method_trains(name, mode):
+    keras.utils.set_random_seed(0)
+    model = tiny_model()
+    before = [w.copy() for w in model.get_weights()]
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting=_method(name, mode))
+    x, y = tiny_data()
+    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False).history
+    for task in TASKS:
+        for key in (f"{task}_loss", f"{task}_weight"):
+            assert len(history[key]) == 2 and np.all(np.isfinite(history[key])), (key, history)
+    assert np.isfinite(history["loss"]).all()
+    moved = [not np.allclose(b, a) for b, a in zip(before, model.get_weights())]
+    assert all(moved), moved
+    if mode is not None:
+        assert "weighting_residual" in history
+    # The weighting state the step wrote is the model's after fit.
+    if name == "uncertainty":
+        assert not np.allclose(model.weighting.trainable_variables[0].numpy(), 0.0)
+    if name in ("dwa", "famo", "gradnorm"):
+        assert any(np.any(v.numpy() != 0) for v in model.weighting.non_trainable_variables)
+
+
+@pytest.mark.parametrize("name", ["rlw", "pcgrad", "graddrop"])
+def test_random_methods_repeat_with_the_seed(name):
+    runs = []
+    for _ in range(2):
+        keras.utils.set_random_seed(3)
+        model, history = _fit(name)
+        runs.append((history[f"cls_weight"], model.get_weights()))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_masked_task_losses_are_means_over_labelled_entries():
+    x, y = tiny_data()
+    mask = np.zeros(len(x), "float32")
+    mask[::3] = 1.0
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.0), weighting="equal")
+    ones = np.ones(len(x), "float32")
+    logs = model.evaluate(x, y, sample_weight={"reg": mask, "cls": ones, "bin": ones},
+                          batch_size=len(x), verbose=0, return_dict=True)
+    pred = model.predict(x, verbose=0)["reg"]
+    expected = np.mean(np.mean((pred - y["reg"]) ** 2, axis=1)[mask > 0])
+    np.testing.assert_allclose(logs["reg_loss"], expected, rtol=1e-5)
+
+
+def test_freeze_absent_tasks_leaves_an_unlabelled_task_and_its_optimizer_untouched():
+    x, y = tiny_data(32)
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="equal",
+                  freeze_absent_tasks=True)
+    # Two steps with labels for every task, so every optimizer has moments.
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    head = [v.numpy().copy() for v in model.task_variables["bin"]]
+    head_optimizer = [v.numpy().copy() for v in model.task_optimizers["bin"].variables]
+    trunk = [v.numpy().copy() for v in model.shared_variables]
+    ones = np.ones(len(x), "float32")
+    no_bin = {"cls": ones, "reg": ones, "bin": np.zeros(len(x), "float32")}
+    model.fit(x, y, sample_weight=no_bin, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    for before, v in zip(head + head_optimizer,
+                         model.task_variables["bin"] + model.task_optimizers["bin"].variables):
+        np.testing.assert_array_equal(before, v.numpy(), err_msg=v.path)
+    assert not any(np.allclose(b, v.numpy()) for b, v in zip(trunk, model.shared_variables))
+
+
+def test_inactive_task_keeps_its_head():
+    x, y = tiny_data(32)
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="dwa")
+    # Every task active first, so that the head's optimizer has moments.
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    model.task_activity().assign([float(t != "reg") for t in model.task_names])
+    head = [v.numpy().copy() for v in model.task_variables["reg"]]
+    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False).history
+    for before, v in zip(head, model.task_variables["reg"]):
+        np.testing.assert_array_equal(before, v.numpy(), err_msg=v.path)
+    assert history["reg_weight"] == [0.0, 0.0]
+    assert np.all(np.array(history["reg_loss"]) > 0)
+
+
+def test_separate_optimizers_update_their_own_variables():
+    x, y = tiny_data(32)
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.0),
+                  task_optimizer={"cls": keras.optimizers.SGD(0.1), "reg": keras.optimizers.SGD(0.0),
+                                  "bin": keras.optimizers.SGD(0.0)},
+                  weighting="uncertainty", weighting_optimizer=keras.optimizers.SGD(0.5))
+    before = {id(v): v.numpy().copy() for v in model.trainable_variables}
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    changed = {id(v) for v in model.trainable_variables if not np.array_equal(before[id(v)], v.numpy())}
+    expected = {id(v) for v in model.task_variables["cls"] + model.weighting.trainable_variables}
+    assert changed == expected
+
+
+def _nan_batch_data():
+    x, y = tiny_data(48)
+    y["reg"][20] = np.nan  # in the second batch of 16
+    return x, y
+
+
+@pytest.mark.parametrize("call", ["fit, then a step", "fit, last step", "train_on_batch"])
+def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unapplied(call):
+    x, y = _nan_batch_data()  # a NaN label in the batch x[16:32]
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="equal")
+    model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
+    after_first = _state(model)
+    with pytest.raises(FloatingPointError, match=r"non-finite loss in task\(s\) \['reg'\] at "
+                                                 r"training step 1"):
+        if call == "train_on_batch":
+            model.train_on_batch(x[16:32], {k: v[16:32] for k, v in y.items()})
+        else:
+            end = 48 if call == "fit, then a step" else 32
+            model.fit(x[16:end], {k: v[16:end] for k, v in y.items()}, batch_size=16,
+                      verbose=0, shuffle=False)
+    for before, now in zip(after_first, _state(model)):
+        np.testing.assert_array_equal(before, now)
+    # The model trains on from there.
+    model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 2
+
+
+def test_nonfinite_step_is_skipped_as_if_its_batch_were_not_there():
+    x, y = _nan_batch_data()
+    keep = np.r_[0:16, 32:48]
+    runs = []
+    for data in ((x, y), (x[keep], {k: v[keep] for k, v in y.items()})):
+        keras.utils.set_random_seed(0)
+        model = tiny_model()
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="dwa", on_nonfinite="skip")
+        history = model.fit(*data, batch_size=16, epochs=2, verbose=0, shuffle=False).history
+        runs.append((_state(model), history))
+    (state, history), (reference, reference_history) = runs
+    assert np.all(np.isfinite(history["loss"]))
+    for key in ("loss", "cls_loss", "reg_weight"):
+        np.testing.assert_allclose(history[key], reference_history[key], rtol=1e-6)
+    # Adam's iteration counts differ by the skipped step; everything else agrees.
+    for a, b in zip(state, reference):
+        if a.shape != ():
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("weighting", ["uncertainty", "dwa", "famo"])
+def test_keras_file_round_trip(tmp_path, weighting):
+    model, _ = _fit(weighting)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    x, _ = tiny_data()
+    for name, p in model.predict(x, verbose=0).items():
+        np.testing.assert_array_equal(p, loaded.predict(x, verbose=0)[name])
+    for a, b in zip(model.weighting.variables, loaded.weighting.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # Training goes on from the restored optimizer and weighting state.
+    x, y = tiny_data()
+    loaded.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+
+
+def test_evaluate_and_validation_log_every_task():
+    x, y = tiny_data()
+    model, history = _fit("equal", epochs=1)
+    logs = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    for task in TASKS:
+        assert np.isfinite(logs[f"{task}_loss"]) and logs[f"{task}_weight"] == 1.0
+    model.fit(x, y, validation_data=(x, y), batch_size=16, epochs=1, verbose=0)
+    assert "val_cls_accuracy" in model.history.history
+
+
+def test_what_the_jax_trainer_does_not_do_yet_is_an_error_that_names_it():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = tiny_model()
+        with pytest.raises(NotImplementedError, match="LossScaleOptimizer"):
+            model.compile(optimizer="adam", weighting="equal")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    with pytest.raises(NotImplementedError, match="steps_per_execution=4"):
+        tiny_model().compile(optimizer="adam", steps_per_execution=4)
+
+
+def test_several_steps_per_execution_skip_nonfinite_steps():
+    x, y = _nan_batch_data()
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="equal",
+                  on_nonfinite="skip", steps_per_execution=3)
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False).history
+    assert np.isfinite(history["loss"]).all()
+    assert all(np.isfinite(w).all() for w in model.get_weights())
