@@ -10,7 +10,8 @@ import pytest  # noqa: E402
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: the slow tier (multi-replica and multi-worker runs in subprocesses, "
-        "sweeps that train every weighting method, task-wise early stopping runs); "
+        "sweeps that train every weighting method, task-wise early stopping runs, "
+        "applications, full real-data loader checks); "
         "`-m 'not slow'` leaves it out, `-m slow` runs it alone")
 
 

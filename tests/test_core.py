@@ -427,6 +427,7 @@ def test_gradient_method_needs_shared_variables():
 # ----------------------------------------------------------------------------- float64
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weighting", [
     "equal", "dwa", "uncertainty", "gradnorm", "famo", "gls",
     lambda: keras_mtl.weighting.MGDA(gradient_mode="representation"), "cagrad", "imtl",

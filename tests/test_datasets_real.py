@@ -126,6 +126,7 @@ def test_utkface_shapes_labels_and_split():
 
 # ---------------------------------------------------------------------------- Tox21
 
+@pytest.mark.slow
 def test_tox21_masks_match_the_missing_cells_exactly():
     path = _folder("tox21")
     with open(os.path.join(path, "tox21.csv"), newline="") as f:
@@ -174,6 +175,7 @@ def test_tox21_reads_deepchems_gzipped_csv(tmp_path):
 
 # ------------------------------------------------------------------- Census-income
 
+@pytest.mark.slow
 def test_census_income_features_and_labels():
     path = _folder("census_income")
     with gzip.open(os.path.join(path, "census-income.test.gz"), "rt") as f:

@@ -219,6 +219,7 @@ _RUN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_killed_run_resumed_with_backup_and_restore_matches_uninterrupted(tmp_path):
     def run(backup, out, kill_at):
         return subprocess.run([sys.executable, "-c", _RUN, str(backup), str(out), str(kill_at)],
@@ -309,6 +310,7 @@ def _every_weighting():
             for name in keras_mtl.weighting.available()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,make", _every_weighting(), ids=lambda v: v if isinstance(v, str) else "")
 def test_every_weighting_method_trains_under_xla(name, make):
     model = _model(weighting=make(), jit_compile=True)

@@ -4,11 +4,13 @@ import importlib.util
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 APPLICATION = os.path.join(os.path.dirname(__file__), "..", "applications", "scenes.py")
 
 
+@pytest.mark.slow
 def test_scenes_application_trains_prints_the_table_exports_and_plots(tmp_path, capsys, monkeypatch):
     monkeypatch.syspath_prepend(os.path.dirname(APPLICATION))  # the applications import _common, _scenes
     spec = importlib.util.spec_from_file_location("scenes_application", APPLICATION)
