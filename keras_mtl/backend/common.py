@@ -39,3 +39,12 @@ def combine_rows(method, matrix, losses, present):
         return ops.cast(apply_weights(weights, rows), matrix.dtype), weights, residual
     combined, weights = method.combine_gradients(matrix, losses, present)
     return combined, weights, None
+
+
+def nonfinite_failure(task_names, losses):
+    """What a non-finite step's task losses say failed: the tasks whose loss is not
+    finite, else a gradient (with all losses finite)."""
+    bad = [n for n, l in zip(task_names, losses) if not np.isfinite(l)]
+    if bad:
+        return f"non-finite loss in task(s) {bad}"
+    return f"non-finite gradient with finite losses of task(s) {task_names}"

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_mtl.backend.common import combine_rows, flatten_gradients, unflatten
+from keras_mtl.backend.common import combine_rows, flatten_gradients, nonfinite_failure, unflatten
 
 _FINITE = "keras_mtl_finite"
 _STEP_LOSSES = "keras_mtl_step_losses"
@@ -446,9 +446,7 @@ class JAXTrainer:
                 v.assign(value)
 
     def _raise_nonfinite(self, losses):
-        bad = [n for n, l in zip(self.task_names, losses) if not np.isfinite(l)]
-        what = (f"non-finite loss in task(s) {bad}" if bad else
-                f"non-finite gradient with finite losses of task(s) {self.task_names}")
+        what = nonfinite_failure(self.task_names, losses)
         raise FloatingPointError(
             f"keras_mtl: {what} at training step {int(self.optimizer.iterations.numpy())}, "
             f"losses {losses.tolist()}; the step changed no variable "

@@ -2,13 +2,12 @@
 `tf.distribute` replicas, and the train function."""
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from keras_mtl import _distribute, _private
 from keras_mtl import weighting as weighting_lib
-from keras_mtl.backend.common import flatten_gradients, unflatten
+from keras_mtl.backend.common import flatten_gradients, nonfinite_failure, unflatten
 
 
 class _NonfiniteCheck(keras.callbacks.Callback):
@@ -196,9 +195,7 @@ class TensorFlowTrainer:
         if at < 0:
             return
         losses = losses.numpy()
-        bad = [n for n, l in zip(self.task_names, losses) if not np.isfinite(l)]
-        what = (f"non-finite loss in task(s) {bad}" if bad else
-                f"non-finite gradient with finite losses of task(s) {self.task_names}")
+        what = nonfinite_failure(self.task_names, losses)
         step.assign(-1)
         raise tf.errors.InvalidArgumentError(
             None, None,
