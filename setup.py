@@ -24,7 +24,7 @@ setup(
         # tfds 4.9.10 builds datasets through etils.epath, which imports
         # importlib_resources without declaring it; tfds.testing also needs dill.
         "datasets": ["tensorflow-datasets>=4.9", "importlib_resources", "rdkit>=2023.9"],
-        "test": ["pytest>=8", "matplotlib>=3.7", "rdkit>=2023.9", "tensorflow-datasets>=4.9",
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "matplotlib>=3.7", "rdkit>=2023.9", "tensorflow-datasets>=4.9",
                  "importlib_resources", "dill"],
     },
 )
