@@ -129,4 +129,3 @@ class IteratorCall:
         self._count_call()
         return concrete._call_flat(tf.nest.flatten(iterator, expand_composites=True),
                                    concrete.captured_inputs)
-
