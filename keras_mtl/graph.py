@@ -2,11 +2,17 @@
 
 import keras
 
-from keras_mtl._private import Functional
+from keras_mtl import _private
 
 
 def _flat(structure):
     return keras.tree.flatten(structure)
+
+
+def is_functional(obj):
+    """Whether `obj` is a functional `keras.Model` (built from inputs and outputs:
+    Keras' `Functional`, the models that are also a `keras.Function`)."""
+    return isinstance(obj, keras.Model) and isinstance(obj, keras.Function)
 
 
 def inline(backbone, inputs):
@@ -16,19 +22,15 @@ def inline(backbone, inputs):
     Returns `(output, features)`, `features` mapping each layer name to its output
     (the taps a head can read). A layer or subclassed model is called as one op.
     """
-    if isinstance(backbone, Functional):
+    if is_functional(backbone):
         computed = {id(t): x for t, x in zip(_flat(backbone.inputs), _flat(inputs))}
         features = {}
-        for depth in sorted(backbone._nodes_by_depth, reverse=True):
-            for node in backbone._nodes_by_depth[depth]:
-                if node.is_input:
-                    continue
-                args, kwargs = node.arguments.fill_in(computed)
-                out = node.operation(*args, **kwargs)
-                for ref, new in zip(node.outputs, _flat(out)):
-                    computed[id(ref)] = new
-                features[node.operation.name] = out
-        output = keras.tree.map_structure(lambda t: computed[id(t)], backbone._outputs_struct)
+        for node in _private.graph_nodes(backbone):
+            out = _private.call_node(node, computed)
+            for ref, new in zip(node.outputs, _flat(out)):
+                computed[id(ref)] = new
+            features[node.operation.name] = out
+        output = keras.tree.map_structure(lambda t: computed[id(t)], backbone.output)
         return output, features
     if isinstance(backbone, keras.Sequential):
         out, features = inputs, {}
@@ -72,11 +74,11 @@ def _leaf_operations(tensor, boundary):
         if id(t) in boundary:
             reached.add(id(t))
             continue
-        op, node_index, tensor_index = t._keras_history
-        node = op._inbound_nodes[node_index]
+        node, tensor_index = _private.producer(t)
         if node.is_input:
             continue
-        if isinstance(op, Functional):
+        op = node.operation
+        if is_functional(op):
             inner_inputs = _flat(op.inputs)
             inner_ops, inner_reached = _leaf_operations(
                 _flat(op.outputs)[tensor_index], {id(i) for i in inner_inputs}
@@ -128,27 +130,22 @@ def shared_representation(model):
     for name, output in zip(model.output_names, _flat(model.outputs)):
         operations, _ = _leaf_operations(output, inputs)
         for key, op in operations.items():
-            if isinstance(op, Functional):
+            if is_functional(op):
                 raise ValueError(
                     "The shared representation needs a flat functional graph; "
                     f"{op.name} is a nested functional model."
                 )
             tasks_of.setdefault(key, set()).add(name)
     boundary = {}
-    for node in _nodes(model):
+    for node in _private.graph_nodes(model):
         if len(tasks_of.get(id(node.operation), ())) != 1:
             continue
         for t in node.input_tensors:
             if id(t) in inputs:
                 continue
-            producer = t._keras_history.operation
+            producer = _private.producer(t)[0].operation
             if len(tasks_of.get(id(producer), ())) > 1:
                 boundary[id(t)] = t
     if not boundary:
         raise ValueError("The model has no shared representation: no operation feeds several tasks.")
     return list(boundary.values())
-
-
-def _nodes(model):
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        yield from (n for n in model._nodes_by_depth[depth] if not n.is_input)

@@ -67,13 +67,12 @@ class Task:
             raise ValueError(f"Task '{self.name}' has no head. Pass head=... to Task.")
         if isinstance(head, int):
             head = keras.layers.Dense(head, name=self.name)
-        if isinstance(head, (list, tuple)):
-            out = features
-            for layer in head:
-                out = layer(out)
-        else:
-            out = head(features)
-        if out._keras_history.operation.name != self.name:
+        layers = list(head) if isinstance(head, (list, tuple)) else [head]
+        out = features
+        for layer in layers:
+            out = layer(out)
+        # A symbolic output is named after the layer that produced it: the head's last.
+        if not layers or getattr(layers[-1], "name", None) != self.name:
             out = keras.layers.Identity(name=self.name)(out)
         return out
 

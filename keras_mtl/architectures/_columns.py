@@ -8,7 +8,8 @@ without the copy's prefix.
 
 import keras
 
-from keras_mtl._private import Functional
+from keras_mtl import _private
+from keras_mtl.graph import is_functional, tap_features
 
 _NORMALIZATION = (
     keras.layers.BatchNormalization,
@@ -33,14 +34,12 @@ class Column:
         self.features = {}
         self._nodes = {}
         self.keys = []
-        if isinstance(backbone, Functional):
+        if is_functional(backbone):
             self._computed = {
                 id(t): x for t, x in zip(keras.tree.flatten(backbone.inputs), keras.tree.flatten(inputs))
             }
-            for depth in sorted(backbone._nodes_by_depth, reverse=True):
-                for node in backbone._nodes_by_depth[depth]:
-                    if not node.is_input:
-                        self._add(node.operation, node)
+            for node in _private.graph_nodes(backbone):
+                self._add(node.operation, node)
         elif isinstance(backbone, keras.Sequential):
             self._last = inputs
             for layer in backbone.layers:
@@ -69,11 +68,7 @@ class Column:
     def compute(self, key):
         """Runs the step `key` on the copy's current tensors and records its output."""
         operation, node = self._nodes[key]
-        if node is None:
-            out = operation(self._last)
-        else:
-            args, kwargs = node.arguments.fill_in(self._computed)
-            out = operation(*args, **kwargs)
+        out = operation(self._last) if node is None else _private.call_node(node, self._computed)
         self.set(key, out)
         return out
 
@@ -94,8 +89,8 @@ class Column:
         return self.output()
 
     def output(self):
-        if isinstance(self.backbone, Functional):
-            return keras.tree.map_structure(lambda t: self._computed[id(t)], self.backbone._outputs_struct)
+        if is_functional(self.backbone):
+            return keras.tree.map_structure(lambda t: self._computed[id(t)], self.backbone.output)
         return self._last
 
     def ancestors(self, key):
@@ -111,8 +106,7 @@ class Column:
             if k is None or k in found:
                 continue
             found.add(k)
-            stack.extend(t._keras_history.operation._inbound_nodes[t._keras_history.node_index]
-                         for t in n.input_tensors)
+            stack.extend(n.parent_nodes)
         return found
 
     def stage_ends(self):
@@ -134,7 +128,7 @@ class Column:
         node, reader = self._nodes[key][1], self._nodes[following][1]
         if node is None:
             return True
-        return any(t._keras_history.operation is node.operation for t in reader.input_tensors)
+        return any(parent.operation is node.operation for parent in reader.parent_nodes)
 
     def key_of(self, name, argument):
         """The key of layer `name` (which must be called once), or a clear error."""
@@ -157,8 +151,6 @@ def columns(backbone_factory, prefixes, inputs):
 
 def task_feature(column, task):
     """What task's head reads from `column`: its output, or the layer `task.tap` names."""
-    from keras_mtl.graph import tap_features
-
     if task.tap is None:
         return column.output()
     return tap_features(column.features, task.tap, column.backbone.name)

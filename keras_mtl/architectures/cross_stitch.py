@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from keras_mtl._private import producer
 from keras_mtl.architectures import _columns
 from keras_mtl.architectures._ownership import fresh_tasks
 from keras_mtl.architectures.registry import build, register
@@ -129,7 +130,7 @@ def cross_stitch_alphas(model):
 def _column_names(unit):
     """The tasks of a unit's columns, in order: its inputs come from `<task>_<layer>`."""
     suffix = "_" + unit.name[len("cross_stitch_"):]
-    names = [t._keras_history.operation.name for t in unit._inbound_nodes[0].input_tensors]
+    names = [producer(t)[0].operation.name for t in keras.tree.flatten(unit.input)]
     return [n[: -len(suffix)] if n.endswith(suffix) else n for n in names]
 
 

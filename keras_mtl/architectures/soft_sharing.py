@@ -2,16 +2,16 @@
 
 import keras
 
-from keras_mtl._private import Functional
 from keras_mtl.architectures import _columns
 from keras_mtl.architectures.registry import register
+from keras_mtl.graph import is_functional
 from keras_mtl.layers.soft_sharing_penalty import SoftSharingPenalty
 
 
 def _weighted_layers(backbone, prefix):
     """The backbone's layers with trainable weights, by name without the prefix
     (a backbone that is one layer counts as one, built or not)."""
-    if not isinstance(backbone, (Functional, keras.Sequential)):
+    if not (is_functional(backbone) or isinstance(backbone, keras.Sequential)):
         return {backbone.name[len(prefix):]: backbone.name}
     return {
         (layer.name[len(prefix):] if layer.name.startswith(prefix) else layer.name): layer.name

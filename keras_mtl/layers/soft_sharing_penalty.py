@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_mtl._private import no_automatic_dependency_tracking
+from keras_mtl._private import consumers, no_automatic_dependency_tracking
 
 _NORMS = ("l2", "trace")
 
@@ -30,8 +30,7 @@ def _downstream_layers(layer):
     found, seen, stack = {}, {id(layer)}, [layer]
     while stack:
         op = stack.pop()
-        for node in op._outbound_nodes:
-            nxt = node.operation
+        for nxt in consumers(op):
             if id(nxt) in seen:
                 continue
             seen.add(id(nxt))

@@ -101,11 +101,11 @@ class Weighting(keras.layers.Layer):
     def call(self, losses, training=False):
         return self.combine(losses, training=training)[0]
 
-    # Keras saves a layer's variables but not the state of its `SeedGenerator`s: save
-    # it after them, so that a method's random draws continue the same on resume.
+    # Keras saves a layer's weights but not the state of its `SeedGenerator`s; a
+    # method's `variables` are its weights followed by those states (a method holds no
+    # sublayers), so saving them all makes its random draws continue the same on resume.
     def _saved_variables(self):
-        return (self._trainable_variables + self._non_trainable_variables
-                + [generator.state for generator in self._seed_generators])
+        return self.variables
 
     def save_own_variables(self, store):
         for i, variable in enumerate(self._saved_variables()):
