@@ -13,32 +13,10 @@ def _paths(variables):
     return sorted(v.path for v in variables)
 
 
-def _mlp_tasks(loss_weights=(1.0, 1.0)):
-    return [
-        keras_mtl.Task("a", head=keras.layers.Dense(3, name="a_logits"),
-                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                       metrics=["accuracy"], loss_weight=loss_weights[0]),
-        keras_mtl.Task("b", head=keras.layers.Dense(2, name="b_out"), loss="mse",
-                       metrics=["mae"], loss_weight=loss_weights[1]),
-    ]
-
-
-def _data(n=32, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 8)).astype("float32")
-    y = {"a": rng.integers(0, 3, size=(n,)), "b": rng.normal(size=(n, 2)).astype("float32")}
-    return x, y
-
-
 def _sparse_nll(logits, labels):
     """Per-example sparse categorical cross-entropy of logits, in numpy."""
     logits = logits - logits.max(axis=1, keepdims=True)
     return np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(len(labels)), labels]
-
-
-def _mlp_model(loss_weights=(1.0, 1.0)):
-    return keras_mtl.build("hard_sharing", _mlp_tasks(loss_weights), backbone="mlp",
-                           input_shape=(8,), )
 
 
 # ----------------------------------------------------------------------------- Task
@@ -61,14 +39,15 @@ def test_task_names_that_clash_with_validation_logs_are_rejected(name):
 
 
 @pytest.mark.parametrize("loss_weight", [float("inf"), float("nan"), -1.0, "2", None])
-def test_task_rejects_a_loss_weight_that_is_not_a_finite_number_at_least_0(loss_weight):
+def test_task_rejects_a_loss_weight_that_is_not_a_finite_number_at_least_0(loss_weight,
+                                                                           two_task_model):
     with pytest.raises((TypeError, ValueError), match=r"Task 'a': loss_weight must be .*Received: loss_weight="):
         keras_mtl.Task("a", head=1, loss="mse", loss_weight=loss_weight)
     with pytest.raises((TypeError, ValueError), match=r"Received: weights\[0\]="):
-        _mlp_model().compile(optimizer="adam", loss_weights=[loss_weight, 1.0])
+        two_task_model(b_units=2).compile(optimizer="adam", loss_weights=[loss_weight, 1.0])
 
 
-def test_build_rejects_duplicate_and_empty_tasks():
+def test_build_rejects_duplicate_and_empty_tasks(two_tasks):
     with pytest.raises(ValueError, match="Duplicate task name 'a'"):
         keras_mtl.build("hard_sharing", [keras_mtl.Task("a", head=1, loss="mse"),
                                          keras_mtl.Task("a", head=1, loss="mse")],
@@ -76,7 +55,7 @@ def test_build_rejects_duplicate_and_empty_tasks():
     with pytest.raises(ValueError, match="at least one task"):
         keras_mtl.build("hard_sharing", [], backbone="mlp", input_shape=(4,))
     with pytest.raises(ValueError, match="Unknown architecture"):
-        keras_mtl.build("nope", _mlp_tasks(), backbone="mlp", input_shape=(8,))
+        keras_mtl.build("nope", two_tasks(b_units=2), backbone="mlp", input_shape=(8,))
 
 
 # ----------------------------------------------------------------- variable partition
@@ -103,8 +82,8 @@ def test_partition_hard_sharing_with_heads_at_different_depths():
     assert out["colour"].shape == (2, 3) and out["style"].shape == (2, 2)
 
 
-def test_partition_single_task_shares_nothing():
-    model = keras_mtl.build("single_task", _mlp_tasks(), backbone="mlp", input_shape=(8,))
+def test_partition_single_task_shares_nothing(two_tasks):
+    model = keras_mtl.build("single_task", two_tasks(b_units=2), backbone="mlp", input_shape=(8,))
     assert model.shared_variables == []
     a, b = _paths(model.task_variables["a"]), _paths(model.task_variables["b"])
     assert "a_dense1/kernel" in a and "b_dense1/kernel" in b
@@ -140,14 +119,14 @@ def test_partition_of_user_functional_model_with_nested_submodel():
 # ---------------------------------------------------------------------- train step
 
 
-def test_train_step_matches_hand_written_tape_with_two_optimizers():
+def test_train_step_matches_hand_written_tape_with_two_optimizers(two_task_model, two_task_data):
     weights = (0.3, 1.7)
-    model = _mlp_model(weights)
+    model = two_task_model(b_units=2, loss_weights=weights)
     reference = keras.models.clone_model(model)
     reference.set_weights(model.get_weights())
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
                   task_optimizer=keras.optimizers.Adam(0.01))
-    x, y = _data()
+    x, y = two_task_data(b_units=2)
 
     # Independent partition: by layer name, not by the graph analysis under test.
     shared = [v for v in reference.trainable_variables if v.path.startswith("dense")]
@@ -170,10 +149,10 @@ def test_train_step_matches_hand_written_tape_with_two_optimizers():
         np.testing.assert_allclose(v.numpy(), r.numpy(), atol=1e-6, err_msg=v.path)
 
 
-def test_history_has_per_task_losses_weights_and_metrics():
-    model = _mlp_model((0.3, 1.7))
+def test_history_has_per_task_losses_weights_and_metrics(two_task_model, two_task_data):
+    model = two_task_model(b_units=2, loss_weights=(0.3, 1.7))
     model.compile(optimizer="adam")
-    x, y = _data()
+    x, y = two_task_data(b_units=2)
     history = model.fit(x, y, batch_size=8, epochs=2, validation_data=(x, y), verbose=0).history
     for prefix in ("", "val_"):
         for key in ("loss", "a_loss", "b_loss", "a_weight", "b_weight", "a_accuracy", "b_mae"):
@@ -190,14 +169,14 @@ def test_history_has_per_task_losses_weights_and_metrics():
     np.testing.assert_allclose(history["val_a_loss"][-1], float(ce), rtol=1e-5)
 
 
-def test_loss_weights_argument_and_weighting_errors():
-    model = _mlp_model()
+def test_loss_weights_argument_and_weighting_errors(two_task_model):
+    model = two_task_model(b_units=2)
     model.compile(optimizer="adam", loss_weights={"b": 2.0})
     assert model.weighting.fixed_weights == [1.0, 2.0]
     with pytest.raises(ValueError, match="unknown tasks"):
-        _mlp_model().compile(optimizer="adam", loss_weights={"zzz": 2.0})
+        two_task_model(b_units=2).compile(optimizer="adam", loss_weights={"zzz": 2.0})
     with pytest.raises(ValueError, match="Unknown weighting"):
-        _mlp_model().compile(optimizer="adam", weighting="nope")
+        two_task_model(b_units=2).compile(optimizer="adam", weighting="nope")
     with pytest.raises(ValueError, match="no loss"):
         keras_mtl.build("hard_sharing", [keras_mtl.Task("a", head=1)], backbone="mlp",
                         input_shape=(8,)).compile(optimizer="adam")
@@ -206,14 +185,14 @@ def test_loss_weights_argument_and_weighting_errors():
 # -------------------------------------------------------------------------- labels
 
 
-def test_one_label_tensor_is_sliced_per_task():
-    tasks = _mlp_tasks()
+def test_one_label_tensor_is_sliced_per_task(two_tasks, two_task_data):
+    tasks = two_tasks(b_units=2)
     tasks[0].label_slice, tasks[1].label_slice = (0, 1), (1, 3)
     sliced = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(8,))
     by_dict = keras.models.clone_model(sliced)
     by_dict.set_weights(sliced.get_weights())
-    by_dict = keras_mtl.MultiTaskModel.from_model(by_dict, tasks=_mlp_tasks())
-    x, y = _data()
+    by_dict = keras_mtl.MultiTaskModel.from_model(by_dict, tasks=two_tasks(b_units=2))
+    x, y = two_task_data(b_units=2)
     blob = np.concatenate([y["a"][:, None].astype("float32"), y["b"]], axis=1)
     for model in (sliced, by_dict):
         model.compile(optimizer=keras.optimizers.SGD(0.1))
@@ -223,10 +202,10 @@ def test_one_label_tensor_is_sliced_per_task():
         np.testing.assert_allclose(v.numpy(), r.numpy(), atol=1e-6)
 
 
-def test_bad_labels_give_errors_that_name_the_task():
-    model = _mlp_model()
+def test_bad_labels_give_errors_that_name_the_task(two_task_model, two_task_data):
+    model = two_task_model(b_units=2)
     model.compile(optimizer="adam")
-    x, y = _data()
+    x, y = two_task_data(b_units=2)
     with pytest.raises(ValueError, match=r"unknown task\(s\) \['c'\]"):
         model.fit(x, {**y, "c": y["b"]}, epochs=1, verbose=0)
     with pytest.raises(ValueError, match=r"No labels for task\(s\) \['b'\]"):
@@ -248,10 +227,11 @@ def _one_hot(labels):
     ("a", lambda a: a.astype(str), None, "str", r"output shape \(None, 3\)"),
 ], ids=["one-hot for sparse loss", "indices for categorical loss", "(B,) for (B,2) output",
         "strings"])
-def test_label_mistakes_name_task_labels_and_output(as_dataset, task, labels, loss, dtype, expected):
-    model = _mlp_model()
+def test_label_mistakes_name_task_labels_and_output(as_dataset, task, labels, loss, dtype, expected,
+                                                    two_task_model, two_task_data):
+    model = two_task_model(b_units=2)
     model.compile(optimizer="adam", loss=loss and {"a": loss, "b": "mse"})
-    x, y = _data()
+    x, y = two_task_data(b_units=2)
     y = {**y, task: labels(y[task]) if labels else y[task]}
     shape = rf"\((32|None),{'' if y[task].ndim == 1 else ' %d' % y[task].shape[1]}\)"
     data = (tf.data.Dataset.from_tensor_slices((x, y)).batch(8),) if as_dataset else (x, y)
@@ -261,10 +241,10 @@ def test_label_mistakes_name_task_labels_and_output(as_dataset, task, labels, lo
         model.fit(*data, epochs=1, verbose=0)
 
 
-def test_label_mistakes_in_validation_data_name_the_task():
-    model = _mlp_model()
+def test_label_mistakes_in_validation_data_name_the_task(two_task_model, two_task_data):
+    model = two_task_model(b_units=2)
     model.compile(optimizer="adam")
-    x, y = _data()
+    x, y = two_task_data(b_units=2)
     strings = {**y, "a": y["a"].astype(str)}
     with pytest.raises(ValueError, match=r"(?s)^Task 'a'.*dtype=str"):
         model.fit(x, y, validation_data=(x, strings), epochs=1, verbose=0)
@@ -272,10 +252,10 @@ def test_label_mistakes_in_validation_data_name_the_task():
         model.fit(x, y, validation_data=(x, strings, None), epochs=1, verbose=0)
 
 
-def test_label_shapes_that_fit_train_alike():
+def test_label_shapes_that_fit_train_alike(two_task_data):
     # (B,) and (B,1) class indices for a sparse loss, (B,) and (B,1) labels for a
     # (B,1) output, with a mask.
-    x, y = _data(16)
+    x, y = two_task_data(16, b_units=2)
     mask = {"a": np.ones(16, "float32"), "b": (np.arange(16) % 2).astype("float32")}
     histories = []
     for labels in ({"a": y["a"], "b": y["b"][:, 0]}, {"a": y["a"][:, None], "b": y["b"][:, :1]}):
@@ -291,10 +271,10 @@ def test_label_shapes_that_fit_train_alike():
         np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-6)
 
 
-def test_sample_weight_masks_missing_labels():
-    model = _mlp_model()
+def test_sample_weight_masks_missing_labels(two_task_model, two_task_data):
+    model = two_task_model(b_units=2)
     model.compile(optimizer=keras.optimizers.SGD(0.0))
-    x, y = _data(16)
+    x, y = two_task_data(16, b_units=2)
     mask_a = (np.arange(16) % 3 == 0).astype("float32")
     logs = model.test_on_batch(x, y, sample_weight={"a": mask_a, "b": np.ones(16, "float32")},
                                return_dict=True)
@@ -308,10 +288,11 @@ def test_sample_weight_masks_missing_labels():
 
 
 @pytest.mark.parametrize("batch_size", [8, 32])
-def test_masked_task_losses_are_epoch_means_over_labelled_entries(batch_size):
-    model = _mlp_model()
+def test_masked_task_losses_are_epoch_means_over_labelled_entries(batch_size, two_task_model,
+                                                                  two_task_data):
+    model = two_task_model(b_units=2)
     model.compile(optimizer=keras.optimizers.SGD(0.0))
-    x, y = _data(32)
+    x, y = two_task_data(32, b_units=2)
     # Labels of b mostly in the first batch of 8, so that batch-size and label-count
     # weighting of the batches' means differ.
     mask = {"a": (np.arange(32) % 2 == 0).astype("float32"),
@@ -378,16 +359,16 @@ def test_learning_rate_multipliers_errors_name_the_argument():
         model.compile(optimizer="sgd", learning_rate_multipliers={"scale": 0})
 
 
-def test_one_weighting_instance_belongs_to_one_model():
+def test_one_weighting_instance_belongs_to_one_model(two_task_model):
     weighting = keras_mtl.weighting.DWA()
-    first = _mlp_model()
+    first = two_task_model(b_units=2)
     first.compile(optimizer="adam", weighting=weighting)
     first.compile(optimizer="sgd", weighting=weighting)
     with pytest.raises(ValueError, match="already compiled into model 'hard_sharing'"):
-        _mlp_model().compile(optimizer="adam", weighting=weighting)
+        two_task_model(b_units=2).compile(optimizer="adam", weighting=weighting)
     # Free again once the first model has another one.
     first.compile(optimizer="adam", weighting="equal")
-    second = _mlp_model()
+    second = two_task_model(b_units=2)
     second.compile(optimizer="adam", weighting=weighting)
     assert second.weighting is weighting
 
@@ -405,12 +386,13 @@ class _SumOfGradients(Weighting):
 
 
 @pytest.mark.parametrize("mode", ["shared_parameters", "representation"])
-def test_gradient_method_hook_with_summed_gradients_equals_equal_weighting(mode):
-    x, y = _data()
+def test_gradient_method_hook_with_summed_gradients_equals_equal_weighting(mode, two_task_model,
+                                                                           two_task_data):
+    x, y = two_task_data(b_units=2)
     models = []
     for weighting in ("equal", _SumOfGradients(mode)):
         keras.utils.set_random_seed(3)
-        model = _mlp_model()
+        model = two_task_model(b_units=2)
         model.compile(optimizer=keras.optimizers.SGD(0.1), weighting=weighting)
         model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
         models.append(model)
@@ -418,8 +400,8 @@ def test_gradient_method_hook_with_summed_gradients_equals_equal_weighting(mode)
         np.testing.assert_allclose(v.numpy(), r.numpy(), atol=1e-6, err_msg=v.path)
 
 
-def test_gradient_method_needs_shared_variables():
-    model = keras_mtl.build("single_task", _mlp_tasks(), backbone="mlp", input_shape=(8,))
+def test_gradient_method_needs_shared_variables(two_tasks):
+    model = keras_mtl.build("single_task", two_tasks(b_units=2), backbone="mlp", input_shape=(8,))
     with pytest.raises(ValueError, match="shares no variable between tasks"):
         model.compile(optimizer="adam", weighting=_SumOfGradients("shared_parameters"))
 
@@ -432,17 +414,18 @@ def test_gradient_method_needs_shared_variables():
     "equal", "dwa", "uncertainty", "gradnorm", "famo", "gls",
     lambda: keras_mtl.weighting.MGDA(gradient_mode="representation"), "cagrad", "imtl",
     "nash_mtl", "aligned_mtl", lambda: keras_mtl.weighting.PCGrad(seed=1)])
-def test_float64_models_train_in_float64_like_float32_ones(weighting):
+def test_float64_models_train_in_float64_like_float32_ones(weighting, two_task_model,
+                                                           two_task_data):
     """Under `keras.config.set_floatx("float64")` every variable and logged value is
     float64, and a step is the float32 step to float32 accuracy."""
-    x, y = _data()
+    x, y = two_task_data(b_units=2)
     make = weighting if callable(weighting) else lambda: weighting
     states, initial = {}, None
     for floatx in ("float32", "float64"):
         keras.config.set_floatx(floatx)
         keras.config.set_dtype_policy(floatx)
         try:
-            model = _mlp_model()
+            model = two_task_model(b_units=2)
             initial = initial or model.get_weights()
             model.set_weights(initial)
             model.compile(optimizer=keras.optimizers.SGD(0.1), weighting=make())

@@ -62,10 +62,8 @@ def test_interleave_rejects_inputs_of_different_shapes():
         interleave(data)
 
 
-def test_freeze_absent_tasks_updates_only_the_trunk_and_the_drawn_head():
-    tasks = [keras_mtl.Task("a", head=3, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-             keras_mtl.Task("b", head=2, loss="mse")]
-    model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(6,))
+def test_freeze_absent_tasks_updates_only_the_trunk_and_the_drawn_head(two_task_model):
+    model = two_task_model(features=6, b_units=2, metrics=False)
     model.compile(optimizer="adam", task_optimizer="adam", freeze_absent_tasks=True)
     assert model.task_optimizers["a"] is not model.task_optimizers["b"]
     data = interleave(_task_datasets(), sampling="uniform", steps_per_epoch=6, seed=3)
