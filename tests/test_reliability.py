@@ -130,7 +130,7 @@ def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, jit_compile
 
 @pytest.mark.parametrize("jit_compile,steps_per_execution,applied", [
     (False, 1, 0),  # asserted in the step, before the update
-    (True, 1, 1),  # recorded by the XLA step, asserted by the train function
+    (True, 1, 1),  # recorded by the XLA step, read by the callback after the step
     (True, 2, 2),  # recorded by the XLA step, read by the callback after each execution
 ])
 def test_nonfinite_gradient_raises_at_its_own_step(jit_compile, steps_per_execution, applied):
@@ -335,10 +335,10 @@ def test_nonfinite_loss_raises_under_xla_after_the_step(call):
     assert model.optimizer.iterations.numpy() == 3
 
 
-def test_xla_nonfinite_check_runs_inside_the_train_function(monkeypatch):
+def test_xla_nonfinite_check_runs_inside_the_fast_dispatch_train_function(monkeypatch):
     # The one-call train function asserts on the record itself: no eager read of it
     # after each batch, and the error still comes right after the failing step.
-    model = _model(jit_compile=True)
+    model = _model(jit_compile=True, fast_dispatch=True)
     x, y = _data()
     reads = []
     read = model._raise_recorded_nonfinite
