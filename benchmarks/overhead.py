@@ -21,8 +21,11 @@ heads and one regression head; "scenes", the hard-sharing SegNet of
 normals heads of a 3x3 and a 1x1 convolution) on Scenes images.
 
     python -m benchmarks.overhead [--quick] [--models mlp,scenes] [--jit both]
+                                  [--steps-per-execution N]
 
 `--quick` uses less data and fewer rounds and skips the SegNet under XLA.
+`--steps-per-execution N` compiles every contender, plain Keras included, with
+`steps_per_execution=N`: Keras' public knob for steps too short for one call each.
 
 On the JAX backend (`KERAS_BACKEND=jax python -m benchmarks.overhead --jit on`) both
 contenders run Keras' jit-compiled JAX train function, with keras_mtl's JAX trainer; the
@@ -118,7 +121,8 @@ def _weighting_options(name, task_names):
 
 
 def run(quick=False, models=("mlp", "scenes"), jit=(False, True), weightings=WEIGHTINGS,
-        examples=None, batch_size=None, rounds=None, extra_rounds=None, log=print):
+        examples=None, batch_size=None, rounds=None, extra_rounds=None, log=print,
+        steps_per_execution=1):
     """Times plain Keras and keras_mtl on each model, with and without XLA.
 
     Returns a list of rows `(model, jit_compile, run, steps/s, ratio vs plain,
@@ -142,13 +146,14 @@ def run(quick=False, models=("mlp", "scenes"), jit=(False, True), weightings=WEI
             plain = keras.Model(base.inputs, base.outputs)
             plain.compile(optimizer="adam", loss={t.name: t.loss for t in tasks()},
                           loss_weights=dict(zip(task_names, (1.0, 0.5, 2.0))),
-                          jit_compile=jit_compile)
+                          jit_compile=jit_compile, steps_per_execution=steps_per_execution)
             runners["plain keras"] = keras_epoch_runner(plain, dataset)
             fast = (FAST_DISPATCH,) if keras.backend.backend() == "tensorflow" else ()
             for name in tuple(weightings) + (SEPARATE_TASK_OPTIMIZER,) + fast:
                 keras.utils.set_random_seed(0)
                 model = keras_mtl.build("hard_sharing", tasks(), backbone=backbone, input_shape=shape)
                 model.compile(optimizer="adam", jit_compile=jit_compile,
+                              steps_per_execution=steps_per_execution,
                               **_weighting_options(name, task_names))
                 runners[f"keras_mtl {name}"] = keras_epoch_runner(model, dataset)
             if log:
@@ -174,10 +179,14 @@ def main(argv=None):
     parser.add_argument("--models", default="mlp,scenes", help="comma-separated: mlp, scenes")
     parser.add_argument("--jit", choices=["off", "on", "both"], default="both")
     parser.add_argument("--rounds", type=int, help="timed rounds (default 3 quick, 5 full)")
+    parser.add_argument("--steps-per-execution", type=int, default=1,
+                        help="steps per call of every contender's train function")
     args = parser.parse_args(argv)
     jit = {"off": (False,), "on": (True,), "both": (False, True)}[args.jit]
-    rows = run(quick=args.quick, models=tuple(args.models.split(",")), jit=jit, rounds=args.rounds)
-    print(f"\n## Overhead vs plain Keras ({keras.backend.backend()} backend)\n")
+    rows = run(quick=args.quick, models=tuple(args.models.split(",")), jit=jit, rounds=args.rounds,
+               steps_per_execution=args.steps_per_execution)
+    print(f"\n## Overhead vs plain Keras ({keras.backend.backend()} backend, "
+          f"steps_per_execution={args.steps_per_execution})\n")
     print(report(rows))
     return rows
 

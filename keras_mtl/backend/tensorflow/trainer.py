@@ -285,9 +285,12 @@ class TensorFlowTrainer:
 
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras 3.15 builds a distributed model from a cross-replica MEAN of the first
-        # batch, which fails under MultiWorkerMirroredStrategy; one replica's batch
-        # has the same structure and dtypes.
+        # A private Keras method, overridden: no public API reaches it. Keras 3.15
+        # builds a distributed model from a cross-replica MEAN of the first batch,
+        # which fails under MultiWorkerMirroredStrategy ("Attempt to convert a value
+        # (PerReplica:...)"; checked with Keras 3.15.1 by removing this override and
+        # running tests/test_distribute.py's two-worker test); one replica's batch has
+        # the same structure and dtypes.
         if self._distribute_strategy is None or iterator is None:
             return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
         strategy = self.distribute_strategy
