@@ -658,11 +658,9 @@ class MultiTaskModel(Trainer, keras.Model):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         y = self.labels_by_task(y)
-        sample_weight = self._sample_weights_by_task(sample_weight)
-        if self._compile_metrics is not None:
-            present = {n: w for n, w in sample_weight.items() if w is not None}
-            self._compile_metrics.update_state(y, y_pred, present or None)
-        return self.get_metrics_result()
+        present = {n: w for n, w in self._sample_weights_by_task(sample_weight).items()
+                   if w is not None}
+        return super().compute_metrics(x, y, y_pred, present or None)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check_array_labels(y)
