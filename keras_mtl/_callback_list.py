@@ -27,9 +27,7 @@ def _overrides(callback, hook):
 
 
 def _has_hooks(callbacks, hooks):
-    # A callback may say that its hooks have nothing to do in this run (`batch_hooks`).
-    return any(getattr(c, "batch_hooks", True) and any(_overrides(c, h) for h in hooks)
-               for c in callbacks)
+    return any(_overrides(c, h) for c in callbacks for h in hooks)
 
 
 class CallbackList(keras.callbacks.CallbackList):

@@ -14,27 +14,13 @@ from keras_mtl.backend.common import (all_finite, combine_rows, flatten_gradient
 from keras_mtl.backend.tensorflow import fast_dispatch
 
 
-class _NonfiniteCheck(keras.callbacks.Callback):
-    """Raises for a non-finite task loss or gradient that an XLA-compiled step
-    recorded, where the train function does not check it itself (it reads a
-    variable per batch; Keras then also converts each batch's logs to floats)."""
-
-    batch_hooks = True  # read by `_callback_list`
-
-    def on_train_begin(self, logs=None):
-        self.batch_hooks = not getattr(self.model.train_function, "checks_nonfinite", False)
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.batch_hooks:
-            self.model._raise_recorded_nonfinite()
-
-
 class TensorFlowTrainer:
     """The TensorFlow half of `MultiTaskModel` (a mixin before `keras.Model`)."""
 
     def _trainer_callbacks(self):
-        """Callbacks that `fit` runs before the caller's."""
-        return [_NonfiniteCheck()] if self._records_nonfinite() else []
+        """Callbacks that `fit` runs before the caller's: none (the train function
+        checks the XLA step's non-finite record itself)."""
+        return []
 
     @_private.no_automatic_dependency_tracking
     def _create_task_activity(self):
@@ -307,11 +293,27 @@ class TensorFlowTrainer:
         if self.train_function is not None and not force:
             return self.train_function
         super().make_train_function(force=True)
+        function = self.train_function
+        if self._records_nonfinite():
+            function = self._checking_nonfinite(function)
         if self._uses_fast_dispatch():
-            self.train_function = fast_dispatch.one_call_per_step(
-                self, self.train_step, self.train_function,
-                check_nonfinite=self._records_nonfinite())
-        return self.train_function
+            function = fast_dispatch.one_call_per_step(
+                self, self.train_step, function, check_nonfinite=self._records_nonfinite())
+        self.train_function = function
+        return function
+
+    def _checking_nonfinite(self, function):
+        """`function` (a train function), then a read of the XLA step's non-finite
+        record that raises the recorded error: right after the failing call, without
+        a batch-level callback (which would make Keras convert every batch's logs to
+        Python floats before the next step)."""
+        def checked(*args, **kwargs):
+            logs = function(*args, **kwargs)
+            self._raise_recorded_nonfinite()
+            return logs
+
+        checked.checks_nonfinite = True
+        return checked
 
     def make_test_function(self, force=False):
         if self.test_function is not None and not force:
@@ -342,9 +344,3 @@ class TensorFlowTrainer:
 
     def _records_nonfinite(self):
         return self.jit_compile and getattr(self, "on_nonfinite", None) == "raise"
-
-    def train_on_batch(self, *args, **kwargs):
-        logs = super().train_on_batch(*args, **kwargs)
-        if self._records_nonfinite():
-            self._raise_recorded_nonfinite()
-        return logs
