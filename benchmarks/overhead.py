@@ -4,11 +4,13 @@ Same model (hard sharing), same data pipeline, same batch, same process. Plain K
 uses `compile(loss={...}, loss_weights={...})` with one optimizer; keras_mtl uses
 its train step with equal, fixed, DWA or uncertainty weighting, with its default
 optimizers (one for the shared and task variables, a copy for the weighting's own
-variables); once more with equal weighting and a separate task optimizer; and once
-with equal weighting run by Keras' own train function instead of keras_mtl's (the
-cost of the step alone: keras_mtl's function saves Keras' per-step dispatch of an
-outer compiled function and an `Optional`, and `tf.function`'s argument matching). Each model trains one epoch per round,
-in rounds interleaved with the others; the table gives the median steps/s and the
+variables), all on Keras' own train function and callback list (the default); once
+more with equal weighting and a separate task optimizer; and once with equal
+weighting and `compile(fast_dispatch=True)` (TensorFlow only: one compiled call per
+step, which saves Keras' per-step dispatch of an outer compiled function and an
+`Optional` and `tf.function`'s argument matching, through private internals). Each
+model trains one epoch per round, in rounds interleaved with the others; the table
+gives the median steps/s and the
 median of the per-round ratios keras_mtl / plain Keras (higher is better; 1.0 means
 no overhead; the target is >= 0.95, i.e. at most 1.05x plain Keras' step time),
 with and without `jit_compile`.
@@ -19,12 +21,15 @@ heads and one regression head; "scenes", the hard-sharing SegNet of
 normals heads of a 3x3 and a 1x1 convolution) on Scenes images.
 
     python -m benchmarks.overhead [--quick] [--models mlp,scenes] [--jit both]
+                                  [--steps-per-execution N]
 
 `--quick` uses less data and fewer rounds and skips the SegNet under XLA.
+`--steps-per-execution N` compiles every contender, plain Keras included, with
+`steps_per_execution=N`: Keras' public knob for steps too short for one call each.
 
 On the JAX backend (`KERAS_BACKEND=jax python -m benchmarks.overhead --jit on`) both
 contenders run Keras' jit-compiled JAX train function, with keras_mtl's JAX trainer; the
-row of Keras' own train function is TensorFlow's only (keras_mtl's JAX trainer uses it).
+`fast_dispatch` row is TensorFlow's only.
 """
 
 import argparse
@@ -98,10 +103,10 @@ def _dataset(x, y, batch_size):
 
 
 SEPARATE_TASK_OPTIMIZER = "equal, separate task optimizer"
-# The same train step run by Keras' own train function (which wraps the compiled step
-# in a second one and returns its logs in an `Optional`), as plain Keras runs: the
-# cost of the step itself, without the dispatch that keras_mtl's function saves.
-KERAS_FUNCTION = "equal, Keras' train function"
+# The same train step as one compiled call per step (the opt-in `fast_dispatch`),
+# instead of Keras' own train function, which wraps the compiled step in a second one
+# and returns its logs in an `Optional`.
+FAST_DISPATCH = "equal, fast_dispatch=True"
 
 
 def _weighting_options(name, task_names):
@@ -110,13 +115,14 @@ def _weighting_options(name, task_names):
         return {"loss_weights": weights}
     if name == SEPARATE_TASK_OPTIMIZER:
         return {"weighting": "equal", "task_optimizer": "adam"}
-    if name == KERAS_FUNCTION:
-        return {"weighting": "equal"}
+    if name == FAST_DISPATCH:
+        return {"weighting": "equal", "fast_dispatch": True}
     return {"weighting": keras_mtl.weighting.get(name)}
 
 
 def run(quick=False, models=("mlp", "scenes"), jit=(False, True), weightings=WEIGHTINGS,
-        examples=None, batch_size=None, rounds=None, extra_rounds=None, log=print):
+        examples=None, batch_size=None, rounds=None, extra_rounds=None, log=print,
+        steps_per_execution=1):
     """Times plain Keras and keras_mtl on each model, with and without XLA.
 
     Returns a list of rows `(model, jit_compile, run, steps/s, ratio vs plain,
@@ -140,16 +146,15 @@ def run(quick=False, models=("mlp", "scenes"), jit=(False, True), weightings=WEI
             plain = keras.Model(base.inputs, base.outputs)
             plain.compile(optimizer="adam", loss={t.name: t.loss for t in tasks()},
                           loss_weights=dict(zip(task_names, (1.0, 0.5, 2.0))),
-                          jit_compile=jit_compile)
+                          jit_compile=jit_compile, steps_per_execution=steps_per_execution)
             runners["plain keras"] = keras_epoch_runner(plain, dataset)
-            own_function = (KERAS_FUNCTION,) if keras.backend.backend() == "tensorflow" else ()
-            for name in tuple(weightings) + (SEPARATE_TASK_OPTIMIZER,) + own_function:
+            fast = (FAST_DISPATCH,) if keras.backend.backend() == "tensorflow" else ()
+            for name in tuple(weightings) + (SEPARATE_TASK_OPTIMIZER,) + fast:
                 keras.utils.set_random_seed(0)
                 model = keras_mtl.build("hard_sharing", tasks(), backbone=backbone, input_shape=shape)
                 model.compile(optimizer="adam", jit_compile=jit_compile,
+                              steps_per_execution=steps_per_execution,
                               **_weighting_options(name, task_names))
-                if name == KERAS_FUNCTION:
-                    model._one_call_per_step = lambda step, keras_function, **_: keras_function
                 runners[f"keras_mtl {name}"] = keras_epoch_runner(model, dataset)
             if log:
                 log(f"overhead: {setting}, jit_compile={jit_compile}: {len(runners)} models built")
@@ -174,10 +179,14 @@ def main(argv=None):
     parser.add_argument("--models", default="mlp,scenes", help="comma-separated: mlp, scenes")
     parser.add_argument("--jit", choices=["off", "on", "both"], default="both")
     parser.add_argument("--rounds", type=int, help="timed rounds (default 3 quick, 5 full)")
+    parser.add_argument("--steps-per-execution", type=int, default=1,
+                        help="steps per call of every contender's train function")
     args = parser.parse_args(argv)
     jit = {"off": (False,), "on": (True,), "both": (False, True)}[args.jit]
-    rows = run(quick=args.quick, models=tuple(args.models.split(",")), jit=jit, rounds=args.rounds)
-    print(f"\n## Overhead vs plain Keras ({keras.backend.backend()} backend)\n")
+    rows = run(quick=args.quick, models=tuple(args.models.split(",")), jit=jit, rounds=args.rounds,
+               steps_per_execution=args.steps_per_execution)
+    print(f"\n## Overhead vs plain Keras ({keras.backend.backend()} backend, "
+          f"steps_per_execution={args.steps_per_execution})\n")
     print(report(rows))
     return rows
 

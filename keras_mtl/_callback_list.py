@@ -1,5 +1,5 @@
-"""`fit`'s callback list, without Keras' per-batch work when no callback has a
-batch hook.
+"""`fit`'s callback list under `compile(fast_dispatch=True)`, without Keras' per-batch
+work when no callback has a batch hook.
 
 Keras 3.15 converts every step's logs to Python floats and hands them to a thread
 pool for the batch-end callbacks even when none of them has a batch hook (with
@@ -11,18 +11,23 @@ import inspect
 
 import keras
 
-from keras_mtl import _distribute, _private
+from keras_mtl import _distribute
 
 _TRAIN_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
 _TEST_BATCH_HOOKS = ("on_test_batch_begin", "on_test_batch_end")
 _FIT_PARAMETERS = inspect.signature(keras.Model.fit)
 
 
+def _overrides(callback, hook):
+    """Whether `callback` has its own `hook` (from its class, or set on the instance as
+    `keras.callbacks.LambdaCallback` does) rather than `keras.callbacks.Callback`'s,
+    which does nothing."""
+    method = getattr(callback, hook)
+    return getattr(method, "__func__", method) is not getattr(keras.callbacks.Callback, hook)
+
+
 def _has_hooks(callbacks, hooks):
-    # A callback may say that its hooks have nothing to do in this run (`batch_hooks`).
-    return any(getattr(c, "batch_hooks", True)
-               and not all(_private.is_default(getattr(c, h)) for h in hooks)
-               for c in callbacks)
+    return any(_overrides(c, h) for c in callbacks for h in hooks)
 
 
 class CallbackList(keras.callbacks.CallbackList):

@@ -24,13 +24,29 @@ def is_tf_dataset(data):
     return tf is not None and isinstance(data, tf.data.Dataset)
 
 
+def _strategy_replicas():
+    """The replica count of the current `tf.distribute` strategy (1 without one, and
+    on other backends than TensorFlow): the count by which Keras' loss objects divide."""
+    tf = _tf()
+    return 1 if tf is None else tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def scale_loss(value):
+    """A loss divided by the replica count, so that summing the replicas' gradients
+    gives the gradient of the global mean (as Keras' own train step scales its loss)."""
+    replicas = _strategy_replicas()
+    if replicas == 1:
+        return value
+    return keras.ops.multiply(value, keras.ops.cast(1.0 / replicas, value.dtype))
+
+
 def unscale_loss(value):
     """A loss of Keras' loss objects, which divide by the replica count under
     `tf.distribute`, times the replica count."""
-    if _tf() is None:
+    replicas = _strategy_replicas()
+    if replicas == 1:
         return value
-    from keras_mtl import _private
-    return _private.unscale_loss_for_distribution(value)
+    return keras.ops.multiply(value, keras.ops.cast(replicas, value.dtype))
 
 
 def _context():

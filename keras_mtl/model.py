@@ -8,6 +8,7 @@ import numpy as np
 from keras import ops
 
 from keras_mtl import _callback_list, _distribute, _private
+from keras_mtl import losses as losses_lib
 from keras_mtl import weighting as weighting_lib
 from keras_mtl.backend import Trainer
 from keras_mtl.graph import shared_representation, variable_partition
@@ -158,7 +159,7 @@ def _loss_object(task, identifier):
         return loss
     if not callable(loss):
         raise ValueError(f"Task '{task}': unknown loss {identifier!r}.")
-    return _private.LossFunctionWrapper(loss, name=f"{task}_loss")
+    return losses_lib.FunctionLoss(loss, name=f"{task}_loss")
 
 
 def _clone_optimizer(optimizer):
@@ -261,7 +262,7 @@ class MultiTaskModel(Trainer, keras.Model):
                 loss=None, loss_weights=None, weighting=None, metrics=None,
                 learning_rate_multipliers=None, on_nonfinite="raise",
                 freeze_absent_tasks=False, run_eagerly=False,
-                steps_per_execution=1, jit_compile="auto"):
+                steps_per_execution=1, jit_compile="auto", fast_dispatch=False):
         """Configures the model for training.
 
         Args:
@@ -292,7 +293,9 @@ class MultiTaskModel(Trainer, keras.Model):
             on_nonfinite: what a training step with a NaN/Inf task loss or gradient does:
                 "raise" (an error naming the task(s) and the step; under
                 `jit_compile=True`, which cannot compile assertions, the step records
-                the failure and the error comes after it, like `TerminateOnNaN`) or
+                the failure and the error comes after it, like `TerminateOnNaN`: a
+                callback reads the record after each batch, or with `fast_dispatch`
+                the train function itself) or
                 "skip" (the step changes no variable, optimizer or weighting state;
                 costs a copy of the training state per step).
             freeze_absent_tasks: when a batch has no label for a task (its sample
@@ -301,12 +304,32 @@ class MultiTaskModel(Trainer, keras.Model):
                 trained on it (for `keras_mtl.datasets.interleave`). Each task then
                 gets its own copy of the task optimizer.
             run_eagerly, steps_per_execution, jit_compile: as in `keras.Model.compile`.
+                `steps_per_execution=N` runs N steps per call of the train function:
+                the public way to cut the per-step dispatch of small models, whose
+                steps take about a millisecond (batch-level callbacks then see
+                every N-th step).
+            fast_dispatch: on the TensorFlow backend, run each step on a `tf.data`
+                iterator as one compiled call that also reads the batch, instead of
+                Keras' own train and test functions, and skip Keras' per-batch
+                callback work when no callback has a batch hook. Opt-in: it relies
+                on private Keras / TensorFlow internals (checked on Keras 3.15.1,
+                TensorFlow 2.21.0; where they are missing the model warns and runs
+                Keras' own functions) and applies only with one step per execution,
+                no distribution strategy and `run_eagerly=False`. Training is the
+                same as with Keras' functions (`benchmarks/overhead.py` measures the
+                speed).
         """
         names = self.task_names
         if on_nonfinite not in ("raise", "skip"):
             raise ValueError(
                 f"on_nonfinite must be 'raise' or 'skip'. Received: on_nonfinite={on_nonfinite!r}")
         self.on_nonfinite = on_nonfinite
+        if fast_dispatch and keras.backend.backend() != "tensorflow":
+            warnings.warn(
+                f"keras_mtl: compile(fast_dispatch=True) applies to the TensorFlow backend; "
+                f"model {self.name!r} runs Keras' own train function on the "
+                f"{keras.backend.backend()} backend.", stacklevel=2)
+        self.fast_dispatch = bool(fast_dispatch) and keras.backend.backend() == "tensorflow"
         task_losses = self._per_task(loss, "loss", single_is_shared=True)
         self._task_losses = {n: _loss_object(n, v) for n, v in task_losses.items()}
         task_metrics = self._per_task(metrics, "metrics", single_is_shared=False)
@@ -401,6 +424,7 @@ class MultiTaskModel(Trainer, keras.Model):
             "run_eagerly": run_eagerly,
             "steps_per_execution": steps_per_execution,
             "jit_compile": jit_compile,
+            "fast_dispatch": bool(fast_dispatch),
         }
         self._prepare_trainer()
 
@@ -636,11 +660,9 @@ class MultiTaskModel(Trainer, keras.Model):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         y = self.labels_by_task(y)
-        sample_weight = self._sample_weights_by_task(sample_weight)
-        if self._compile_metrics is not None:
-            present = {n: w for n, w in sample_weight.items() if w is not None}
-            self._compile_metrics.update_state(y, y_pred, present or None)
-        return self.get_metrics_result()
+        present = {n: w for n, w in self._sample_weights_by_task(sample_weight).items()
+                   if w is not None}
+        return super().compute_metrics(x, y, y_pred, present or None)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check_array_labels(y)
@@ -670,8 +692,10 @@ class MultiTaskModel(Trainer, keras.Model):
                 c.set_model(self)
                 c.set_params(callbacks.params)
             callbacks.callbacks = ours + theirs
-        else:
+        elif getattr(self, "fast_dispatch", False):
             callbacks = _callback_list.for_fit(self, ours + theirs, (x, y) + args, kwargs)
+        else:
+            callbacks = ours + theirs
         try:
             return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
         except Exception:

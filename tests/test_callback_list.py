@@ -1,5 +1,6 @@
-"""`fit`'s callback list (`keras_mtl._callback_list`): Keras' callbacks, parameters and
-logs, without the per-batch calls when no callback has a batch hook."""
+"""`fit`'s callback list under `compile(fast_dispatch=True)` (`keras_mtl._callback_list`):
+Keras' callbacks, parameters and logs, without the per-batch calls when no callback has
+a batch hook; by default, Keras' own list."""
 
 import numpy as np
 import keras
@@ -20,7 +21,7 @@ def _model(**compile_args):
     tasks = [keras_mtl.Task("a", head=3, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
              keras_mtl.Task("b", head=1, loss="mse")]
     model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(6,))
-    model.compile(optimizer="adam", **compile_args)
+    model.compile(optimizer="adam", **{"fast_dispatch": True, **compile_args})
     return model
 
 
@@ -89,6 +90,19 @@ def test_no_batch_calls_without_batch_hooks(list_calls):
     assert not np.allclose(history["a_weight"][2], 1.0)  # DWA's epoch-level update ran
 
 
+def test_keras_own_list_by_default(list_calls):
+    model = _model(fast_dispatch=False)
+    model.fit(_data(), validation_data=_data(n=16), epochs=2, verbose=0)
+    assert list_calls.count("on_train_batch_end") == 10 and list_calls.count("on_test_batch_end") == 4
+
+
+def test_lambda_callback_batch_hooks_count(list_calls):
+    batches = []
+    hook = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))
+    _model().fit(_data(), epochs=1, verbose=0, callbacks=[hook])
+    assert batches == [0, 1, 2, 3, 4] and list_calls.count("on_train_batch_end") == 5
+
+
 def test_batch_hooks_get_every_batch_with_its_logs(list_calls):
     model = _model()
     batches = _Batches()
@@ -122,7 +136,7 @@ def test_xla_nonfinite_check_in_the_function_needs_no_batch_calls(list_calls):
     assert model.train_function.checks_nonfinite and list_calls == []
     keras_function = _model(jit_compile=True, steps_per_execution=2)
     keras_function.fit(_data(), epochs=1, verbose=0)
-    assert list_calls.count("on_train_batch_end") == 3  # 5 batches, 2 per call
+    assert keras_function.train_function.checks_nonfinite and list_calls == []
 
 
 def test_a_given_callback_list_is_used_with_the_models_callbacks():

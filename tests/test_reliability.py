@@ -130,8 +130,8 @@ def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, jit_compile
 
 @pytest.mark.parametrize("jit_compile,steps_per_execution,applied", [
     (False, 1, 0),  # asserted in the step, before the update
-    (True, 1, 1),  # recorded by the XLA step, asserted by the train function
-    (True, 2, 2),  # recorded by the XLA step, read by the callback after each execution
+    (True, 1, 1),  # recorded by the XLA step, read by the train function after it
+    (True, 2, 2),  # recorded by the XLA step, read after each execution of two steps
 ])
 def test_nonfinite_gradient_raises_at_its_own_step(jit_compile, steps_per_execution, applied):
     model = _zero_error_model(jit_compile=jit_compile, steps_per_execution=steps_per_execution)
@@ -335,10 +335,10 @@ def test_nonfinite_loss_raises_under_xla_after_the_step(call):
     assert model.optimizer.iterations.numpy() == 3
 
 
-def test_xla_nonfinite_check_runs_inside_the_train_function(monkeypatch):
+def test_xla_nonfinite_check_runs_inside_the_fast_dispatch_train_function(monkeypatch):
     # The one-call train function asserts on the record itself: no eager read of it
     # after each batch, and the error still comes right after the failing step.
-    model = _model(jit_compile=True)
+    model = _model(jit_compile=True, fast_dispatch=True)
     x, y = _data()
     reads = []
     read = model._raise_recorded_nonfinite
@@ -354,12 +354,12 @@ def test_xla_nonfinite_check_runs_inside_the_train_function(monkeypatch):
 
 
 def test_xla_nonfinite_check_with_several_steps_per_execution():
-    # Keras' own train function: the callback reads the record after each execution.
+    # Keras' own train function, then a read of the record after each execution.
     model = _model(jit_compile=True, steps_per_execution=2)
+    assert model.make_train_function().checks_nonfinite
     x, y = _data()
     y["b"][19] = np.inf  # in the third batch of 8
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"non-finite loss in task\(s\) \['b'\] at training step 2, losses \[\d"):
         model.fit(x, y, batch_size=8, shuffle=False, epochs=1, verbose=0)
-    assert not getattr(model.train_function, "checks_nonfinite", False)
     assert model.optimizer.iterations.numpy() == 4

@@ -1,5 +1,7 @@
-"""The one-call-per-step train and test functions (`MultiTaskModel._one_call_per_step`)
-compute exactly what Keras' own functions compute."""
+"""The train and test functions: Keras' own by default; with
+`compile(fast_dispatch=True)` one compiled call per step
+(`keras_mtl/backend/tensorflow/fast_dispatch.py`) that computes exactly what Keras'
+own functions compute, and falls back to them where its private internals are missing."""
 
 import logging
 
@@ -9,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import keras_mtl
-from keras_mtl import _private
+from keras_mtl.backend.tensorflow import fast_dispatch
 
 
 def _dataset(n=96, batch=16, seed=0, masked=False):
@@ -22,16 +24,18 @@ def _dataset(n=96, batch=16, seed=0, masked=False):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
 
 
-def _trained(one_call_per_step, jit_compile, weighting, data, epochs=2):
+def _model(**compile_args):
     keras.utils.set_random_seed(0)
     tasks = [keras_mtl.Task("a", head=3, metrics=["accuracy"],
                             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
              keras_mtl.Task("b", head=2, loss="mse")]
     model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(8,))
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting=weighting,
-                  jit_compile=jit_compile)
-    if not one_call_per_step:
-        model._one_call_per_step = lambda step, keras_function, **_: keras_function
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), **compile_args)
+    return model
+
+
+def _trained(fast, jit_compile, weighting, data, epochs=2):
+    model = _model(weighting=weighting, jit_compile=jit_compile, fast_dispatch=fast)
     history = model.fit(data, epochs=epochs, validation_data=data, verbose=0).history
     state = [v.numpy() for v in model.variables + model.optimizer.variables
              + model.weighting.variables]
@@ -50,6 +54,66 @@ def test_same_training_as_keras_functions(jit_compile, weighting, masked):
     for a, b in zip(ours_state, keras_state):
         np.testing.assert_array_equal(a, b)
     assert int(ours.optimizer.iterations) == 2 * 6
+
+
+@pytest.fixture
+def fast_functions(monkeypatch):
+    """The steps (train or test) for which `fast_dispatch` made a function."""
+    made = []
+    make = fast_dispatch.one_call_per_step
+
+    def recording(model, step, keras_function, **kwargs):
+        made.append(step.__name__)
+        return make(model, step, keras_function, **kwargs)
+
+    monkeypatch.setattr(fast_dispatch, "one_call_per_step", recording)
+    return made
+
+
+def test_keras_own_functions_by_default_and_fast_dispatch_on_request(fast_functions):
+    data = _dataset()
+    _trained(False, False, "equal", data, epochs=1)
+    assert fast_functions == []
+    _trained(True, False, "equal", data, epochs=1)
+    assert fast_functions == ["train_step", "test_step"]
+
+
+def test_falls_back_to_keras_functions_with_a_warning_where_internals_are_missing(
+        fast_functions, monkeypatch):
+    data = _dataset()
+    # As in a TensorFlow whose concrete functions have no `_call_flat`.
+    monkeypatch.setattr(fast_dispatch, "_concrete_function_class", lambda: object)
+    with pytest.warns(UserWarning, match=r"fast_dispatch=True\) needs tensorflow "
+                                         r"ConcreteFunction._call_flat.*Keras' own"):
+        _, history, state = _trained(True, False, "dwa", data)
+    assert fast_functions == []
+    _, keras_history, keras_state = _trained(False, False, "dwa", data)
+    assert history == keras_history
+    for a, b in zip(state, keras_state):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fast_dispatch_internals_exist_in_the_checked_versions():
+    # Checked on keras 3.15.1 and tensorflow 2.21.0: a release without them makes
+    # fast_dispatch fall back to Keras' own functions (the test above).
+    model = _model()
+    assert fast_dispatch.missing(model) == [], (keras.__version__, tf.__version__)
+
+
+def test_fast_dispatch_is_saved_with_the_compile_config(tmp_path):
+    model = _model(fast_dispatch=True)
+    assert model.get_compile_config()["fast_dispatch"] is True
+    path = str(tmp_path / "fast.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.fast_dispatch is True
+    assert keras.saving.load_model(_saved(_model(), tmp_path)).fast_dispatch is False
+
+
+def _saved(model, tmp_path):
+    path = str(tmp_path / "default.keras")
+    model.save(path)
+    return path
 
 
 def test_uses_one_compiled_function_and_ends_epochs_of_unknown_length():
@@ -73,12 +137,12 @@ def test_keeps_keras_functions_for_several_steps_per_execution_and_single_batche
     tasks = [keras_mtl.Task("a", head=3, loss="sparse_categorical_crossentropy"),
              keras_mtl.Task("b", head=2, loss="mse")]
     model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(8,))
-    model.compile(optimizer="adam", steps_per_execution=4)
+    model.compile(optimizer="adam", steps_per_execution=4, fast_dispatch=True)
     model.fit(data, epochs=1, verbose=0)
     assert int(model.optimizer.iterations) == 6
     with pytest.raises(StopIteration):  # Keras' multi-step function
         model.train_function(iter(data.take(0)))
-    model.compile(optimizer="adam")
+    model.compile(optimizer="adam", fast_dispatch=True)
     x, y = next(iter(data))
     logs = model.train_on_batch(x, y, return_dict=True)
     assert set(logs) >= {"loss", "a_loss", "b_loss"} and np.isfinite(logs["loss"])
@@ -113,7 +177,7 @@ def _running_sum():
 def test_iterator_call_runs_the_traced_function_directly_on_the_same_iterator():
     data = tf.data.Dataset.range(1, 11).map(lambda i: tf.cast(i, "float32") ** 2).batch(3)
     function = _CountingCalls(_running_sum())
-    call, reference = _private.IteratorCall(function), _running_sum()
+    call, reference = fast_dispatch.IteratorCall(function), _running_sum()
     iterator, reference_iterator = iter(data), iter(data)
     for _ in range(4):  # batches of 3, 3, 3 and 1
         got, want = call(iterator), reference(reference_iterator)
@@ -149,7 +213,7 @@ def test_iterator_call_keeps_tensorflow_retracing_warning_quiet():
     try:
         data = tf.data.Dataset.range(12).map(lambda i: tf.cast(i, "float32")).batch(1)
         for _ in range(6):
-            call, iterator = _private.IteratorCall(_running_sum()), iter(data)
+            call, iterator = fast_dispatch.IteratorCall(_running_sum()), iter(data)
             for _ in range(12):
                 call(iterator)
     finally:

@@ -1,10 +1,12 @@
 """Pieces of the train step that every backend's trainer shares (`keras.ops` only):
-the flat layout of per-task gradients and their combination by a weighting method."""
+the flat layout of per-task gradients, their combination by a weighting method, and
+the finiteness of a step."""
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_mtl._distribute import replica_sum
 from keras_mtl.weighting.base import apply_weights, gramian
 
 
@@ -28,17 +30,39 @@ def unflatten(vector, like):
     return parts
 
 
-def combine_rows(method, matrix, losses, present):
+def combine_rows(method, matrix, losses, present, sum_gramian=None):
     """`(combined, weights, residual)` of a gradient method for the K x P matrix of
     per-task gradients of one replica holding the whole batch: through the Gramian
     when the method needs only that, else through `combine_gradients` (residual
-    None: the method reports none)."""
+    None: the method reports none). `sum_gramian`, when given, turns this matrix's
+    Gramian into the global batch's (replicas whose rows each span part of it); the
+    weights then apply to this matrix's rows."""
     if method.uses_gramian:
         rows = ops.cast(matrix, keras.config.floatx())
-        weights, residual = method.solve_gramian(gramian(rows), losses, present)
+        gram = gramian(rows)
+        if sum_gramian is not None:
+            gram = sum_gramian(gram)
+        weights, residual = method.solve_gramian(gram, losses, present)
         return ops.cast(apply_weights(weights, rows), matrix.dtype), weights, residual
     combined, weights = method.combine_gradients(matrix, losses, present)
     return combined, weights, None
+
+
+def all_finite(task_losses, grads, optimizer):
+    """Whether the task losses and the gradients that reach the optimizer are all
+    finite: one reduction per gradient (a sum that overflows counts as non-finite),
+    agreed by all replicas of a `tf.distribute` step (one replica's NaN reaches all).
+    Under a `LossScaleOptimizer`, which skips steps with non-finite scaled gradients
+    and lowers the scale itself, only the losses count."""
+    finite = ops.all(ops.isfinite(task_losses))
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return finite
+    sums = [ops.cast(ops.sum(g), keras.config.floatx()) for g in grads if g is not None]
+    if not sums:
+        return finite
+    nonfinite = ops.sum(ops.cast(ops.logical_not(ops.isfinite(ops.stack(sums))),
+                                 keras.config.floatx()))
+    return ops.logical_and(finite, replica_sum(nonfinite) == 0)
 
 
 def nonfinite_failure(task_names, losses):

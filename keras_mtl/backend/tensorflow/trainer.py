@@ -1,36 +1,26 @@
 """The TensorFlow trainer of `MultiTaskModel`: the train step on a `tf.GradientTape`,
-`tf.distribute` replicas, and the train function."""
+`tf.distribute` replicas, and the train function (Keras' own, or the opt-in
+`fast_dispatch`)."""
+
+import warnings
 
 import keras
 import tensorflow as tf
 from keras import ops
 
 from keras_mtl import _distribute, _private
-from keras_mtl import weighting as weighting_lib
-from keras_mtl.backend.common import flatten_gradients, nonfinite_failure, unflatten
-
-
-class _NonfiniteCheck(keras.callbacks.Callback):
-    """Raises for a non-finite task loss or gradient that an XLA-compiled step
-    recorded, where the train function does not check it itself (it reads a
-    variable per batch)."""
-
-    batch_hooks = True  # read by `_callback_list`
-
-    def on_train_begin(self, logs=None):
-        self.batch_hooks = not getattr(self.model.train_function, "checks_nonfinite", False)
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.batch_hooks:
-            self.model._raise_recorded_nonfinite()
+from keras_mtl.backend.common import (all_finite, combine_rows, flatten_gradients,
+                                      nonfinite_failure, unflatten)
+from keras_mtl.backend.tensorflow import fast_dispatch
 
 
 class TensorFlowTrainer:
     """The TensorFlow half of `MultiTaskModel` (a mixin before `keras.Model`)."""
 
     def _trainer_callbacks(self):
-        """Callbacks that `fit` runs before the caller's."""
-        return [_NonfiniteCheck()] if self._records_nonfinite() else []
+        """Callbacks that `fit` runs before the caller's: none (the train function
+        checks the XLA step's non-finite record itself)."""
+        return []
 
     @_private.no_automatic_dependency_tracking
     def _create_task_activity(self):
@@ -48,10 +38,10 @@ class TensorFlowTrainer:
     def _scaled(self, loss):
         """The loss to differentiate: divided by the replica count (so that summing
         replicas' gradients gives the global mean) and multiplied by the loss scale."""
-        return self.optimizer.scale_loss(_private.scale_loss_for_distribution(loss))
+        return self.optimizer.scale_loss(_distribute.scale_loss(loss))
 
     def train_step(self, data):
-        x, y, sample_weight = _private.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y = self.labels_by_task(y)
         sample_weight = self._sample_weights_by_task(sample_weight)
         weighting = self.weighting
@@ -98,7 +88,7 @@ class TensorFlowTrainer:
         if weighting.needs_last_shared_gradients:
             grads = self._with_weighting_gradients(tape, task_losses, present, per_task, variables, grads)
         del tape
-        finite = self._all_finite(task_losses, grads)
+        finite = all_finite(task_losses, grads, self.optimizer)
         if not skip_nonfinite and self.jit_compile:
             # XLA cannot compile assertions.
             self._record_nonfinite(task_losses, finite)
@@ -130,10 +120,11 @@ class TensorFlowTrainer:
     def _for_reduction(self, logs):
         """Keras 3.15 reduces step outputs across workers of a
         MultiWorkerMirroredStrategy with a MEAN over axis 0, which fails on scalars:
-        give each log a leading axis of size 1 there."""
+        give each log a leading axis of size 1 there (several workers: more replicas
+        than this worker's devices)."""
         strategy = self.distribute_strategy
         if (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-                and strategy.extended._in_multi_worker_mode()):
+                and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices)):
             return {k: ops.expand_dims(v, 0) for k, v in logs.items()}
         return logs
 
@@ -141,19 +132,6 @@ class TensorFlowTrainer:
         """Every variable a train step may change."""
         return (list(self.variables) + list(self.optimizer.variables)
                 + list(self.weighting.variables))
-
-    def _all_finite(self, task_losses, grads):
-        """Whether the task losses and the gradients that reach the optimizers are
-        all finite: one reduction per gradient (a sum that overflows counts as
-        non-finite). Under a `LossScaleOptimizer`, which skips steps with non-finite
-        scaled gradients and lowers the scale itself, only the losses count."""
-        finite = ops.all(ops.isfinite(task_losses))
-        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-            return finite
-        sums = [ops.cast(ops.sum(g), keras.config.floatx()) for g in grads if g is not None]
-        nonfinite = ops.sum(ops.cast(~ops.isfinite(ops.stack(sums)), keras.config.floatx()))
-        # Replicas agree, as they do on the losses: one replica's NaN reaches all.
-        return ops.logical_and(finite, _distribute.replica_sum(nonfinite) == 0)
 
     def _assert_finite(self, task_losses, finite):
         def fail(what, tasks):
@@ -244,18 +222,13 @@ class TensorFlowTrainer:
             # method sees their sum, and every replica then holds the whole combined
             # gradient (divided by the replica count, as replicas' gradients add up).
             matrix = _distribute.replica_sum(matrix)
-        if method.uses_gramian:
-            rows32 = ops.cast(matrix, keras.config.floatx())
+        if method.uses_gramian or representation is None:
             # For the representation, the replicas' rows span the batch: the global
             # Gramian is the sum of the replicas' Gramians, and each replica applies
             # the weights to its own rows.
-            gram = weighting_lib.base.gramian(rows32)
-            if representation is not None:
-                gram = _distribute.replica_sum(gram)
-            weights, residual = method.solve_gramian(gram, task_losses, present)
-            combined = ops.cast(weighting_lib.base.apply_weights(weights, rows32), matrix.dtype)
-        elif representation is None:
-            combined, weights = method.combine_gradients(matrix, task_losses, present)
+            combined, weights, residual = combine_rows(
+                method, matrix, task_losses, present,
+                sum_gramian=_distribute.replica_sum if representation is not None else None)
         else:
             matrix, start = _distribute.replica_concat(matrix, axis=1)
             combined, weights = method.combine_gradients(matrix, task_losses, present)
@@ -284,7 +257,7 @@ class TensorFlowTrainer:
 
 
     def test_step(self, data):
-        x, y, sample_weight = _private.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y = self.labels_by_task(y)
         sample_weight = self._sample_weights_by_task(sample_weight)
         y_pred = self(x, training=False)
@@ -298,9 +271,12 @@ class TensorFlowTrainer:
 
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras 3.15 builds a distributed model from a cross-replica MEAN of the first
-        # batch, which fails under MultiWorkerMirroredStrategy; one replica's batch
-        # has the same structure and dtypes.
+        # A private Keras method, overridden: no public API reaches it. Keras 3.15
+        # builds a distributed model from a cross-replica MEAN of the first batch,
+        # which fails under MultiWorkerMirroredStrategy ("Attempt to convert a value
+        # (PerReplica:...)"; checked with Keras 3.15.1 by removing this override and
+        # running tests/test_distribute.py's two-worker test); one replica's batch has
+        # the same structure and dtypes.
         if self._distribute_strategy is None or iterator is None:
             return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
         strategy = self.distribute_strategy
@@ -317,73 +293,54 @@ class TensorFlowTrainer:
         if self.train_function is not None and not force:
             return self.train_function
         super().make_train_function(force=True)
-        self.train_function = self._one_call_per_step(
-            self.train_step, self.train_function, check_nonfinite=self._records_nonfinite())
-        return self.train_function
+        function = self.train_function
+        if self._records_nonfinite():
+            function = self._checking_nonfinite(function)
+        if self._uses_fast_dispatch():
+            function = fast_dispatch.one_call_per_step(
+                self, self.train_step, function, check_nonfinite=self._records_nonfinite())
+        self.train_function = function
+        return function
+
+    def _checking_nonfinite(self, function):
+        """`function` (a train function), then a read of the XLA step's non-finite
+        record that raises the recorded error: right after the failing call, without
+        a batch-level callback (which would make Keras convert every batch's logs to
+        Python floats before the next step)."""
+        def checked(*args, **kwargs):
+            logs = function(*args, **kwargs)
+            self._raise_recorded_nonfinite()
+            return logs
+
+        checked.checks_nonfinite = True
+        return checked
 
     def make_test_function(self, force=False):
         if self.test_function is not None and not force:
             return self.test_function
         super().make_test_function(force=True)
-        self.test_function = self._one_call_per_step(self.test_step, self.test_function)
+        if self._uses_fast_dispatch():
+            self.test_function = fast_dispatch.one_call_per_step(
+                self, self.test_step, self.test_function)
         return self.test_function
 
-    def _one_call_per_step(self, step, keras_function, check_nonfinite=False):
-        """One step per call as ONE compiled function that also reads the batch.
-
-        Keras 3.15 runs a step on a `tf.data` iterator as a compiled function that
-        wraps the compiled step and returns its logs in an `Optional`, which Python
-        then opens: two more eager calls per step. Calls after the first on an epoch's
-        iterator also skip `tf.function`'s matching of the argument to its traces
-        (`_private.IteratorCall`: 0.1-0.3 ms a step). Together: the tabular MLP of
-        `benchmarks/overhead.py` trains 1.8x plain Keras' steps/s. At the end of the data
-        `get_next` raises `OutOfRangeError`, which Keras' epoch iterator turns into the
-        end of the epoch, as before.
-        Several steps per execution, distribution strategies and eager execution keep
-        Keras' own function.
-        With `check_nonfinite`, the same call also asserts (outside the XLA-compiled
-        step) that the step recorded no non-finite loss or gradient, and a failed
-        assertion raises the recorded error; `_NonfiniteCheck`'s eager read of the
-        record after each batch instead cost 14-18% of the MLP's XLA step.
-        """
-        if (self.steps_per_execution != 1 or self.run_eagerly
-                or self._distribute_strategy is not None or tf.distribute.has_strategy()):
-            return keras_function
-
-        # Keras' own wrapper: `Optional` placeholders in the data stand for None.
-        one_step = tf.autograph.experimental.do_not_convert(self._autoconvert_optionals(step))
-        if self.jit_compile:
-            one_step = tf.function(one_step, jit_compile=True, reduce_retracing=True)
-
-        @tf.function(reduce_retracing=True)
-        @tf.autograph.experimental.do_not_convert
-        def on_iterator(iterator):
-            logs = one_step(iterator.get_next())
-            if check_nonfinite:
-                tf.debugging.Assert(self._nonfinite_record[0] < 0, ["keras_mtl: non-finite step"])
-            return logs
-
-        on_same_iterator = _private.IteratorCall(on_iterator)
-
-        def function(iterator):
-            if not isinstance(iterator, tf.data.Iterator):
-                return keras_function(iterator)  # e.g. train_on_batch's one batch
-            if not check_nonfinite:
-                return on_same_iterator(iterator)
-            try:
-                return on_same_iterator(iterator)
-            except tf.errors.InvalidArgumentError:
-                self._raise_recorded_nonfinite()  # returns when nothing was recorded
-                raise
-
-        function.checks_nonfinite = check_nonfinite
-        return function
+    def _uses_fast_dispatch(self):
+        """Whether the train and test functions are `fast_dispatch`'s: when compiled
+        with it, for one step per execution, compiled, without a distribution
+        strategy, and where this Keras / TensorFlow has what it needs (else Keras'
+        own functions, with a warning)."""
+        if (not getattr(self, "fast_dispatch", False) or self.steps_per_execution != 1
+                or self.run_eagerly or tf.distribute.has_strategy()
+                or self.distribute_strategy is not tf.distribute.get_strategy()):
+            return False
+        needs = fast_dispatch.missing(self)
+        if needs:
+            warnings.warn(
+                f"keras_mtl: compile(fast_dispatch=True) needs {', '.join(needs)}, which this "
+                f"Keras {keras.__version__} / TensorFlow {tf.__version__} lacks: model "
+                f"{self.name!r} runs Keras' own train and test functions.", stacklevel=3)
+            return False
+        return True
 
     def _records_nonfinite(self):
         return self.jit_compile and getattr(self, "on_nonfinite", None) == "raise"
-
-    def train_on_batch(self, *args, **kwargs):
-        logs = super().train_on_batch(*args, **kwargs)
-        if self._records_nonfinite():
-            self._raise_recorded_nonfinite()
-        return logs
