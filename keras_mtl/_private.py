@@ -1,5 +1,8 @@
-"""The one place keras_mtl imports from private Keras and TensorFlow modules, reads
-a private Keras attribute or calls a private TensorFlow method.
+"""The one place keras_mtl imports from private Keras modules or reads a private
+Keras attribute on its default path. Two documented exceptions live with the
+TensorFlow trainer: the opt-in `compile(fast_dispatch=True)`
+(`backend/tensorflow/fast_dispatch.py`) and the override of Keras'
+`_maybe_symbolic_build` for MultiWorkerMirroredStrategy.
 
 Keras keeps these helpers in private modules and attributes; wrapping them here keeps
 a Keras or TensorFlow upgrade to a one-file change. Checked on Keras >=3.15.1,<3.16

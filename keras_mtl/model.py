@@ -11,7 +11,7 @@ from keras_mtl import _callback_list, _distribute, _private
 from keras_mtl import losses as losses_lib
 from keras_mtl import weighting as weighting_lib
 from keras_mtl.backend import Trainer
-from keras_mtl.graph import shared_representation, variable_partition
+from keras_mtl.graph import is_functional, shared_representation, variable_partition
 from keras_mtl.task import Task, check_task_names, loaded_spec, saved_spec, serialized
 from keras_mtl.weighting._checks import check_float
 
@@ -162,6 +162,14 @@ def _loss_object(task, identifier):
     return losses_lib.FunctionLoss(loss, name=f"{task}_loss")
 
 
+def _nested_layers(model):
+    """The layers of `model` and, recursively, of the models among them."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _nested_layers(layer)
+
+
 def _clone_optimizer(optimizer):
     return optimizer.__class__.from_config(optimizer.get_config())
 
@@ -243,7 +251,7 @@ class MultiTaskModel(Trainer, keras.Model):
             tasks: optional list of `Task` (heads unused) for losses, metrics,
                 loss weights and label slices.
         """
-        if not isinstance(model, _private.Functional):
+        if not is_functional(model):
             raise TypeError(
                 f"from_model needs a functional keras.Model. Received: {type(model).__name__}"
             )
@@ -392,7 +400,7 @@ class MultiTaskModel(Trainer, keras.Model):
         assignments = [(v, task_optimizers[n]) for n in names for v in self.task_variables[n]]
         assignments += [(v, weighting_optimizer) for v in weighting.trainable_variables]
         self.group_optimizers = self._group_optimizers(shared_optimizer, learning_rate_multipliers)
-        for layer in self._flatten_layers(include_self=False):
+        for layer in _nested_layers(self):
             group = getattr(layer, "optimizer_group", None)
             if group in self.group_optimizers:
                 assignments += [(v, self.group_optimizers[group]) for v in layer.trainable_variables]
@@ -405,12 +413,13 @@ class MultiTaskModel(Trainer, keras.Model):
             steps_per_execution=steps_per_execution,
             jit_compile=jit_compile,
         )
+        self._total_loss_tracker = keras.metrics.Mean(name="loss")
         self._task_loss_tracker = _PerTaskMean(names, "_loss", name="task_losses")
         self._task_weight_tracker = _PerTaskMean(names, "_weight", name="task_weights")
         self._residual_tracker = (keras.metrics.Mean(name="weighting_residual")
                                   if weighting.gradient_mode is not None else None)
         self.optimizer.build(self._optimized_variables())
-        self._compile_config = {
+        self._task_compile_config = {
             "optimizer": shared_optimizer,
             "task_optimizer": (task_optimizer if isinstance(task_optimizer, dict)
                                else None if task_optimizer is None else task_optimizers[names[0]]),
@@ -433,7 +442,7 @@ class MultiTaskModel(Trainer, keras.Model):
             raise TypeError("learning_rate_multipliers must be a dict from an optimizer group "
                             f"to a factor. Received: learning_rate_multipliers={multipliers!r}")
         layer_groups = {getattr(layer, "optimizer_group", None)
-                        for layer in self._flatten_layers(include_self=False)} - {None}
+                        for layer in _nested_layers(self)} - {None}
         unknown = set(multipliers or {}) - layer_groups
         if unknown:
             raise ValueError(
@@ -481,7 +490,7 @@ class MultiTaskModel(Trainer, keras.Model):
     def get_compile_config(self):
         if not self.compiled:
             return {}
-        config = dict(self._compile_config)
+        config = dict(self._task_compile_config)
         config["loss"] = {n: serialized(n, "loss", l) for n, l in config["loss"].items()}
         config["metrics"] = {
             n: [serialized(n, "metric", m) for m in ms] if isinstance(ms, (list, tuple))
@@ -497,10 +506,11 @@ class MultiTaskModel(Trainer, keras.Model):
         metrics = super().metrics
         if not self.compiled:
             return metrics
-        trackers = [self._task_loss_tracker, self._task_weight_tracker]
+        trackers = [self._total_loss_tracker, self._task_loss_tracker, self._task_weight_tracker]
         if getattr(self, "_residual_tracker", None) is not None:
             trackers.append(self._residual_tracker)
-        return metrics[:1] + trackers + metrics[1:]
+        # Keras' own "loss" metric (its train step's) is replaced by this model's.
+        return trackers + [m for m in metrics if m.name != "loss"]
 
     # --------------------------------------------------------------------- data
 
@@ -623,7 +633,7 @@ class MultiTaskModel(Trainer, keras.Model):
             total = ops.where(finite, total, 0.0)
             task_losses = ops.where(finite, task_losses, 0.0)
             weights = ops.where(ops.isfinite(weights), weights, 0.0)
-        self._loss_tracker.update_state(total, sample_weight=batch)
+        self._total_loss_tracker.update_state(total, sample_weight=batch)
         self._task_loss_tracker.update_state(task_losses, counts)
         self._task_weight_tracker.update_state(weights, one)
 
