@@ -12,7 +12,7 @@ table (mean +- std over seeds, delta_m against the single-task networks of the s
 and seed, a paired t-test against the seed noise), what sharing saves (parameters, and
 inference and training time timed in turns in this process), the best weighting method
 and architecture of docs/experiments.md, and whether multi-task learning gains more with
-less data; writes the plots (PNG) to --figures and exports the last multi-task model.
+less data (the slope of delta_m per doubling of the data); writes the plots (PNG) to --figures and exports the last multi-task model.
 
     python applications/scenes.py                    # defaults: about 10 minutes on 2 idle CPU cores
     python applications/scenes.py --full             # 5 training-set sizes, 150 to 2400
@@ -186,28 +186,41 @@ def _delta_text(delta):
     return text
 
 
-def less_data_more_gain(summary, smallest, largest):
-    """delta_m at the smallest size minus at the largest, paired by seed, and what it says."""
-    small, large = summary[smallest]["delta_m"], summary[largest]["delta_m"]
-    seeds = [s for s in summary[smallest]["paired_seeds"] if s in summary[largest]["paired_seeds"]]
-    differences = [small["values"][summary[smallest]["paired_seeds"].index(s)]
-                   - large["values"][summary[largest]["paired_seeds"].index(s)] for s in seeds]
-    result = {"mean": float(np.mean(differences)), "values": differences,
-              "std": float(np.std(differences, ddof=1)) if len(differences) > 1 else None}
-    if len(differences) > 1:
-        test = paired_t_test(differences)
+def trend_per_doubling(summary, rows):
+    """How delta_m changes per doubling of the training set: for each seed run at every
+    size, the least-squares slope of delta_m against log2(size); their mean and
+    standard deviation, Student's paired t-test of the slopes, and what it says.
+
+    Args:
+        summary: `keras_mtl.experiments.summarize` with delta_m.
+        rows: `{size: configuration}`, two or more sizes.
+
+    Returns:
+        `(result, verdict)`: result has `seeds`, `values` (slopes, points of delta_m
+        per doubling), `mean`, `std` and, with two or more seeds, `p` and `exceeds_noise`.
+    """
+    sizes = sorted(rows)
+    per_size = [dict(zip(summary[rows[n]]["paired_seeds"], summary[rows[n]]["delta_m"]["values"])) for n in sizes]
+    seeds = [s for s in per_size[0] if all(s in deltas for deltas in per_size)]
+    x = np.log2(sizes)
+    slopes = [float(np.polyfit(x, [deltas[s] for deltas in per_size], 1)[0]) for s in seeds]
+    result = {"seeds": seeds, "values": slopes, "mean": float(np.mean(slopes)),
+              "std": float(np.std(slopes, ddof=1)) if len(slopes) > 1 else None}
+    if len(slopes) > 1:
+        test = paired_t_test(slopes)
         result.update(p=test["p"], exceeds_noise=bool(test["ci_low"] > 0 or test["ci_high"] < 0))
     if not result.get("exceeds_noise"):
-        verdict = "not beyond the seed noise: these runs cannot say that it does"
-    elif result["mean"] < 0:
-        verdict = "yes: its delta_m is lower (better) with less data, beyond the seed noise"
+        verdict = ("within the seed noise: these runs cannot tell; the mean points "
+                   + ("that way" if result["mean"] > 0 else "the other way (delta_m falls as the data grow)"))
+    elif result["mean"] > 0:
+        verdict = "yes: delta_m is lower (multi-task better) with less data, beyond the seed noise"
     else:
-        verdict = "no: its delta_m is higher (worse) with less data, beyond the seed noise"
+        verdict = "no: delta_m is higher (multi-task worse) with less data, beyond the seed noise"
     return result, verdict
 
 
 def print_story(summary, args, costs):
-    """Prints what the table says: the costs, delta_m by size, the trend, the best method."""
+    """Prints what the table says: the costs, delta_m by size, its trend, the best method."""
     sizes = args.train_sizes
     (mp, sp), (mi, si), (mt, st) = costs["parameters"], costs["inference ms/image"], costs["training ms/step"]
     print(f"\nWhat sharing saves (hard sharing vs the {len(_scenes.DENSE_TASKS)} single-task SegNets, same trunk; "
@@ -230,11 +243,12 @@ def print_story(summary, args, costs):
             if entry and "delta_m" in entry:
                 per_seed = ", ".join(f"{v:+.1f}" for v in entry["delta_m"]["values"])
                 print(f"  n={n:<6} {_delta_text(entry['delta_m'])}  per seed: {per_seed}")
-        smallest, largest = multi_task_label(weighting, sizes[0]), multi_task_label(weighting, sizes[-1])
-        if len(sizes) > 1 and "delta_m" in summary.get(smallest, {}) and "delta_m" in summary.get(largest, {}):
-            difference, verdict = less_data_more_gain(summary, smallest, largest)
-            print(f"Does it gain more with less data? delta_m at n={sizes[0]} minus at n={sizes[-1]}, "
-                  f"paired by seed: {_delta_text(difference)}\n  {verdict}.")
+        rows = {n: multi_task_label(weighting, n) for n in sizes}
+        if len(sizes) > 1 and all("delta_m" in summary.get(row, {}) for row in rows.values()):
+            trend, verdict = trend_per_doubling(summary, rows)
+            print(f"Does it gain more with less data? Change of delta_m per doubling of the training set "
+                  f"(slope over the sizes, per seed: {', '.join(f'{v:+.2f}' for v in trend['values'])}): "
+                  f"{_delta_text(trend).replace(' %', ' points')}\n  {verdict}.")
     best, mean, std = BEST_WEIGHTING
     print(f"\nBest weighting method on Scenes (docs/experiments.md: 15 methods, 600 images, 5 epochs, seeds 0-2): "
           f"{best}, delta_m {mean:+.2f} +- {std:.2f} % vs {EQUAL_WEIGHTING[0]:+.2f} +- {EQUAL_WEIGHTING[1]:.2f} % "

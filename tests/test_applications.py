@@ -262,17 +262,22 @@ def test_scenes_sizes_share_their_first_images(monkeypatch):
 
 def test_scenes_tells_whether_multi_task_gains_more_with_less_data(monkeypatch):
     application = _application("scenes", monkeypatch)
-    summary = {"small": {"paired_seeds": [0, 1, 2], "delta_m": {"values": [-5.0, -6.0, -4.0]}},
-               "large": {"paired_seeds": [2, 0, 1], "delta_m": {"values": [0.0, 1.0, 2.0]}}}
-    result, verdict = application.less_data_more_gain(summary, "small", "large")
-    differences = np.array([-5.0 - 1.0, -6.0 - 2.0, -4.0 - 0.0])  # paired by seed, not by position
-    assert result["values"] == pytest.approx(differences.tolist())
-    assert result["std"] == pytest.approx(differences.std(ddof=1))
-    t = differences.mean() / (differences.std(ddof=1) / np.sqrt(3))
+    # delta_m per seed at three sizes; seeds listed in different orders, seed 3 not at every size.
+    deltas = {100: {0: -5.0, 1: -6.0, 2: -4.0}, 200: {2: -1.0, 0: -2.0, 1: -4.0, 3: 7.0}, 400: {1: 2.0, 0: 1.0, 2: 0.0}}
+    summary = {f"n={n}": {"paired_seeds": list(d), "delta_m": {"values": list(d.values())}} for n, d in deltas.items()}
+    result, verdict = application.trend_per_doubling(summary, {n: f"n={n}" for n in deltas})
+    x = np.log2([100, 200, 400])
+    slopes = []
+    for seed in (0, 1, 2):  # least squares by the normal equations, in float64
+        y = np.array([deltas[n][seed] for n in (100, 200, 400)])
+        slopes.append(np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2))
+    assert result["seeds"] == [0, 1, 2] and result["values"] == pytest.approx(slopes, rel=1e-9)
+    assert result["std"] == pytest.approx(np.std(slopes, ddof=1))
+    t = np.mean(slopes) / (np.std(slopes, ddof=1) / np.sqrt(3))
     assert result["p"] == pytest.approx(1 - abs(t) / np.sqrt(t ** 2 + 2), rel=1e-6)  # Student's t, 2 dof
-    assert result["exceeds_noise"] and verdict.startswith("yes")
-    summary["large"]["delta_m"]["values"] = [-9.0, -3.0, -8.0]
-    result, verdict = application.less_data_more_gain(summary, "small", "large")
-    assert verdict.startswith("not beyond the seed noise")
+    assert result["exceeds_noise"] and verdict.startswith("yes")  # delta_m rises with the data
+    summary["n=400"]["delta_m"]["values"] = [-9.0, -3.0, -8.0]
+    result, verdict = application.trend_per_doubling(summary, {n: f"n={n}" for n in deltas})
+    assert verdict.startswith("within the seed noise")
     assert application.parse_args(["--full"]).train_sizes == [150, 300, 600, 1200, 2400]
     assert application.parse_args([]).seeds == 3
