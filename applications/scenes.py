@@ -12,7 +12,8 @@ table (mean +- std over seeds, delta_m against the single-task networks of the s
 and seed, a paired t-test against the seed noise), what sharing saves (parameters, and
 inference and training time timed in turns in this process), the best weighting method
 and architecture of docs/experiments.md, and whether multi-task learning gains more with
-less data (the slope of delta_m per doubling of the data); writes the plots (PNG) to --figures and exports the last multi-task model.
+less data (the slope of delta_m per doubling of the data); writes the plots (PNG) to
+--figures and exports the last multi-task model.
 
     python applications/scenes.py                    # defaults: about 10 minutes on 2 idle CPU cores
     python applications/scenes.py --full             # 5 training-set sizes, 150 to 2400
