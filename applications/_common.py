@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from keras_mtl import experiments
 from keras_mtl.evaluation import delta_m
@@ -83,15 +84,42 @@ def fit(model, train, epochs, validation=None, callbacks=()):
 
 def fit_timed(model, train, epochs, **fit_options):
     """`model.fit`, and the training milliseconds per step: the median over epochs after
-    the first (which includes tracing), or the first when there is only one."""
+    the first (which includes tracing), or the first when there is only one. An epoch
+    has `steps_per_epoch` steps when given (e.g. for a repeated dataset), else the
+    dataset's length."""
     seconds, started = [], []
     timer = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs: started.append(time.perf_counter()),
         on_epoch_end=lambda epoch, logs: seconds.append(time.perf_counter() - started[-1]))
     history = model.fit(train, epochs=epochs, callbacks=[timer], **fit_options)
-    steps = int(train.cardinality())
+    steps = fit_options.get("steps_per_epoch") or int(train.cardinality())
     timed = sorted(seconds[1:] or seconds)
     return history, 1000.0 * timed[len(timed) // 2] / steps
+
+
+def interleaved_seconds(functions, rounds=7, warmup=1):
+    """The median wall-clock seconds of each function's call, the functions called in
+    turn (one call of each per round, after `warmup` untimed rounds), so that a
+    machine's changing load falls on all of them alike and their ratios hold.
+
+    Args:
+        functions: `{name: function()}`.
+        rounds: timed calls of each function.
+        warmup: untimed rounds first (tracing, caches).
+
+    Returns:
+        `{name: median seconds}`.
+    """
+    for _ in range(warmup):
+        for function in functions.values():
+            function()
+    seconds = {name: [] for name in functions}
+    for _ in range(rounds):
+        for name, function in functions.items():
+            started = time.perf_counter()
+            function()
+            seconds[name].append(time.perf_counter() - started)
+    return {name: float(np.median(values)) for name, values in seconds.items()}
 
 
 def print_results(title, results, lower_is_better, baseline="single_task", compared=None, shown=None):
@@ -124,12 +152,22 @@ def print_results(title, results, lower_is_better, baseline="single_task", compa
           f"relative difference from {baseline} over {', '.join(compared)}; negative = better)")
 
 
-def _settings(args):
-    """The flags that make runs comparable (all but the seeds and where results go)."""
-    return {k: v for k, v in sorted(vars(args).items()) if k not in ("seed", "seeds", "results", "verbose")}
+OUTPUT_FLAGS = ("seed", "seeds", "results", "verbose", "export", "plot", "figures")
 
 
-def compare(args, title, runs, lower_is_better, baseline="single_task", compared=None, shown=None):
+def finished_run(args, configuration, seed):
+    """The metrics of a run that an earlier call stored in `--results`."""
+    return next(r["metrics"] for r in experiments.load(args.results)["runs"]
+                if r["configuration"] == configuration and r["seed"] == seed)
+
+
+def _settings(args, row_flags=()):
+    """The flags that make runs comparable: all but the seeds, where outputs go, and
+    `row_flags` (flags that only choose which rows run, each row named by its value)."""
+    return {k: v for k, v in sorted(vars(args).items()) if k not in OUTPUT_FLAGS + tuple(row_flags)}
+
+
+def compare(args, title, runs, lower_is_better, baseline="single_task", compared=None, shown=None, row_flags=()):
     """Runs every row with each seed, prints the table and writes `--results`.
 
     With one seed (the default) the table is `print_results`'; with `--seeds N` it
@@ -142,6 +180,9 @@ def compare(args, title, runs, lower_is_better, baseline="single_task", compared
         runs: dict from row name to a function `seed -> {metric: value}` that
             trains and evaluates one model (Keras' random seed is set before).
         lower_is_better, compared, shown: as for `print_results`.
+        row_flags: flags that only choose which rows run (e.g. the training-set
+            sizes, when each row's name holds its size): left out of the settings
+            stored with `--results`, so that a call with more rows extends the file.
         baseline: the row delta_m compares with, or a dict from row to its own
             baseline row (`keras_mtl.experiments.run`).
 
@@ -149,7 +190,7 @@ def compare(args, title, runs, lower_is_better, baseline="single_task", compared
         The summary of `keras_mtl.experiments.summarize`.
     """
     seeds = list(range(args.seed, args.seed + args.seeds))
-    stored = experiments.run(runs, seeds, path=args.results, settings=_settings(args),
+    stored = experiments.run(runs, seeds, path=args.results, settings=_settings(args, row_flags),
                              log=print if len(seeds) > 1 or args.results else None)
     rows = {name: {r["seed"]: r for r in stored["runs"] if r["configuration"] == name} for name in runs}
     first_baseline = baseline if isinstance(baseline, str) else next(iter(baseline.values()))

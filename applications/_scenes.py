@@ -84,13 +84,17 @@ def parse_args(p, argv):
     return args
 
 
-def experiment(args, seed, convs_per_block=1, train=None):
+def experiment(args, seed, convs_per_block=1, train=None, generated=None):
     """The data and model factories the Scenes comparisons share, for one seed: Scenes
     images for `train` (default `args.train`) / `args.val` (validation images from `seed + 10_000`),
     batched datasets (training shuffled with `seed`), a task factory (heads as wide as
     the first SegNet block, depth head starting at the mean valid depth), a SegNet
-    backbone and the input shape."""
-    train_images, train_labels = scenes_arrays(train or args.train, args.height, args.width, seed=seed)
+    backbone and the input shape. `generated`: `scenes_arrays(m, ..., seed=seed)` for
+    some `m >= train`, whose first `train` images are the set of `train` (image `i`
+    depends only on the seed and `i`)."""
+    train = train or args.train
+    train_images, train_labels = generated or scenes_arrays(train, args.height, args.width, seed=seed)
+    train_images, train_labels = train_images[:train], {k: v[:train] for k, v in train_labels.items()}
     val_images, val_labels = scenes_arrays(args.val, args.height, args.width, seed=seed + 10_000)
     valid_depth = train_labels["depth"][train_labels["depth"] > 0]
     return types.SimpleNamespace(

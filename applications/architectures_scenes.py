@@ -24,7 +24,6 @@ import _common
 import _scenes
 import keras_mtl
 from _scenes import HIGHER_IS_BETTER, LOWER_IS_BETTER
-from keras_mtl import experiments
 from keras_mtl.architectures import cross_stitch, mtan, split
 from keras_mtl.evaluation import delta_m
 
@@ -78,8 +77,7 @@ def main(argv=None):
         """The split sweep; the point with the lowest delta_m against the single-task
         networks of the same seed."""
         if seed not in single_task:  # finished in an earlier call: read from --results
-            single_task[seed] = next(r["metrics"] for r in experiments.load(args.results)["runs"]
-                                     if r["configuration"] == "single-task" and r["seed"] == seed)
+            single_task[seed] = _common.finished_run(args, "single-task", seed)
         experiment = data(seed)
         print(f"\nSplit sweep over {args.points}, seed {seed}:")
         tables = split.split_sweep(

@@ -8,15 +8,15 @@ loss or a triplet loss (batch-all or batch-hard, Hermans et al. 2017), on P x K 
 and both, for several seeds, and reports on the held-out test images: breed
 accuracy, and the verification ROC-AUC and retrieval recall@1 of all test pairs
 (one batch of the whole test set). The identification-only model is verified with
-its pooled trunk features (the features DeepID2 compares against). Split: the
-official trainval (300) / test (298) lists; 3 breeds, so every batch holds all of
-them.
+its pooled trunk features (the features DeepID2 compares against). The single-task
+row combines the two models trained alone (breed accuracy of identification,
+verification of verification), the baseline of delta_m. Split: the official
+trainval (300) / test (298) lists; 3 breeds, so every batch holds all of them.
 
     python applications/oxford_pets_metric.py [--epochs 40] [--seeds 3] [--loss triplet --mining batch_all]
 """
 
 import functools
-import time
 
 import keras
 import numpy as np
@@ -65,7 +65,6 @@ def verification_metrics(embeddings, labels):
 
 def run(setting, data, args, seed):
     (x_train, y_train), (x_test, y_test) = data
-    keras.utils.set_random_seed(seed)
     loss = (TripletLoss(args.mining, margin=args.margin) if args.loss == "triplet"
             else ContrastiveLoss(margin=args.margin))
     names = SETTINGS[setting]
@@ -77,7 +76,7 @@ def run(setting, data, args, seed):
     per_batch = args.classes_per_batch * args.examples_per_class
     train = pk_batches((x_train, {n: y_train for n in names}), y_train, args.classes_per_batch,
                        args.examples_per_class, num_batches=max(1, len(y_train) // per_batch), seed=seed)
-    seconds = _common.fit(model, train, args.epochs)
+    _common.fit(model, train, args.epochs)
     predictions = model.predict(x_test, batch_size=64, verbose=0)
     results = {}
     if "breed" in names:
@@ -88,7 +87,7 @@ def run(setting, data, args, seed):
         features = keras.Model(model.inputs, model.get_layer("breed_pool").output)
         embeddings = features.predict(x_test, batch_size=64, verbose=0)
     results.update(verification_metrics(embeddings, y_test))
-    return results, seconds
+    return results
 
 
 def main(argv=None):
@@ -114,34 +113,30 @@ def main(argv=None):
     path = _common.data_folder("oxford_pets_sample", args.data)
     data = [arrays(path, split, args.image_size, args.max_examples, args.seed)
             for split in ("trainval", "test")]
-    start = time.time()
-    runs = {setting: [] for setting in SETTINGS}
-    for seed in range(args.seed, args.seed + args.seeds):
-        for setting in SETTINGS:
-            print(f"{setting}, seed {seed}", flush=True)
-            runs[setting].append(run(setting, data, args, seed))
-    summary = print_summary(runs, args)
-    print(f"total {time.time() - start:.0f} s")
-    return summary
+    alone = {}
 
+    def trained(setting, seed):
+        alone[setting, seed] = run(setting, data, args, seed)
+        return alone[setting, seed]
 
-def print_summary(runs, args):
-    """Prints mean ± std (over seeds) of each metric per setting; returns them."""
-    columns = ("breed_accuracy", "verification_auc", "recall_at_1")
+    def single_task(seed):
+        """Each task's metrics from the model trained on it alone."""
+        metrics = {s: alone.get((s, seed)) or _common.finished_run(args, s, seed)
+                   for s in ("identification", "verification")}
+        return {"breed_accuracy": metrics["identification"]["breed_accuracy"],
+                **{k: metrics["verification"][k] for k in ("verification_auc", "recall_at_1")}}
+
+    runs = {setting: functools.partial(trained, setting) for setting in SETTINGS}
+    runs["single-task"] = single_task
     loss = f"triplet ({args.mining})" if args.loss == "triplet" else "contrastive"
-    print(f"\nOxford Pets sample, test split; {loss} loss, margin {args.margin}, {args.epochs} epochs, "
-          f"{args.seeds} seeds (mean ± std)")
-    print(f"{'tasks':16s}" + "".join(f"{c:>20s}" for c in columns) + f"{'seconds':>10s}")
-    summary = {}
-    for setting, results in runs.items():
-        values = {c: [r[c] for r, _ in results if c in r] for c in columns}
-        summary[setting] = {c: (float(np.mean(v)), float(np.std(v))) for c, v in values.items() if v}
-        cells = (f"{summary[setting][c][0]:.4f} ± {summary[setting][c][1]:.4f}" if c in summary[setting]
-                 else "-" for c in columns)
-        seconds = np.mean([s for _, s in results])
-        print(f"{setting:16s}" + "".join(f"{c:>20s}" for c in cells) + f"{seconds:>10.0f}")
-    print("(identification alone is verified with its pooled trunk features)")
-    return summary
+    summary = _common.compare(
+        args, f"Oxford Pets sample, test split; {loss} loss, margin {args.margin}, {args.epochs} epochs",
+        runs, lower_is_better=set(), baseline={"single-task": "single-task", "both": "single-task"},
+        compared=["breed_accuracy", "verification_auc", "recall_at_1"])
+    print("(identification alone is verified with its pooled trunk features; single-task: breed accuracy of "
+          "identification alone, verification of verification alone)")
+    return {setting: {m: (v["mean"], v["std"]) for m, v in summary[setting]["metrics"].items()}
+            for setting in SETTINGS}
 
 
 if __name__ == "__main__":

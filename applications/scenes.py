@@ -1,19 +1,29 @@
-"""Dense multi-task learning on Scenes: semantic segmentation, depth and surface normals.
+"""Dense multi-task learning on Scenes: what sharing one network between semantic
+segmentation, depth and surface normals buys over one network per task, and how that
+changes with the amount of training data.
 
 Trains a hard-sharing SegNet (one shared encoder-decoder, one small head per task, as in
-MTAN's NYUv2 experiments) and the single-task baselines (one SegNet per task) on
-procedurally rendered Scenes images, prints every metric next to a positional prior,
-and delta_m of the multi-task model against the baselines, and exports the multi-task
-model as a SavedModel.
+MTAN's NYUv2 experiments; equal task weights) and the single-task SegNets (one per task,
+the same trunk) on procedurally rendered Scenes images, at several training-set sizes and
+over several seeds, with `keras_mtl.experiments` (paired: the same seed gives both the
+same data and initial weights). Every size trains for the same number of steps (--epochs
+epochs of --train images), so that the sizes differ in data, not in training. Prints the
+table (mean +- std over seeds, delta_m against the single-task networks of the same size
+and seed, a paired t-test against the seed noise), what sharing saves (parameters, and
+inference and training time timed in turns in this process), the best weighting method
+and architecture of docs/experiments.md, and whether multi-task learning gains more with
+less data (the slope of delta_m per doubling of the data); writes the plots (PNG) to
+--figures and exports the last multi-task model.
 
-    python applications/scenes.py                    # defaults: under 10 minutes on 2 CPU cores
-    python applications/scenes.py --plot scenes.png  # also draws predictions
-    python applications/scenes.py --height 96 --width 128 --train 4000 --epochs 30
-    python applications/scenes.py --seeds 3 --results scenes.json  # mean +- std over 3 seeds, paired t-test
-    python applications/scenes.py --seeds 3 --train-sizes 250,500,1000,2000 --results sizes.json
+    python applications/scenes.py                    # defaults: about 10 minutes on 2 idle CPU cores
+    python applications/scenes.py --full             # 5 training-set sizes, 150 to 2400
+    python applications/scenes.py --weightings equal,cagrad   # also hard sharing with CAGrad
+    python applications/scenes.py --seeds 5 --results scenes.json  # keep the runs; a later call extends them
+    python applications/scenes.py --plot predictions.png  # also draws predictions
 """
 
 import functools
+import math
 import os
 import time
 
@@ -23,59 +33,50 @@ import numpy as np
 import _common
 import _scenes
 import keras_mtl
-from _scenes import HIGHER_IS_BETTER, make_metrics
-from keras_mtl.datasets.scenes import CLASS_NAMES, NUM_CLASSES
-from keras_mtl.evaluation import delta_m, train_single_task_baselines
+from _scenes import HIGHER_IS_BETTER
+from keras_mtl.datasets.scenes import CLASS_NAMES, NUM_CLASSES, scenes_arrays
+from keras_mtl.statistics import paired_t_test
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_SIZES = "150,600,2400"
+FULL_SIZES = "150,300,600,1200,2400"
+
+# docs/experiments.md, "Weighting methods on Scenes, 3 seeds" and "Sharing architectures on
+# Scenes, 3 seeds" (600 training images, 5 epochs, SegNet 8-16-32, seeds 0-2, against the
+# single-task SegNets): delta_m % mean, std. The application's defaults are that budget.
+BEST_WEIGHTING = ("cagrad", 3.19, 4.29)
+EQUAL_WEIGHTING = (10.15, 4.21)
+BEST_ARCHITECTURE = ("cross-stitch", -1.95, 0.70)
 
 
 def parse_args(argv=None):
-    p = _scenes.parser(__doc__.split("\n\n")[0], train=1000, val=250, epochs=8, filters="16,32,64")
+    p = _scenes.parser(__doc__.split("\n\n")[0], train=600, val=200, epochs=5, filters="8,16,32")
+    p.add_argument("--seeds", type=int, default=3, help="seeds --seed .. --seed+N-1 (paired over sizes and models)")
+    p.add_argument("--train-sizes", default=DEFAULT_SIZES, help="comma-separated training-set sizes")
+    p.add_argument("--full", action="store_true", help=f"the full sweep: --train-sizes {FULL_SIZES}")
+    p.add_argument("--budget", choices=("steps", "epochs"), default="steps",
+                   help="'steps': every size trains as many steps as --epochs epochs of --train images; "
+                        "'epochs': --epochs epochs of its own images")
+    p.add_argument("--weightings", default="equal",
+                   help=f"weighting methods of the multi-task model, from {keras_mtl.weighting.available()}")
     p.add_argument("--convs-per-block", type=int, default=1)
-    p.add_argument("--no-baselines", action="store_true", help="skip the single-task baselines")
+    p.add_argument("--figures", default=os.path.join(REPOSITORY, "results", "scenes"),
+                   help="folder for the plots (PNG; '' to skip)")
     p.add_argument("--export", default=os.path.join(REPOSITORY, "saved_models", "scenes"),
-                   help="SavedModel folder ('' to skip)")
-    p.add_argument("--plot", help="write a figure of predictions to this file (e.g. out.png)")
-    p.add_argument("--verbose", type=int, default=1, help="Keras verbosity: 1 progress bar, 2 a line per epoch")
-    p.add_argument("--train-sizes", help="comma-separated training set sizes: multi-task vs single-task at "
-                                         "each (with --seeds, --results), delta_m against the same size")
+                   help="SavedModel folder for the last multi-task model trained ('' to skip)")
+    p.add_argument("--plot", help="write a figure of that model's predictions to this file (e.g. out.png)")
+    p.add_argument("--verbose", type=int, default=0, help="Keras verbosity: 1 progress bar, 2 a line per epoch")
     args = _scenes.parse_args(p, argv)
-    args.train_sizes = [int(n) for n in args.train_sizes.split(",")] if args.train_sizes else None
+    if args.full:
+        args.train_sizes = FULL_SIZES
+    args.train_sizes = [int(n) for n in args.train_sizes.split(",")]
+    args.weightings = [w.strip() for w in args.weightings.split(",") if w.strip()]
+    unknown = [w for w in args.weightings if w not in keras_mtl.weighting.available()]
+    if unknown or not args.weightings:
+        p.error(f"--weightings: unknown methods {unknown}; available: {keras_mtl.weighting.available()}")
+    if min(args.train_sizes) < 1:
+        p.error(f"--train-sizes must be positive. Received: {args.train_sizes}")
     return args
-
-
-def prior_predictions(labels, count):
-    """Predictions from the training labels alone: each pixel's most frequent class,
-    mean valid depth and mean valid normal direction."""
-    seg = labels["segmentation"]
-    votes = np.stack([(seg == c).sum(0) for c in range(NUM_CLASSES)], -1)
-    depth = labels["depth"]
-    depth_valid = depth > 0
-    mean_depth = (depth * depth_valid).sum(0) / np.maximum(depth_valid.sum(0), 1)
-    normals = labels["normals"].sum(0)
-    normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-12)
-    tile = lambda x: np.broadcast_to(x, (count,) + x.shape)
-    return {"segmentation": tile(np.eye(NUM_CLASSES, dtype=np.float32)[votes.argmax(-1)]),
-            "depth": tile(mean_depth.astype(np.float32)), "normals": tile(normals.astype(np.float32))}
-
-
-def evaluate_predictions(predictions, labels):
-    results = {}
-    for task, task_metrics in make_metrics().items():
-        for metric in task_metrics:
-            metric.update_state(labels[task], predictions[task])
-            results[f"{task}_{metric.name}"] = float(metric.result())
-    return results
-
-
-def print_table(columns):
-    names = list(columns)
-    print("\n" + f"{'metric':<30}" + "".join(f"{n:>14}" for n in names) + "   better")
-    for metric, higher in HIGHER_IS_BETTER.items():
-        cells = "".join(f"{columns[n][metric]:>14.4f}" if metric in columns[n] else f"{'-':>14}"
-                        for n in names)
-        print(f"{metric:<30}{cells}   {'higher' if higher else 'lower'}")
 
 
 def plot(model, images, labels, path, count=4):
@@ -115,99 +116,208 @@ def plot(model, images, labels, path, count=4):
     figure.savefig(path, dpi=100)
 
 
-def train_multi_task(data, args):
-    """The hard-sharing SegNet with equal weights: the trained model and its validation logs."""
-    model = keras_mtl.build("hard_sharing", data.tasks_factory(), backbone=data.backbone,
-                            input_shape=data.input_shape, name="scenes_hard_sharing")
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting="equal")
-    model.fit(data.train, epochs=args.epochs, shuffle=False, verbose=args.verbose)
-    return model, model.evaluate(data.val, return_dict=True, verbose=0)
+def multi_task_label(weighting, size):
+    return f"multi-task n={size}" if weighting == "equal" else f"multi-task {weighting} n={size}"
 
 
-def train_baselines(data, args):
-    """The single-task SegNets' validation metrics, by metric name."""
-    baselines = train_single_task_baselines(
-        data.tasks_factory, data.backbone, data.input_shape, data.train, data.val, args.epochs,
-        optimizer=keras.optimizers.Adam(args.learning_rate), verbose=args.verbose)
-    return {k: v for per_task in baselines.values() for k, v in per_task.items()}
-
-
-def measured(architecture, data, args):
-    """Trains `architecture` (equal weights) and returns its validation logs with its
-    parameters, training milliseconds per step and inference milliseconds per image
-    (every task's output, batches of 2 x --batch-size, after a warm-up call)."""
+def train_and_measure(architecture, weighting, data, args, steps_per_epoch, trained):
+    """Trains `architecture` with `weighting` for --epochs epochs of `steps_per_epoch`
+    steps (the training images repeated when they make fewer or more steps) and
+    returns its validation metrics with its parameters, the optimizer's steps, training
+    milliseconds per step, training seconds and inference milliseconds per image (every task's output,
+    batches of 2 x --batch-size, after a warm-up call). Keeps the model in `trained`."""
     model = keras_mtl.build(architecture, data.tasks_factory(), backbone=data.backbone, input_shape=data.input_shape)
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting="equal")
-    _, ms_per_step = _common.fit_timed(model, data.train, args.epochs, shuffle=False, verbose=args.verbose)
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting=weighting)
+    own_steps = int(data.train.cardinality())
+    train = data.train if own_steps == steps_per_epoch else data.train.repeat()
+    started = time.perf_counter()
+    _, ms_per_step = _common.fit_timed(model, train, args.epochs, shuffle=False, verbose=args.verbose,
+                                       steps_per_epoch=None if own_steps == steps_per_epoch else steps_per_epoch)
+    train_seconds = time.perf_counter() - started
     results = model.evaluate(data.val, return_dict=True, verbose=0)
     model.predict(data.val_images[:2 * args.batch_size], batch_size=2 * args.batch_size, verbose=0)
     started = time.perf_counter()
     model.predict(data.val_images, batch_size=2 * args.batch_size, verbose=0)
     inference = 1000.0 * (time.perf_counter() - started) / len(data.val_images)
-    return {**results, "parameters": model.count_params(), "train_ms_per_step": ms_per_step,
-            "inference_ms_per_image": inference}
+    trained[architecture] = (model, data)
+    return {**results, "parameters": model.count_params(), "train_steps": int(model.optimizer.iterations),
+            "train_ms_per_step": ms_per_step, "train_seconds": train_seconds, "inference_ms_per_image": inference}
 
 
-def repeated(args):
-    """--seeds N (or --train-sizes): the multi-task model and the single-task networks over
-    N seeds with keras_mtl.experiments, per training set size; delta_m of each multi-task
-    model against the single-task networks of the same size and seed."""
-    sizes = args.train_sizes or [args.train]
-    data = functools.lru_cache(maxsize=1)(
-        lambda seed, size: _scenes.experiment(args, seed, args.convs_per_block, train=size))
-    label = (lambda kind, size: f"{kind} n={size}") if args.train_sizes else (lambda kind, size: kind)
-    runs, baselines = {}, {}
-    for size in sizes:
-        for kind, architecture in (("single-task", "single_task"), ("multi-task", "hard_sharing")):
-            runs[label(kind, size)] = functools.partial(
-                lambda seed, architecture, size: measured(architecture, data(seed, size), args),
-                architecture=architecture, size=size)
-        baselines[label("multi-task", size)] = baselines[label("single-task", size)] = label("single-task", size)
-    _common.compare(
-        args, f"Scenes, {', '.join(map(str, sizes))} training / {args.val} validation images of "
-        f"{args.height}x{args.width}, {args.epochs} epochs, equal weights",
-        runs, lower_is_better=_scenes.LOWER_IS_BETTER | {"train_ms_per_step", "inference_ms_per_image"},
-        baseline=baselines if args.train_sizes else "single-task", compared=list(HIGHER_IS_BETTER),
-        shown=list(HIGHER_IS_BETTER) + ["parameters", "train_ms_per_step", "inference_ms_per_image"])
+def sharing_costs(data, args, rounds=7):
+    """What sharing saves, measured in this process: parameters, inference milliseconds
+    per image for all tasks (the multi-task model's one forward pass against one
+    forward pass of each task's own network, batches of 2 x --batch-size) and
+    milliseconds per training step (a batch of --batch-size), the models called in
+    turns (`_common.interleaved_seconds`). Untrained models: the cost does not depend
+    on the weights.
+
+    Returns:
+        `{quantity: (multi-task, single-task networks together)}`.
+    """
+    def built(architecture, tasks):
+        model = keras_mtl.build(architecture, tasks, backbone=data.backbone, input_shape=data.input_shape)
+        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting="equal")
+        return model
+
+    multi = built("hard_sharing", data.tasks_factory())
+    singles = [built("single_task", [task]) for task in data.tasks_factory()]
+    images = data.val_images[:2 * args.batch_size]
+    x = images[:args.batch_size]
+    y = {task: labels[:args.batch_size] for task, labels in data.val_labels.items() if task in multi.task_names}
+    seconds = _common.interleaved_seconds({
+        "multi-task inference": lambda: multi.predict_on_batch(images),
+        "single-task inference": lambda: [m.predict_on_batch(images) for m in singles],
+        "multi-task step": lambda: multi.train_on_batch(x, y),
+        "single-task step": lambda: [m.train_on_batch(x, {t: y[t] for t in m.task_names}) for m in singles],
+    }, rounds=rounds, warmup=2)
+    return {"parameters": (multi.count_params(), sum(m.count_params() for m in singles)),
+            "inference ms/image": tuple(1000.0 * seconds[f"{k} inference"] / len(images)
+                                        for k in ("multi-task", "single-task")),
+            "training ms/step": tuple(1000.0 * seconds[f"{k} step"] for k in ("multi-task", "single-task"))}
+
+
+def _delta_text(delta):
+    text = f"{delta['mean']:+.2f}"
+    if delta.get("std") is not None:
+        text += f" +- {delta['std']:.2f}"
+    text += " %"
+    if "p" in delta:
+        text += f" (p {delta['p']:.3f}, {'beyond' if delta['exceeds_noise'] else 'within'} the seed noise)"
+    return text
+
+
+def trend_per_doubling(summary, rows):
+    """How delta_m changes per doubling of the training set: for each seed run at every
+    size, the least-squares slope of delta_m against log2(size); their mean and
+    standard deviation, Student's paired t-test of the slopes, and what it says.
+
+    Args:
+        summary: `keras_mtl.experiments.summarize` with delta_m.
+        rows: `{size: configuration}`, two or more sizes.
+
+    Returns:
+        `(result, verdict)`: result has `seeds`, `values` (slopes, points of delta_m
+        per doubling), `mean`, `std` and, with two or more seeds, `p` and `exceeds_noise`.
+    """
+    sizes = sorted(rows)
+    per_size = [dict(zip(summary[rows[n]]["paired_seeds"], summary[rows[n]]["delta_m"]["values"])) for n in sizes]
+    seeds = [s for s in per_size[0] if all(s in deltas for deltas in per_size)]
+    x = np.log2(sizes)
+    slopes = [float(np.polyfit(x, [deltas[s] for deltas in per_size], 1)[0]) for s in seeds]
+    result = {"seeds": seeds, "values": slopes, "mean": float(np.mean(slopes)),
+              "std": float(np.std(slopes, ddof=1)) if len(slopes) > 1 else None}
+    if len(slopes) > 1:
+        test = paired_t_test(slopes)
+        result.update(p=test["p"], exceeds_noise=bool(test["ci_low"] > 0 or test["ci_high"] < 0))
+    if not result.get("exceeds_noise"):
+        verdict = ("within the seed noise: these runs cannot tell; the mean points "
+                   + ("that way" if result["mean"] > 0 else "the other way (delta_m falls as the data grow)"))
+    elif result["mean"] > 0:
+        verdict = "yes: delta_m is lower (multi-task better) with less data, beyond the seed noise"
+    else:
+        verdict = "no: delta_m is higher (multi-task worse) with less data, beyond the seed noise"
+    return result, verdict
+
+
+def print_story(summary, args, costs):
+    """Prints what the table says: the costs, delta_m by size, its trend, the best method."""
+    sizes = args.train_sizes
+    (mp, sp), (mi, si), (mt, st) = costs["parameters"], costs["inference ms/image"], costs["training ms/step"]
+    print(f"\nWhat sharing saves (hard sharing vs the {len(_scenes.DENSE_TASKS)} single-task SegNets, same trunk; "
+          f"timed in turns in this process):")
+    print(f"  parameters            {mp:>9,} vs {sp:>9,}  ({mp / sp:.2f}x)")
+    print(f"  inference, all tasks  {mi:>9.2f} vs {si:>9.2f} ms/image  ({mi / si:.2f}x: one forward pass vs "
+          f"{len(_scenes.DENSE_TASKS)})")
+    print(f"  training              {mt:>9.1f} vs {st:>9.1f} ms/step   ({mt / st:.2f}x)")
+    seconds = {kind: [summary[f"{kind} n={n}"]["metrics"]["train_seconds"]["mean"] for n in sizes
+                      if f"{kind} n={n}" in summary] for kind in ("multi-task", "single-task")}
+    if all(seconds.values()):
+        print(f"  training per run      {np.mean(seconds['multi-task']):>9.0f} vs {np.mean(seconds['single-task']):>9.0f} s"
+              f"         (the runs above, mean over sizes and seeds)")
+    for weighting in args.weightings:
+        name = "equal weights" if weighting == "equal" else weighting
+        print(f"\nMulti-task ({name}) vs single-task, delta_m against the same size and seed "
+              f"(lower is better; < 0: multi-task better):")
+        for n in sizes:
+            entry = summary.get(multi_task_label(weighting, n))
+            if entry and "delta_m" in entry:
+                per_seed = ", ".join(f"{v:+.1f}" for v in entry["delta_m"]["values"])
+                print(f"  n={n:<6} {_delta_text(entry['delta_m'])}  per seed: {per_seed}")
+        rows = {n: multi_task_label(weighting, n) for n in sizes}
+        if len(sizes) > 1 and all("delta_m" in summary.get(row, {}) for row in rows.values()):
+            trend, verdict = trend_per_doubling(summary, rows)
+            print(f"Does it gain more with less data? Change of delta_m per doubling of the training set "
+                  f"(slope over the sizes, per seed: {', '.join(f'{v:+.2f}' for v in trend['values'])}): "
+                  f"{_delta_text(trend).replace(' %', ' points')}\n  {verdict}.")
+    best, mean, std = BEST_WEIGHTING
+    print(f"\nBest weighting method on Scenes (docs/experiments.md: 15 methods, 600 images, 5 epochs, seeds 0-2): "
+          f"{best}, delta_m {mean:+.2f} +- {std:.2f} % vs {EQUAL_WEIGHTING[0]:+.2f} +- {EQUAL_WEIGHTING[1]:.2f} % "
+          f"for equal weights\n  (better than equal weights beyond the seed noise; no method beats the single-task "
+          f"networks there). Train it here with --weightings equal,{best}.")
+    name, mean, std = BEST_ARCHITECTURE
+    print(f"Best sharing architecture there: {name}, delta_m {mean:+.2f} +- {std:.2f} %, the only configuration "
+          f"that beats the single-task networks beyond the seed noise (applications/architectures_scenes.py).")
+
+
+def write_figures(summary, args, folder):
+    """delta_m against the training-set size, delta_m per row and the change per metric."""
+    from keras_mtl import plot as plots
+
+    os.makedirs(folder, exist_ok=True)
+    series = {("equal weights" if w == "equal" else w): {n: multi_task_label(w, n) for n in args.train_sizes}
+              for w in args.weightings}
+    paths = [os.path.join(folder, f"{name}.png") for name in ("delta_m_by_size", "delta_m", "metric_changes")]
+    plots.delta_m_trend(summary, series, paths[0], xlabel="training images",
+                        title="Hard sharing vs single-task SegNets on Scenes")
+    plots.delta_m(summary, paths[1], title="delta_m vs the single-task networks of the same size")
+    plots.metric_changes(summary, paths[2], title="Change per metric vs the single-task networks")
+    return paths
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.seeds > 1 or args.results or args.train_sizes:
-        return repeated(args)
     started = time.time()
-    keras.utils.set_random_seed(args.seed)
-    data = _scenes.experiment(args, args.seed, args.convs_per_block)
-    print(f"Scenes: {args.train} training and {args.val} validation images of "
-          f"{args.height}x{args.width}, generated in {time.time() - started:.1f} s")
-    columns = {"prior": evaluate_predictions(prior_predictions(data.train_labels, args.val), data.val_labels)}
+    sizes, steps = args.train_sizes, math.ceil(args.train / args.batch_size)
+    generated = functools.lru_cache(maxsize=1)(
+        lambda seed: scenes_arrays(max(sizes), args.height, args.width, seed=seed))
+    data = functools.lru_cache(maxsize=1)(
+        lambda seed, size: _scenes.experiment(args, seed, args.convs_per_block, train=size, generated=generated(seed)))
+    trained, runs, baselines = {}, {}, {}
 
-    print("\nMulti-task model (hard sharing, equal weights):")
-    clock = time.time()
-    model, multi_task = train_multi_task(data, args)
-    multi_task_seconds = time.time() - clock
+    def run(architecture, weighting, size, seed):
+        own = data(seed, size)
+        steps_per_epoch = steps if args.budget == "steps" else int(own.train.cardinality())
+        return train_and_measure(architecture, weighting, own, args, steps_per_epoch, trained)
 
-    if not args.no_baselines:
-        print("\nSingle-task baselines (one network per task):")
-        clock = time.time()
-        columns["single-task"] = train_baselines(data, args)
-        print(f"(baselines trained in {time.time() - clock:.0f} s)")
-    columns["multi-task"] = multi_task
-    print(f"(multi-task model trained in {multi_task_seconds:.0f} s)")
-
-    print_table(columns)
-    if "single-task" in columns:
-        value = delta_m(multi_task, columns["single-task"], HIGHER_IS_BETTER)
-        print(f"\ndelta_m of the multi-task model vs the single-task baselines: {value:+.2f}% "
-              "(mean relative change over the metrics above; lower is better, < 0 beats them)")
-    print(f"Parameters: multi-task {model.count_params():,}")
-    if args.export:
-        keras_mtl.export(model, args.export)
-        print(f"Exported the multi-task model to {args.export}")
-    if args.plot:
-        plot(model, data.val_images, data.val_labels, args.plot)
-        print(f"Wrote {args.plot}")
+    for size in sizes:
+        rows = {f"single-task n={size}": ("single_task", "equal")}
+        rows.update({multi_task_label(w, size): ("hard_sharing", w) for w in args.weightings})
+        for label, (architecture, weighting) in rows.items():
+            runs[label] = functools.partial(run, architecture, weighting, size)
+            baselines[label] = f"single-task n={size}"
+    budget = (f"{args.epochs * steps} steps of {args.batch_size} images at every size ({args.epochs} epochs of "
+              f"{args.train})" if args.budget == "steps" else f"{args.epochs} epochs at every size")
+    summary = _common.compare(
+        args, f"Scenes: multi-task vs single-task SegNets ({','.join(map(str, args.filters))}) by training-set size, "
+        f"{args.val} validation images of {args.height}x{args.width}, {budget}",
+        runs, lower_is_better=_scenes.LOWER_IS_BETTER | {"train_ms_per_step", "train_seconds", "inference_ms_per_image"},
+        baseline=baselines, compared=list(HIGHER_IS_BETTER),
+        shown=list(HIGHER_IS_BETTER) + ["train_seconds"], row_flags=("train_sizes", "full", "weightings"))
+    costs = sharing_costs(_scenes.experiment(args, args.seed, args.convs_per_block, train=args.batch_size), args)
+    print_story(summary, args, costs)
+    if args.figures:
+        print("Wrote " + ", ".join(write_figures(summary, args, args.figures)))
+    if "hard_sharing" in trained:
+        model, own = trained["hard_sharing"]
+        if args.export:
+            keras_mtl.export(model, args.export)
+            print(f"Exported the last multi-task model trained to {args.export}")
+        if args.plot:
+            plot(model, own.val_images, own.val_labels, args.plot)
+            print(f"Wrote {args.plot}")
     print(f"Total time: {time.time() - started:.0f} s")
+    return summary
 
 
 if __name__ == "__main__":

@@ -133,6 +133,60 @@ def delta_m(summary, path=None, title="delta_m vs the baseline", axes=None):
     return _save(axes, path)
 
 
+def delta_m_trend(summary, series, path=None, xlabel="training examples", title="delta_m vs the baseline",
+                  log_x=True, axes=None):
+    """delta_m against a quantity (e.g. the training-set size): one line per series, the
+    mean over seeds with the seeds' standard deviation as error bars. Points whose paired
+    t-test interval excludes 0 (`exceeds_noise`) are filled, the others hollow. Lower is
+    better.
+
+    Args:
+        summary: `keras_mtl.experiments.summarize` (or `run(...)["summary"]`).
+        series: `{line label: {x value: configuration}}`, e.g.
+            `{"equal": {250: "multi-task n=250", 1000: "multi-task n=1000"}}`;
+            configurations without delta_m in the summary are left out.
+        path: where to save the figure (e.g. a `.png`), or None.
+        xlabel, title: the axis label and the plot's title.
+        log_x: a logarithmic x axis (for sizes that double).
+        axes: a matplotlib `Axes` to draw into; None for a new figure.
+
+    Returns:
+        The `matplotlib.figure.Figure` drawn into.
+    """
+    if not isinstance(series, dict) or not series:
+        raise ValueError(f"series must be a non-empty dict {{label: {{x: configuration}}}}. Received: {series!r}")
+    compared = _compared(summary, "delta_m")
+    axes = _axes(axes, (6, 4))
+    drawn, seeds = 0, set()
+    for i, (label, points) in enumerate(series.items()):
+        points = sorted((x, compared[name]["delta_m"]) for x, name in points.items() if name in compared)
+        if not points:
+            continue
+        colour = f"C{i}"
+        xs = [x for x, _ in points]
+        axes.errorbar(xs, [d["mean"] for _, d in points], yerr=[d["std"] or 0.0 for _, d in points],
+                      color=colour, capsize=4, marker="none", label=label)
+        for x, d in points:
+            axes.plot([x], [d["mean"]], "o", color=colour,
+                      markerfacecolor=colour if d.get("exceeds_noise", False) else "white")
+            seeds.add(len(d["values"]))
+        drawn += 1
+    if not drawn:
+        raise ValueError(f"No configuration of series {series!r} has delta_m in the summary.")
+    axes.axhline(0.0, color="black", linewidth=0.8)
+    if log_x:
+        axes.set_xscale("log")
+        ticks = sorted({x for points in series.values() for x in points})
+        axes.set_xticks(ticks, [str(x) for x in ticks])
+        axes.minorticks_off()
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("delta_m, % (lower is better)")
+    axes.set_title(f"{title}\nmean +- std over {'/'.join(map(str, sorted(seeds)))} seeds; "
+                   "hollow: within the seed noise", fontsize="medium")
+    axes.legend(fontsize="small")
+    return _save(axes, path)
+
+
 def metric_changes(summary, path=None, title="Change per metric vs the baseline", axes=None):
     """Grouped bars: for each metric, each configuration's mean relative change from
     the baseline of the same seed, in % with delta_m's sign (negative is better),

@@ -112,26 +112,6 @@ def test_architectures_scenes_prints_every_architecture(tmp_path, monkeypatch, c
     assert (tmp_path / "cross_stitch_alphas.png").exists() and (tmp_path / "mtan_masks.png").exists()
 
 
-@pytest.mark.slow
-def test_scenes_over_seeds_and_training_sizes(tmp_path, monkeypatch, capsys):
-    application = _application("scenes", monkeypatch)
-    results = tmp_path / "sizes.json"
-    application.main(SCENES_FLAGS + ["--seeds", "2", "--train-sizes", "8,16", "--export", "",
-                                     "--results", str(results)])
-    printed = capsys.readouterr().out
-    assert "seeds 0-1" in printed
-    summary = json.loads(results.read_text())["summary"]
-    for size in (8, 16):
-        entry = summary[f"multi-task n={size}"]
-        assert entry["baseline"] == f"single-task n={size}" and len(entry["delta_m"]["values"]) == 2
-        single = summary[f"single-task n={size}"]["metrics"]
-        # Hard sharing has fewer parameters than three separate networks.
-        assert entry["metrics"]["parameters"]["mean"] < single["parameters"]["mean"]
-        assert entry["metrics"]["inference_ms_per_image"]["mean"] > 0
-        assert re.search(rf"^multi-task n={size}\s+2\s", printed, re.MULTILINE)
-    assert (tmp_path / "sizes_delta_m.png").exists()
-
-
 def _real_data(name):
     if not (DATA / name).is_dir():
         pytest.skip(f"no {DATA / name}")
@@ -196,3 +176,108 @@ def test_an_application_may_redefine_a_common_flag(monkeypatch):
     args = p.parse_args([])
     assert args.seeds == 5 and args.epochs == 3 and args.results is None
     assert p.parse_args(["--seeds", "2"]).seeds == 2
+
+
+def test_fit_timed_counts_steps_per_epoch_when_given(monkeypatch):
+    common = _application("_common", monkeypatch)
+    import tensorflow as tf
+
+    clock = iter([0.0, 9.0,   10.0, 13.0])  # epochs of 9 and 3 s
+
+    class Model:
+        def fit(self, train, epochs, callbacks, verbose, steps_per_epoch):
+            for epoch in range(epochs):
+                for c in callbacks:
+                    c.on_epoch_begin(epoch, {})
+                for c in callbacks:
+                    c.on_epoch_end(epoch, {})
+
+    monkeypatch.setattr(common.time, "perf_counter", lambda: next(clock))
+    _, ms = common.fit_timed(Model(), tf.data.Dataset.range(8).batch(2).repeat(), 2, verbose=0, steps_per_epoch=6)
+    assert ms == pytest.approx(1000 * 3.0 / 6)
+
+
+def test_interleaved_seconds_calls_in_turns_and_takes_each_median(monkeypatch):
+    common = _application("_common", monkeypatch)
+    now, calls = [0.0], []
+    monkeypatch.setattr(common.time, "perf_counter", lambda: now[0])
+
+    def function(name, durations):
+        durations = iter(durations)
+
+        def call():
+            calls.append(name)
+            now[0] += next(durations)
+        return call
+
+    medians = common.interleaved_seconds({"a": function("a", [100.0, 1.0, 5.0, 2.0]),
+                                          "b": function("b", [100.0, 4.0, 3.0, 9.0])}, rounds=3, warmup=1)
+    assert calls == ["a", "b"] * 4
+    assert medians == {"a": pytest.approx(np.median([1.0, 5.0, 2.0])), "b": pytest.approx(np.median([4.0, 3.0, 9.0]))}
+
+
+def test_compare_with_row_flags_extends_a_results_file_with_more_rows(tmp_path, monkeypatch, capsys):
+    common = _application("_common", monkeypatch)
+    import argparse
+
+    def args(sizes, **more):
+        return argparse.Namespace(**{"epochs": 2, "sizes": sizes, "seed": 0, "seeds": 2,
+                                     "results": str(tmp_path / "r.json"), "figures": "x", **more})
+
+    def runs(sizes):
+        rows = {}
+        for n in sizes:
+            rows[f"single n={n}"] = lambda seed, n=n: {"error": 1.0 + seed + 1 / n}
+            rows[f"multi n={n}"] = lambda seed, n=n: {"error": 0.9 + seed + 1 / n}
+        return rows, {name: f"single n={name.split('=')[1]}" for name in rows}
+
+    rows, baselines = runs([10])
+    common.compare(args([10]), "t", rows, {"error"}, baseline=baselines, row_flags=("sizes",))
+    rows, baselines = runs([10, 20])
+    summary = common.compare(args([10, 20], figures="y"), "t", rows, {"error"}, baseline=baselines,
+                             row_flags=("sizes",))
+    assert "4 finished runs kept, 4 to run" in capsys.readouterr().out
+    assert summary["multi n=20"]["delta_m"]["values"] == pytest.approx(
+        [100 * (0.9 + s + 0.05 - (1.0 + s + 0.05)) / (1.0 + s + 0.05) for s in (0, 1)])
+    with pytest.raises(ValueError, match="other settings"):  # a flag that changes the runs
+        common.compare(args([10, 20], figures="y", extra=1), "t", rows, {"error"}, baseline=baselines,
+                       row_flags=("sizes",))
+
+
+def test_scenes_sizes_share_their_first_images(monkeypatch):
+    scenes_common = _application("_scenes", monkeypatch)
+    from keras_mtl.datasets.scenes import scenes_arrays
+
+    args = scenes_common.parse_args(scenes_common.parser("x", train=4, val=2, epochs=1, filters="4,8"),
+                                    ["--height", "16", "--width", "16"])
+    generated = scenes_arrays(6, 16, 16, seed=3)
+    alone = scenes_common.experiment(args, 3, train=4)
+    sliced = scenes_common.experiment(args, 3, train=4, generated=generated)
+    for (x1, y1), (x2, y2) in zip(alone.train.unbatch(), sliced.train.unbatch(), strict=True):
+        np.testing.assert_array_equal(x1.numpy(), x2.numpy())
+        for task in y1:
+            np.testing.assert_array_equal(y1[task].numpy(), y2[task].numpy())
+    assert alone.tasks_factory.keywords == sliced.tasks_factory.keywords  # the same mean depth
+
+
+def test_scenes_tells_whether_multi_task_gains_more_with_less_data(monkeypatch):
+    application = _application("scenes", monkeypatch)
+    # delta_m per seed at three sizes; seeds listed in different orders, seed 3 not at every size.
+    deltas = {100: {0: -5.0, 1: -6.0, 2: -4.0}, 200: {2: -1.0, 0: -2.0, 1: -4.0, 3: 7.0}, 400: {1: 2.0, 0: 1.0, 2: 0.0}}
+    summary = {f"n={n}": {"paired_seeds": list(d), "delta_m": {"values": list(d.values())}} for n, d in deltas.items()}
+    result, verdict = application.trend_per_doubling(summary, {n: f"n={n}" for n in deltas})
+    x = np.log2([100, 200, 400])
+    slopes = []
+    for seed in (0, 1, 2):  # least squares by the normal equations, in float64
+        y = np.array([deltas[n][seed] for n in (100, 200, 400)])
+        slopes.append(np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2))
+    assert result["seeds"] == [0, 1, 2] and result["values"] == pytest.approx(slopes, rel=1e-9)
+    assert result["std"] == pytest.approx(np.std(slopes, ddof=1))
+    t = np.mean(slopes) / (np.std(slopes, ddof=1) / np.sqrt(3))
+    assert result["p"] == pytest.approx(1 - abs(t) / np.sqrt(t ** 2 + 2), rel=1e-6)  # Student's t, 2 dof
+    assert result["exceeds_noise"] and verdict.startswith("yes")  # delta_m rises with the data
+    summary["n=400"]["delta_m"]["values"] = [-9.0, -3.0, -8.0]
+    result, verdict = application.trend_per_doubling(summary, {n: f"n={n}" for n in deltas})
+    assert verdict.startswith("within the seed noise")
+    assert application.parse_args(["--full"]).train_sizes == [150, 300, 600, 1200, 2400]
+    assert application.parse_args([]).seeds == 3

@@ -3,6 +3,7 @@ Oxford Pets sample (skipped when the data folder is absent)."""
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -31,4 +32,9 @@ def test_tiny_run_prints_every_setting(loss, capsys, monkeypatch):
         for mean, std in metrics.values():
             assert 0.0 <= mean <= 1.0 and std >= 0.0
     printed = capsys.readouterr().out
-    assert "mean ± std" in printed and "both" in printed
+    # The common table: one row per setting over the 2 seeds, "both" with delta_m against the
+    # single-task row (breed accuracy of identification alone, verification of verification alone).
+    for row in ("identification", "verification", "both", "single-task"):
+        assert re.search(rf"^{row}\s+2\s", printed, re.MULTILINE), row
+    both = next(line for line in printed.splitlines() if line.startswith("both "))
+    assert re.search(r"[-+]\d+\.\d\d \+- \d+\.\d\d\s+\d\.\d{3}\s+(within|exceeds)", both)

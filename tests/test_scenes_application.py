@@ -1,32 +1,59 @@
-"""Smoke test of applications/scenes.py with tiny flags."""
+"""Smoke test of applications/scenes.py with tiny flags: the sweep over training-set
+sizes and seeds, the story it prints, its plots, the export, and a later call that
+extends its results file with more sizes."""
 
 import importlib.util
+import json
 import os
+import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 APPLICATION = os.path.join(os.path.dirname(__file__), "..", "applications", "scenes.py")
+FLAGS = ["--height", "16", "--width", "16", "--train", "16", "--val", "8", "--epochs", "2",
+         "--batch-size", "8", "--filters", "4,8", "--seeds", "2"]
 
 
 @pytest.mark.slow
-def test_scenes_application_trains_prints_the_table_exports_and_plots(tmp_path, capsys, monkeypatch):
+def test_scenes_prints_the_story_writes_its_plots_exports_and_extends_its_results(tmp_path, capsys, monkeypatch):
     monkeypatch.syspath_prepend(os.path.dirname(APPLICATION))  # the applications import _common, _scenes
     spec = importlib.util.spec_from_file_location("scenes_application", APPLICATION)
     application = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(application)
-    export, figure = tmp_path / "scenes", tmp_path / "scenes.png"
-    application.main(["--height", "16", "--width", "16", "--train", "32", "--val", "16",
-                      "--epochs", "1", "--batch-size", "16", "--filters", "4,8",
-                      "--export", str(export), "--plot", str(figure), "--verbose", "0"])
+    export, figures, predictions, results = (tmp_path / "model", tmp_path / "figures", tmp_path / "predictions.png",
+                                             tmp_path / "sizes.json")
+    outputs = ["--figures", str(figures), "--results", str(results)]
+    summary = application.main(FLAGS + outputs + ["--train-sizes", "8,24", "--weightings", "equal,cagrad",
+                                                  "--export", str(export), "--plot", str(predictions)])
     printed = capsys.readouterr().out
-    for metric in application.HIGHER_IS_BETTER:
-        row = next(line for line in printed.splitlines() if line.startswith(metric + " "))
-        assert len(row.split()) == 5  # name, prior, single-task, multi-task, better
-    assert "delta_m of the multi-task model vs the single-task baselines" in printed
-    assert figure.stat().st_size > 10_000
+    assert "seeds 0-1" in printed
+    stored = json.loads(results.read_text())
+    for size in (8, 24):
+        for row in (f"multi-task n={size}", f"multi-task cagrad n={size}"):
+            assert summary[row]["baseline"] == f"single-task n={size}" and len(summary[row]["delta_m"]["values"]) == 2
+            assert re.search(rf"^{row}\s+2\s", printed, re.MULTILINE)
+            assert re.search(rf"^  n={size}\s+[-+]\d+\.\d\d \+- \d+\.\d\d %", printed, re.MULTILINE)
+        single = summary[f"single-task n={size}"]["metrics"]
+        assert summary[f"multi-task n={size}"]["metrics"]["parameters"]["mean"] < single["parameters"]["mean"]
+    # Every size trains the same steps: 2 epochs of 16 images in batches of 8.
+    assert {r["metrics"]["train_steps"] for r in stored["runs"]} == {4.0} and len(stored["runs"]) == 12
+    parameters = re.search(r"parameters\s+([\d,]+) vs\s+([\d,]+)", printed).groups()
+    assert [int(p.replace(",", "")) for p in parameters] == [
+        summary["multi-task n=8"]["metrics"]["parameters"]["mean"], summary["single-task n=8"]["metrics"]["parameters"]["mean"]]
+    assert re.search(r"inference, all tasks\s+\d+\.\d\d vs\s+\d+\.\d\d ms/image", printed)
+    assert re.search(r"Does it gain more with less data\? Change of delta_m per doubling of the training set "
+                     r"\(slope over the sizes, per seed: [-+]\d+\.\d\d, [-+]\d+\.\d\d\)", printed)
+    assert "Best weighting method on Scenes" in printed
+    for name in ("delta_m_by_size", "delta_m", "metric_changes"):
+        assert (figures / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert predictions.stat().st_size > 10_000
     served = tf.saved_model.load(str(export)).signatures["serving_default"]
-    outputs = served(tf.constant(np.zeros((2, 16, 16, 3), np.float32)))
-    assert {k: tuple(v.shape) for k, v in outputs.items()} == {
+    outputs_ = served(tf.constant(np.zeros((2, 16, 16, 3), np.float32)))
+    assert {k: tuple(v.shape) for k, v in outputs_.items()} == {
         "segmentation": (2, 16, 16, 6), "depth": (2, 16, 16, 1), "normals": (2, 16, 16, 3)}
+    # One more size with equal weights only: the stored runs are kept, two new rows per seed run.
+    application.main(FLAGS + outputs + ["--train-sizes", "8,16,24", "--export", ""])
+    assert "12 finished runs kept, 4 to run" in capsys.readouterr().out
+    assert len(json.loads(results.read_text())["runs"]) == 16
