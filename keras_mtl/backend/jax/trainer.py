@@ -13,6 +13,12 @@ Gradients: `jax.value_and_grad` of the weighted objective for loss-weighting met
 gradients are needed (gradient methods in "shared_parameters" mode, GradNorm's last
 shared kernel); in "representation" mode, `jax.vjp` through the trunk and
 `jax.jacrev` of the task losses with respect to the shared representation.
+
+Mixed precision: under a `LossScaleOptimizer` (the `mixed_float16` policy) every loss
+is multiplied by the optimizer's loss scale before differentiation (`scale_loss`,
+read from the step's optimizer state) and the optimizer's `stateless_apply` unscales
+the gradients and skips steps whose gradients are not finite; the weighting methods
+see per-task gradients without the scale.
 """
 
 import jax
@@ -68,6 +74,21 @@ def _run(variables, values, fn, collect_losses=True):
     return out, state.get(variables)
 
 
+def _scaled(value, scale):
+    """`value` times the loss scale (in its dtype), or `value` without one."""
+    return value if scale is None else value * ops.cast(scale, value.dtype)
+
+
+def _combine_unscaled(method, matrix, losses, present, scale):
+    """`combine_rows` for rows that carry the loss `scale`: the method sees them
+    without it, and the combined gradient gets it back (in the rows' dtype)."""
+    if scale is None:
+        return combine_rows(method, matrix, losses, present)
+    combined, weights, residual = combine_rows(
+        method, ops.cast(matrix, keras.config.floatx()) / scale, losses, present)
+    return ops.cast(combined * scale, matrix.dtype), weights, residual
+
+
 class _NonfiniteCheck(keras.callbacks.Callback):
     """Raises at the end of an epoch whose last step was not finite (the train
     function checks every other step when it starts the next one)."""
@@ -117,10 +138,6 @@ class JAXTrainer:
             name="task_activity")
 
     def _prepare_trainer(self):
-        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-            raise NotImplementedError(
-                "keras_mtl on the JAX backend does not train with a LossScaleOptimizer "
-                "(mixed_float16) yet; use the mixed_bfloat16 policy, or the TensorFlow backend.")
         if self.on_nonfinite == "raise" and self.steps_per_execution > 1:
             raise NotImplementedError(
                 "keras_mtl on the JAX backend raises for a non-finite step only with "
@@ -155,6 +172,7 @@ class JAXTrainer:
         t_vars, nt_vars = self.trainable_variables, self.non_trainable_variables
         model_vars = t_vars + nt_vars
         residual = None
+        scale = self._loss_scale(optimizer_values)
 
         def objective(trainable_values):
             def step():
@@ -164,7 +182,8 @@ class JAXTrainer:
                                              regularization)
                 vector = ops.concatenate([ops.reshape(total, (1,)), task_losses,
                                           ops.reshape(regularization, (1,))])
-                return vector, (y_pred, logged, counts, present, task_losses, weights, total)
+                return _scaled(vector, scale), (y_pred, logged, counts, present, task_losses,
+                                                weights, total)
 
             (vector, aux), new_nt = _run(model_vars, list(trainable_values) + list(non_trainable),
                                          step)
@@ -173,7 +192,7 @@ class JAXTrainer:
         mode = weighting.gradient_mode
         if mode == "representation":
             grads, aux, new_nt, weights, residual = self._representation_gradients(
-                trainable, non_trainable, x, y, sample_weight)
+                trainable, non_trainable, x, y, sample_weight, scale)
         elif mode is None and not weighting.needs_last_shared_gradients:
             def scalar(trainable_values):
                 vector, aux = objective(trainable_values)
@@ -186,12 +205,12 @@ class JAXTrainer:
             grads = [r[0] for r in rows]
             if mode == "shared_parameters":
                 grads, weights, residual, new_nt = self._shared_parameter_gradients(
-                    rows, aux, t_vars, nt_vars, new_nt, trainable)
+                    rows, aux, t_vars, nt_vars, new_nt, trainable, scale)
         y_pred, logged, counts, present, task_losses, _, total = aux
         state_values = _State(model_vars, list(trainable) + list(new_nt))
         if weighting.needs_last_shared_gradients:
             grads = self._with_weighting_gradients(rows, t_vars, grads, task_losses, present,
-                                                   state_values)
+                                                   state_values, scale)
         finite = self._all_finite(task_losses, grads)
 
         new_trainable, new_optimizer = self.optimizer.stateless_apply(
@@ -223,10 +242,11 @@ class JAXTrainer:
             logs = dict(logs, **{_FINITE: finite, _STEP_LOSSES: task_losses})
         return logs, new_state
 
-    def _shared_parameter_gradients(self, rows, aux, t_vars, nt_vars, new_nt, trainable):
+    def _shared_parameter_gradients(self, rows, aux, t_vars, nt_vars, new_nt, trainable, scale):
         """Gradients when a gradient method combines the per-task gradients of the
         shared variables (rows 1..K of `rows`); other variables get the gradient of
-        the summed task losses, all variables that of the regularization."""
+        the summed task losses, all variables that of the regularization (all of
+        them times the loss `scale`, the method's rows without it)."""
         _, _, _, present, task_losses, _, _ = aux
         num_tasks = len(self.task_names)
         shared_ids = {id(v) for v in self.shared_variables}
@@ -237,7 +257,7 @@ class JAXTrainer:
         state = _State(t_vars + nt_vars, list(trainable) + list(new_nt))
         combined, weights, residual = state.run(
             self.weighting.variables,
-            lambda: combine_rows(self.weighting, matrix, task_losses, present))
+            lambda: _combine_unscaled(self.weighting, matrix, task_losses, present, scale))
         combined = dict(zip(index, unflatten(combined, sources)))
         grads = []
         for i, r in enumerate(rows):
@@ -248,18 +268,21 @@ class JAXTrainer:
                 grads.append(ops.sum(r[1:num_tasks + 1], axis=0) + regularization)
         return grads, weights, residual, state.get(nt_vars)
 
-    def _with_weighting_gradients(self, rows, t_vars, grads, task_losses, present, state):
+    def _with_weighting_gradients(self, rows, t_vars, grads, task_losses, present, state, scale):
         """GradNorm: the method's own gradients from the per-task gradients of the
-        last shared kernel (rows 1..K)."""
+        last shared kernel (rows 1..K), times the loss `scale` like every gradient."""
         num_tasks = len(self.task_names)
         kernel = self.last_shared_kernel
         at = next(i for i, v in enumerate(t_vars) if v is kernel)
         kernel_grads = ops.reshape(rows[at][1:num_tasks + 1], (num_tasks, -1))
+        if scale is not None:
+            kernel_grads = ops.cast(kernel_grads, keras.config.floatx()) / scale
         own = state.run(self.weighting.variables,
                         lambda: self.weighting.weighting_gradients(task_losses, kernel_grads,
                                                                    present))
         if own is None:
             return grads
+        own = [_scaled(g, scale) for g in own]
         by_id = dict(zip((id(v) for v in self.weighting.trainable_variables), own))
         return [by_id.get(id(v), g) for v, g in zip(t_vars, grads)]
 
@@ -283,12 +306,13 @@ class JAXTrainer:
             cache["split"] = (trunk, heads)
         return cache["split"]
 
-    def _representation_gradients(self, trainable, non_trainable, x, y, sample_weight):
+    def _representation_gradients(self, trainable, non_trainable, x, y, sample_weight, scale):
         """Gradients for a gradient method in "representation" mode: the K per-task
         gradients of the shared representation (`jax.jacrev` through the heads),
         combined, then one backward pass through the trunk (`jax.vjp`); the heads'
         and the weighting method's variables get the gradient of the summed task
-        losses, every variable that of the regularization losses."""
+        losses, every variable that of the regularization losses (all of them times
+        the loss `scale`, the method's rows without it)."""
         trunk, heads = self._split_at_representation()
         t_vars, nt_vars = self.trainable_variables, self.non_trainable_variables
         model_vars = t_vars + nt_vars
@@ -312,7 +336,7 @@ class JAXTrainer:
                                      objective)
 
             out, new_nt = _run(model_vars, list(trainable_values) + list(nt_after_trunk), step)
-            return out[0], (out[1], new_nt[len(t_vars):])
+            return _scaled(out[0], scale), (out[1], new_nt[len(t_vars):])
 
         (rep_rows, head_rows), (aux, new_nt) = jax.jacrev(
             run_heads, argnums=(0, 1), has_aux=True)(representation, trainable)
@@ -322,16 +346,17 @@ class JAXTrainer:
         state = _State(model_vars, list(trainable) + list(new_nt))
         combined, weights, residual = state.run(
             self.weighting.variables,
-            lambda: combine_rows(self.weighting, matrix, task_losses, present))
+            lambda: _combine_unscaled(self.weighting, matrix, task_losses, present, scale))
         (trunk_grads,) = trunk_vjp(unflatten(combined, representation))
 
         def regularization(trainable_values):
             def forward():
                 self(x, training=True)
                 return self._regularization_loss()
-            return _run(model_vars, list(trainable_values) + list(non_trainable), forward)[0]
+            value = _run(model_vars, list(trainable_values) + list(non_trainable), forward)[0]
+            return _scaled(value, scale), value
 
-        reg_value, reg_grads = jax.value_and_grad(regularization)(trainable)
+        (_, reg_value), reg_grads = jax.value_and_grad(regularization, has_aux=True)(trainable)
         shared_ids = {id(v) for v in self.shared_variables}
         grads = [(t if id(v) in shared_ids else ops.sum(h, axis=0)) + r
                  for v, t, h, r in zip(t_vars, trunk_grads, head_rows, reg_grads)]
@@ -364,9 +389,22 @@ class JAXTrainer:
                 value = new.values[id(v)]
                 new.values[id(v)] = jnp.where(updated[k], value, old.values[id(v)])
 
+    def _loss_scale(self, optimizer_values):
+        """The loss scale of a `LossScaleOptimizer` in the step's optimizer state, or None."""
+        if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return None
+        one = ops.ones((), keras.config.floatx())
+        return _State(self.optimizer.variables, optimizer_values).run(
+            self.optimizer.variables,
+            lambda: ops.cast(self.optimizer.scale_loss(one), keras.config.floatx()))
+
     def _all_finite(self, task_losses, grads):
         """Whether the task losses and the gradients are all finite (one reduction
-        per gradient: a sum that overflows counts as non-finite)."""
+        per gradient: a sum that overflows counts as non-finite). Under a
+        `LossScaleOptimizer`, which skips steps with non-finite scaled gradients and
+        lowers the scale itself, only the losses count."""
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return ops.all(ops.isfinite(task_losses))
         sums = ops.stack([ops.cast(ops.sum(g), keras.config.floatx()) for g in grads if g is not None])
         return ops.logical_and(ops.all(ops.isfinite(task_losses)), ops.all(ops.isfinite(sums)))
 
