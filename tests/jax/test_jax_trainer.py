@@ -214,6 +214,20 @@ def test_keras_file_round_trip(tmp_path, weighting):
     loaded.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
 
 
+def test_savedmodel_export_of_a_jax_trained_model_serves_its_predictions(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    model, _ = _fit("uncertainty")
+    path = keras_mtl.export(model, tmp_path / "exported")
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    x, _ = tiny_data()
+    served = serve(inputs=tf.constant(x))
+    expected = model.predict(x, verbose=0)
+    assert sorted(served) == sorted(expected) == sorted(TASKS)
+    for name in TASKS:
+        np.testing.assert_allclose(served[name].numpy(), expected[name], rtol=1e-5, atol=1e-6)
+    assert [t["name"] for t in keras_mtl.export_lib.read_metadata(path)["tasks"]] == sorted(TASKS)
+
+
 def test_evaluate_and_validation_log_every_task():
     x, y = tiny_data()
     model, history = _fit("equal", epochs=1)
