@@ -156,23 +156,42 @@ def _nan_batch_data():
     return x, y
 
 
-@pytest.mark.parametrize("call", ["fit, then a step", "fit, last step", "train_on_batch"])
-def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unapplied(call):
+class _BatchCount(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+
+@pytest.mark.parametrize("call,steps_per_execution", [
+    ("fit, then a step", 1), ("fit, last step", 1), ("train_on_batch", 1),
+    ("fit, then a step", 2), ("fit, long epoch", 1)])
+def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unapplied(
+        call, steps_per_execution):
     x, y = _nan_batch_data()  # a NaN label in the batch x[16:32]
+    if call == "fit, long epoch":  # 99 batches after the failed one
+        x = np.concatenate([x] + [x[32:48]] * 97)
+        y = {k: np.concatenate([v] + [v[32:48]] * 97) for k, v in y.items()}
     model = tiny_model()
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="equal")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="equal",
+                  steps_per_execution=steps_per_execution)
     model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
     after_first = _state(model)
+    counter = _BatchCount()
     with pytest.raises(FloatingPointError, match=r"non-finite loss in task\(s\) \['reg'\] at "
                                                  r"training step 1"):
         if call == "train_on_batch":
             model.train_on_batch(x[16:32], {k: v[16:32] for k, v in y.items()})
         else:
-            end = 48 if call == "fit, then a step" else 32
+            end = 32 if call == "fit, last step" else len(x)
             model.fit(x[16:end], {k: v[16:end] for k, v in y.items()}, batch_size=16,
-                      verbose=0, shuffle=False)
+                      verbose=0, shuffle=False, callbacks=[counter])
     for before, now in zip(after_first, _state(model)):
         np.testing.assert_array_equal(before, now)
+    if call == "fit, long epoch":
+        # The train function reads the record every 32 calls, not only at the epoch's end.
+        assert counter.batches <= 32, counter.batches
     # The model trains on from there.
     model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 2
@@ -236,11 +255,6 @@ def test_evaluate_and_validation_log_every_task():
         assert np.isfinite(logs[f"{task}_loss"]) and logs[f"{task}_weight"] == 1.0
     model.fit(x, y, validation_data=(x, y), batch_size=16, epochs=1, verbose=0)
     assert "val_cls_accuracy" in model.history.history
-
-
-def test_nonfinite_raise_with_several_steps_per_execution_is_an_error_that_names_it():
-    with pytest.raises(NotImplementedError, match="steps_per_execution=4"):
-        tiny_model().compile(optimizer="adam", steps_per_execution=4)
 
 
 def _logits_model():

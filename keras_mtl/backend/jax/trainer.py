@@ -29,8 +29,9 @@ from keras import ops
 
 from keras_mtl.backend.common import combine_rows, flatten_gradients, nonfinite_failure, unflatten
 
-_FINITE = "keras_mtl_finite"
-_STEP_LOSSES = "keras_mtl_step_losses"
+# Under on_nonfinite="raise", how many calls of the train function pass between two
+# reads of the non-finite record (each read waits for the step to finish).
+_CHECK_EVERY = 32
 
 
 def _unique(variables):
@@ -90,14 +91,14 @@ def _combine_unscaled(method, matrix, losses, present, scale):
 
 
 class _NonfiniteCheck(keras.callbacks.Callback):
-    """Raises at the end of an epoch whose last step was not finite (the train
-    function checks every other step when it starts the next one)."""
+    """Raises at the end of an epoch in which a step was not finite (the train
+    function also looks every `_CHECK_EVERY` calls)."""
 
     def on_train_begin(self, logs=None):
-        self.model.__dict__["_pending_step"] = None
+        self.model._clear_nonfinite_record()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.model._check_pending_step()
+        self.model._raise_recorded_nonfinite()
 
 
 class JAXTrainer:
@@ -118,7 +119,7 @@ class JAXTrainer:
     @property
     def non_trainable_variables(self):
         """The network's non-trainable variables, then the weighting method's (with
-        its seed generator states) and the task activity."""
+        its seed generator states), the task activity and the non-finite record."""
         weighting = self.__dict__.get("weighting")
         variables = list(super().non_trainable_variables)
         if weighting is not None:
@@ -126,6 +127,7 @@ class JAXTrainer:
         activity = self.__dict__.get("_task_activity")
         if activity is not None:
             variables.append(activity)
+        variables += list(self.__dict__.get("_nonfinite_record", ()))
         return _unique(variables)
 
     def _trainer_callbacks(self):
@@ -138,12 +140,14 @@ class JAXTrainer:
             name="task_activity")
 
     def _prepare_trainer(self):
-        if self.on_nonfinite == "raise" and self.steps_per_execution > 1:
-            raise NotImplementedError(
-                "keras_mtl on the JAX backend raises for a non-finite step only with "
-                "steps_per_execution=1. Received: steps_per_execution="
-                f"{self.steps_per_execution} with on_nonfinite='raise'; pass "
-                "on_nonfinite='skip' or steps_per_execution=1.")
+        # The first non-finite step (-1: none) and its task losses, state of the step
+        # (not saved with the model). From that step on, steps change nothing, and the
+        # train function raises when it reads the record.
+        self.__dict__["_nonfinite_record"] = (
+            (keras.Variable(-1, dtype="int32", trainable=False, name="nonfinite_step"),
+             keras.Variable(np.zeros(len(self.task_names), keras.config.floatx()),
+                            trainable=False, name="nonfinite_losses"))
+            if self.on_nonfinite == "raise" else ())
         mode = self.weighting.gradient_mode
         if mode == "representation":
             self._split_at_representation()  # raises for graphs it cannot split
@@ -235,11 +239,25 @@ class JAXTrainer:
         logs, new_metrics = self._run_logging(log, metrics_values, state_values)
         new_state = (state_values.get(t_vars), state_values.get(nt_vars),
                      opt_state.get(self.optimizer.variables), new_metrics)
-        # A non-finite step changes nothing: skipped, or raised for by the train function.
+        # A non-finite step changes nothing: skipped, or recorded for the train function
+        # to raise, and then no later step changes anything either.
         old_state = (trainable, non_trainable, optimizer_values, metrics_values)
-        new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, old_state)
-        if self.on_nonfinite == "raise":
-            logs = dict(logs, **{_FINITE: finite, _STEP_LOSSES: task_losses})
+        applied = finite
+        record = self.__dict__["_nonfinite_record"]
+        if record:
+            old_nt = _State(nt_vars, non_trainable)
+            failed_step, failed_losses = old_nt.get(record)
+            first_failure = ops.logical_and(ops.logical_not(finite), failed_step < 0)
+            applied = ops.logical_and(finite, failed_step < 0)
+            iterations = _State(self.optimizer.variables, optimizer_values).get(
+                [self.optimizer.iterations])[0]
+        new_state = jax.tree.map(lambda new, old: jnp.where(applied, new, old), new_state, old_state)
+        if record:
+            recorded = _State(nt_vars, new_state[1])
+            recorded.set(record, [
+                jnp.where(first_failure, ops.cast(iterations, "int32"), failed_step),
+                jnp.where(first_failure, ops.cast(task_losses, failed_losses.dtype), failed_losses)])
+            new_state = (new_state[0], recorded.get(nt_vars)) + new_state[2:]
         return logs, new_state
 
     def _shared_parameter_gradients(self, rows, aux, t_vars, nt_vars, new_nt, trainable, scale):
@@ -442,35 +460,34 @@ class JAXTrainer:
         step = self.train_function
         if self.on_nonfinite != "raise":
             return step
+        at = next(i for i, v in enumerate(self.non_trainable_variables)
+                  if v is self._nonfinite_record[0])
 
         def function(state, iterator):
-            # The previous step's check, which has finished by now: waiting for a step
-            # right after dispatching it would hold the host back at every step.
-            self._check_pending_step()
-            logs, new_state = step(state, iterator)
-            finite, losses = logs.pop(_FINITE), logs.pop(_STEP_LOSSES)
-            self.__dict__["_pending_step"] = (finite, losses, new_state)
-            return logs, new_state
+            # The record in the state the previous call returned, before this call's
+            # step takes (donates) that state.
+            calls = self.__dict__.get("_calls_since_check", 0) + 1
+            self.__dict__["_calls_since_check"] = calls % _CHECK_EVERY
+            if calls == _CHECK_EVERY and int(state[1][at]) >= 0:
+                self._restore(state)
+                self._raise_recorded_nonfinite()
+            return step(state, iterator)
 
         self.train_function = function
         return function
 
     def train_on_batch(self, *args, **kwargs):
-        logs = super().train_on_batch(*args, **kwargs)
-        self._check_pending_step()
+        self._clear_nonfinite_record()
+        logs = super().train_on_batch(*args, **kwargs)  # writes the state into the model
+        self._raise_recorded_nonfinite()
         return logs
 
-    def _check_pending_step(self):
-        """Raises for the last step that the train function ran when it was not
-        finite, after writing its state (that of the step before) into the model."""
-        pending = self.__dict__.get("_pending_step")
-        self.__dict__["_pending_step"] = None
-        if pending is None:
-            return
-        finite, losses, state = pending
-        if not bool(finite):
-            self._restore(state)
-            self._raise_nonfinite(np.asarray(losses))
+    def _clear_nonfinite_record(self):
+        """A record left in the model when a step raised for it: `fit` writes the
+        state back into the model after that, record included."""
+        self.__dict__["_calls_since_check"] = 0
+        for v in self.__dict__.get("_nonfinite_record", ())[:1]:
+            v.assign(-1)
 
     def _restore(self, state):
         """Writes the state a step returned (unchanged by a non-finite step) back into
@@ -483,9 +500,15 @@ class JAXTrainer:
             for v, value in zip(variables, values):
                 v.assign(value)
 
-    def _raise_nonfinite(self, losses):
+    def _raise_recorded_nonfinite(self):
+        """Raises for the first non-finite step in the model's record (the model
+        holds the state from before that step)."""
+        record = self.__dict__.get("_nonfinite_record")
+        if not record or int(record[0].numpy()) < 0:
+            return
+        step, losses = int(record[0].numpy()), record[1].numpy()
         what = nonfinite_failure(self.task_names, losses)
         raise FloatingPointError(
-            f"keras_mtl: {what} at training step {int(self.optimizer.iterations.numpy())}, "
-            f"losses {losses.tolist()}; the step changed no variable "
-            "(compile(on_nonfinite='skip') skips such steps instead)")
+            f"keras_mtl: {what} at training step {step}, losses {losses.tolist()}; no "
+            "variable changed from that step on (compile(on_nonfinite='skip') skips such "
+            "steps instead)")
