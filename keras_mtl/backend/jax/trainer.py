@@ -9,8 +9,8 @@ of the model include them, so every stateful call of a weighting method runs in 
 `keras.StatelessScope` that maps its variables to their values in the state.
 
 Gradients: `jax.value_and_grad` of the weighted objective for loss-weighting methods;
-`jax.jacrev` of the vector `[objective, L_1..L_K, regularization]` where per-task
-gradients are needed (gradient methods in "shared_parameters" mode, GradNorm's last
+the Jacobian of the vector `[objective, L_1..L_K, regularization]` (one `jax.vjp`, a
+pullback per entry) where per-task gradients are needed (gradient methods in "shared_parameters" mode, GradNorm's last
 shared kernel); in "representation" mode, `jax.vjp` through the trunk and
 `jax.jacrev` of the task losses with respect to the shared representation.
 
@@ -73,6 +73,18 @@ def _run(variables, values, fn, collect_losses=True):
     state = _State(variables, values)
     out = state.run(variables, fn, collect_losses=collect_losses)
     return out, state.get(variables)
+
+
+def _jacobian_rows(fn, primals):
+    """`(rows, aux)`: the Jacobian of the vector-valued `fn` (returning `(vector, aux)`)
+    at the list `primals`, `rows[v]` stacking every entry's gradient of `primals[v]`.
+    One forward pass and one pullback per entry: `jax.jacrev`'s vmapped pullback runs
+    convolution gradients several times slower on XLA's CPU backend
+    (`benchmarks/README.md`, gradient methods on JAX)."""
+    vector, pullback, aux = jax.vjp(fn, primals, has_aux=True)
+    eye = jnp.eye(vector.shape[0], dtype=vector.dtype)
+    per_entry = [pullback(eye[i])[0] for i in range(vector.shape[0])]
+    return [jnp.stack(parts) for parts in zip(*per_entry)], aux
 
 
 def _scaled(value, scale):
@@ -204,7 +216,7 @@ class JAXTrainer:
             (_, (aux, new_nt)), grads = jax.value_and_grad(scalar, has_aux=True)(trainable)
             weights = aux[5]
         else:
-            rows, (aux, new_nt) = jax.jacrev(objective, has_aux=True)(trainable)
+            rows, (aux, new_nt) = _jacobian_rows(objective, trainable)
             weights = aux[5]
             grads = [r[0] for r in rows]
             if mode == "shared_parameters":
