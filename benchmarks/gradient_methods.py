@@ -5,14 +5,18 @@ K x P matrix of per-task gradients.
    backbone (32x32x3 images), steps/s of each method as a ratio to equal weighting
    in the same run (median epoch time after a warm-up epoch; higher is better,
    1.0 means no overhead), in "shared_parameters" and "representation" mode.
-   "pcgrad+fused" is PCGrad with the train-step change proposed below: each task's
-   gradient call also returns its head's gradients, so no separate backward pass
-   through the heads for the task-specific variables.
-2. Micro-benchmark: one forward pass plus the K x P matrix of the shared
-   variables, by K `tape.gradient` calls on a persistent tape (what the train step
-   does), by `tape.jacobian` (pfor, vectorised) and by `tape.jacobian` without pfor
-   (a while loop), against one plain gradient of the summed loss (fastest of
+   "pcgrad+fused" (TensorFlow only) is PCGrad with the train-step change proposed
+   below: each task's gradient call also returns its head's gradients, so no
+   separate backward pass through the heads for the task-specific variables.
+2. Micro-benchmark (TensorFlow only): one forward pass plus the K x P matrix of the
+   shared variables, by K `tape.gradient` calls on a persistent tape (what the train
+   step does), by `tape.jacobian` (pfor, vectorised) and by `tape.jacobian` without
+   pfor (a while loop), against one plain gradient of the summed loss (fastest of
    five timed blocks).
+
+On the JAX backend (`KERAS_BACKEND=jax`) part 1 times keras_mtl's JAX trainer
+(jit-compiled steps; per-task gradients by `jax.jacrev`, see
+`keras_mtl/backend/jax/trainer.py`).
 
     python benchmarks/gradient_methods.py [--quick]
 """
@@ -26,13 +30,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
 import keras_mtl  # noqa: E402
-from keras_mtl.model import _flatten_gradients, _unflatten  # noqa: E402
+from keras_mtl.backend.common import flatten_gradients, unflatten  # noqa: E402
 from keras_mtl.weighting import (aligned_mtl, cagrad, graddrop, gradvac, imtl, mgda,  # noqa: E402,F401
                                  nash_mtl, pcgrad)
+
+TENSORFLOW = keras.backend.backend() == "tensorflow"
+if TENSORFLOW:
+    import tensorflow as tf
 
 METHODS = ("mgda", "pcgrad", "cagrad", "imtl", "nash_mtl", "aligned_mtl", "gradvac", "graddrop")
 _CLASSES = {"mgda": mgda.MGDA, "pcgrad": pcgrad.PCGrad, "cagrad": cagrad.CAGrad, "imtl": imtl.IMTL,
@@ -89,10 +96,10 @@ def fused_gradient_method_gradients(self, tape, task_losses, present, scaled_per
     for name, loss in zip(self.task_names, scaled_per_task):
         own = list(self.task_variables[name])
         grads = tape.gradient(loss, list(sources) + own)
-        rows.append(_flatten_gradients(grads[:len(sources)], sources))
+        rows.append(flatten_gradients(grads[:len(sources)], sources))
         by_id.update(zip((id(v) for v in own), grads[len(sources):]))
     combined, weights = self.weighting.combine_gradients(ops.stack(rows), task_losses, present)
-    combined = _unflatten(combined, sources)
+    combined = unflatten(combined, sources)
     if representation is not None:
         combined = tape.gradient(representation, shared, output_gradients=combined)
     by_id.update(zip((id(v) for v in shared), combined))
@@ -147,15 +154,18 @@ def train_steps(settings, n, batch, rounds):
     rows = []
     for setting, k, modes in settings:
         x, y, build, _ = _setting(setting, k, n[setting])
-        _check_fused_equals_current(build, x, y)
         runs = [("equal", "-", _compiled(build, "equal"))]
         runs += [(name, mode, _compiled(build, _CLASSES[name](gradient_mode=mode)))
                  for mode in modes for name in METHODS]
-        runs.append(("pcgrad+fused", "shared_parameters", _compiled(build, pcgrad.PCGrad(), fused=True)))
+        if TENSORFLOW:
+            _check_fused_equals_current(build, x, y)
+            runs.append(("pcgrad+fused", "shared_parameters",
+                         _compiled(build, pcgrad.PCGrad(), fused=True)))
         wall, cpu = _interleaved_steps_per_second([m for _, _, m in runs], x, y, batch, rounds)
         rows += [(setting, k, name, mode, w, w / wall[0], c / cpu[0])
                  for (name, mode, _), w, c in zip(runs, wall, cpu)]
         print(f"# done {setting} K={k}", flush=True)
+    print(f"# train steps on the {keras.backend.backend()} backend")
     print(f"{'model':5} {'K':>3} {'method':13} {'mode':18} {'steps/s':>8} {'vs equal':>9} {'cpu vs equal':>13}")
     for setting, k, name, mode, sps, ratio, cpu_ratio in rows:
         print(f"{setting:5} {k:3d} {name:13} {mode:18} {sps:8.1f} {ratio:9.3f} {cpu_ratio:13.3f}")
@@ -189,14 +199,14 @@ def jacobians(settings, batch, repeats):
         def plain():
             with tf.GradientTape() as tape:
                 total = ops.sum(losses_under(tape))
-            return _flatten_gradients(tape.gradient(total, shared), shared)
+            return flatten_gradients(tape.gradient(total, shared), shared)
 
         @tf.function
         def gradient_calls():
             with tf.GradientTape(persistent=True) as tape:
                 losses = losses_under(tape)
                 per_task = [losses[i] for i in range(k)]
-            return ops.stack([_flatten_gradients(tape.gradient(l, shared), shared) for l in per_task])
+            return ops.stack([flatten_gradients(tape.gradient(l, shared), shared) for l in per_task])
 
         def jacobian(pfor):
             @tf.function
@@ -228,11 +238,13 @@ def run(quick=False, batch=32):
     if quick:
         settings = [("mlp", 2, both[:1]), ("mlp", 3, both), ("mlp", 10, both[:1]), ("conv", 3, both)]
         train_steps(settings, n={"mlp": 512, "conv": 128}, batch=batch, rounds=3)
-        jacobians([("mlp", 3), ("conv", 3)], batch, repeats=10)
+        if TENSORFLOW:
+            jacobians([("mlp", 3), ("conv", 3)], batch, repeats=10)
     else:
         settings = [(s, k, both) for s in ("mlp", "conv") for k in (2, 3, 10)]
         train_steps(settings, n={"mlp": 2048, "conv": 512}, batch=batch, rounds=8)
-        jacobians([(s, k) for s in ("mlp", "conv") for k in (2, 3, 10)], batch, repeats=20)
+        if TENSORFLOW:
+            jacobians([(s, k) for s in ("mlp", "conv") for k in (2, 3, 10)], batch, repeats=20)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ import os
 
 import keras
 
+from keras_mtl._tensorflow import require_tensorflow
+
 METADATA_PATH = os.path.join("assets.extra", "keras_mtl.json")
 
 
@@ -15,10 +17,13 @@ def export(model, path):
     Serving needs only TensorFlow: `tf.saved_model.load(path).signatures["serving_default"]`.
     Beside it, `assets.extra/keras_mtl.json` (TF Serving's folder for extra assets)
     records the task names, output shapes and dtypes, and the package versions.
+    Exporting needs TensorFlow on either backend (on JAX, Keras converts the model
+    with `jax2tf`).
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a string or path. Received: path={path!r}")
     path = os.fspath(path)
+    require_tensorflow("SavedModel export (keras_mtl.export)")
     model.export(path, format="tf_saved_model", verbose=False)
     os.makedirs(os.path.join(path, "assets.extra"), exist_ok=True)
     with open(os.path.join(path, METADATA_PATH), "w") as f:
@@ -28,10 +33,9 @@ def export(model, path):
 
 def metadata(model):
     """Task names, input and output shapes and versions of a multi-task model."""
-    import tensorflow as tf
-
     from keras_mtl import __version__
 
+    tf = require_tensorflow("SavedModel export (keras_mtl.export)")
     outputs = dict(zip(model.output_names, keras.tree.flatten(model.outputs)))
     return {
         "format": "keras_mtl.savedmodel/1",

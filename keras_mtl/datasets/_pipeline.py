@@ -1,6 +1,8 @@
 """tf.data steps shared by the image dataset loaders."""
 
-import tensorflow as tf
+from keras_mtl._tensorflow import LazyTensorFlow
+
+tf = LazyTensorFlow("The image datasets' tf.data pipelines (keras_mtl.datasets)")
 
 
 def cached(ds, cache):

@@ -17,9 +17,11 @@ import gzip
 import os
 
 import numpy as np
-import tensorflow as tf
 
+from keras_mtl._tensorflow import LazyTensorFlow
 from keras_mtl.datasets import _validate
+
+tf = LazyTensorFlow("The census-income tf.data pipeline (keras_mtl.datasets.census_income.load)")
 
 TASKS = ("income", "marital")
 SPLITS = ("train", "test")

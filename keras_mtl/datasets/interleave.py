@@ -1,7 +1,10 @@
 """Many-to-many training: one dataset per task, one sampled task per batch."""
 
 import numpy as np
-import tensorflow as tf
+
+from keras_mtl._tensorflow import LazyTensorFlow
+
+tf = LazyTensorFlow("Interleaving per-task datasets (keras_mtl.datasets.interleave)")
 
 SAMPLINGS = ("uniform", "proportional", "annealed")
 

@@ -13,10 +13,12 @@ and `testing.txt` (2,995 faces from AFLW).
 import os
 
 import numpy as np
-import tensorflow as tf
 
+from keras_mtl._tensorflow import LazyTensorFlow
 from keras_mtl.datasets import _validate
 from keras_mtl.datasets._pipeline import cached, shuffled_with_seeds
+
+tf = LazyTensorFlow("The MTFL tf.data pipeline (keras_mtl.datasets.mtfl)")
 
 TASKS = ("landmarks", "gender", "smile", "glasses", "pose")
 ATTRIBUTES = TASKS[1:]

@@ -14,10 +14,12 @@ comments. The split is the official one: `trainval.txt` and `test.txt`.
 import os
 
 import numpy as np
-import tensorflow as tf
 
+from keras_mtl._tensorflow import LazyTensorFlow
 from keras_mtl.datasets import _validate
 from keras_mtl.datasets._pipeline import cached, shuffled_with_seeds
+
+tf = LazyTensorFlow("The Oxford-IIIT Pet tf.data pipeline (keras_mtl.datasets.oxford_pets.load)")
 
 TASKS = ("segmentation", "breed", "species")
 SPLIT_FILES = {"trainval": "trainval.txt", "test": "test.txt"}

@@ -1,9 +1,11 @@
 """P x K batches: P classes and K examples of each per batch, for metric learning."""
 
 import numpy as np
-import tensorflow as tf
 
+from keras_mtl._tensorflow import LazyTensorFlow
 from keras_mtl.weighting._checks import check_int
+
+tf = LazyTensorFlow("P x K batches (keras_mtl.datasets.pk_batches)")
 
 
 def pk_batches(data, labels, classes_per_batch, examples_per_class, num_batches=None, seed=0):

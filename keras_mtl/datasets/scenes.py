@@ -18,6 +18,8 @@ Conventions:
 
 import numpy as np
 
+from keras_mtl._tensorflow import require_tensorflow
+
 CLASS_NAMES = ("sky", "floor", "wall", "sphere", "box", "cylinder")
 NUM_CLASSES = len(CLASS_NAMES)
 DENSE_TASKS = ("segmentation", "depth", "normals")
@@ -393,8 +395,7 @@ def scenes(num_examples=1000, height=96, width=128, seed=0, tasks=DENSE_TASKS,
     val = scenes(500, 48, 64, seed=1, batch_size=32)
     ```
     """
-    import tensorflow as tf
-
+    tf = require_tensorflow("The Scenes tf.data pipeline (keras_mtl.datasets.scenes.scenes)")
     tasks = tuple(tasks)
     unknown = [t for t in tasks if t not in TASKS]
     if unknown or not tasks:

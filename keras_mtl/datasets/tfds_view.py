@@ -17,7 +17,9 @@ import dataclasses
 import os
 from typing import Callable, Optional
 
-import tensorflow as tf
+from keras_mtl._tensorflow import LazyTensorFlow
+
+tf = LazyTensorFlow("Views of tensorflow-datasets (keras_mtl.datasets.tfds_view)")
 
 
 @dataclasses.dataclass(frozen=True)

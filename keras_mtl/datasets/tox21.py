@@ -19,9 +19,11 @@ import gzip
 import os
 
 import numpy as np
-import tensorflow as tf
 
+from keras_mtl._tensorflow import LazyTensorFlow
 from keras_mtl.datasets import _validate
+
+tf = LazyTensorFlow("The Tox21 tf.data pipeline (keras_mtl.datasets.tox21.load)")
 
 TASKS = ("NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD",
          "NR-PPAR-gamma", "SR-ARE", "SR-ATAD5", "SR-HSE", "SR-MMP", "SR-p53")

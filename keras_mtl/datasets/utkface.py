@@ -14,10 +14,12 @@ import os
 import re
 
 import numpy as np
-import tensorflow as tf
 
+from keras_mtl._tensorflow import LazyTensorFlow
 from keras_mtl.datasets import _validate
 from keras_mtl.datasets._pipeline import cached, shuffled_with_seeds
+
+tf = LazyTensorFlow("The UTKFace tf.data pipeline (keras_mtl.datasets.utkface.load)")
 
 TASKS = ("age", "gender", "race")
 NUM_CLASSES = {"gender": 2, "race": 5}

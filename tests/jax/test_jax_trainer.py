@@ -3,6 +3,7 @@ absent tasks, separate optimizers, the task activity, the non-finite policy, `.k
 round trips and `evaluate`. Numerical agreement with the TensorFlow trainer is
 `tests/test_cross_backend.py`."""
 
+import functools
 import os
 import sys
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 import keras_mtl
+from keras_mtl.backbones.mlp import mlp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from weighting_utils import TASKS, tiny_data, tiny_model  # noqa: E402
@@ -154,23 +156,42 @@ def _nan_batch_data():
     return x, y
 
 
-@pytest.mark.parametrize("call", ["fit, then a step", "fit, last step", "train_on_batch"])
-def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unapplied(call):
+class _BatchCount(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+
+@pytest.mark.parametrize("call,steps_per_execution", [
+    ("fit, then a step", 1), ("fit, last step", 1), ("train_on_batch", 1),
+    ("fit, then a step", 2), ("fit, long epoch", 1)])
+def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unapplied(
+        call, steps_per_execution):
     x, y = _nan_batch_data()  # a NaN label in the batch x[16:32]
+    if call == "fit, long epoch":  # 99 batches after the failed one
+        x = np.concatenate([x] + [x[32:48]] * 97)
+        y = {k: np.concatenate([v] + [v[32:48]] * 97) for k, v in y.items()}
     model = tiny_model()
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="equal")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="equal",
+                  steps_per_execution=steps_per_execution)
     model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
     after_first = _state(model)
+    counter = _BatchCount()
     with pytest.raises(FloatingPointError, match=r"non-finite loss in task\(s\) \['reg'\] at "
                                                  r"training step 1"):
         if call == "train_on_batch":
             model.train_on_batch(x[16:32], {k: v[16:32] for k, v in y.items()})
         else:
-            end = 48 if call == "fit, then a step" else 32
+            end = 32 if call == "fit, last step" else len(x)
             model.fit(x[16:end], {k: v[16:end] for k, v in y.items()}, batch_size=16,
-                      verbose=0, shuffle=False)
+                      verbose=0, shuffle=False, callbacks=[counter])
     for before, now in zip(after_first, _state(model)):
         np.testing.assert_array_equal(before, now)
+    if call == "fit, long epoch":
+        # The train function reads the record every 32 calls, not only at the epoch's end.
+        assert counter.batches <= 32, counter.batches
     # The model trains on from there.
     model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 2
@@ -212,6 +233,20 @@ def test_keras_file_round_trip(tmp_path, weighting):
     loaded.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
 
 
+def test_savedmodel_export_of_a_jax_trained_model_serves_its_predictions(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    model, _ = _fit("uncertainty")
+    path = keras_mtl.export(model, tmp_path / "exported")
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    x, _ = tiny_data()
+    served = serve(inputs=tf.constant(x))
+    expected = model.predict(x, verbose=0)
+    assert sorted(served) == sorted(expected) == sorted(TASKS)
+    for name in TASKS:
+        np.testing.assert_allclose(served[name].numpy(), expected[name], rtol=1e-5, atol=1e-6)
+    assert [t["name"] for t in keras_mtl.export_lib.read_metadata(path)["tasks"]] == sorted(TASKS)
+
+
 def test_evaluate_and_validation_log_every_task():
     x, y = tiny_data()
     model, history = _fit("equal", epochs=1)
@@ -222,16 +257,75 @@ def test_evaluate_and_validation_log_every_task():
     assert "val_cls_accuracy" in model.history.history
 
 
-def test_what_the_jax_trainer_does_not_do_yet_is_an_error_that_names_it():
-    keras.mixed_precision.set_global_policy("mixed_float16")
+def _logits_model():
+    """The tiny model with heads that output logits: under mixed_float16, Keras' JAX
+    cross-entropy of a float16 softmax output overflows a loss-scaled step (the
+    optimizer then skips it), which would hide what these tests compare."""
+    tasks = [keras_mtl.Task("cls", head=keras.layers.Dense(3, name="cls_out"),
+                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+             keras_mtl.Task("reg", head=keras.layers.Dense(2, name="reg_out"), loss="mse"),
+             keras_mtl.Task("bin", head=keras.layers.Dense(1, name="bin_out"),
+                            loss=keras.losses.BinaryCrossentropy(from_logits=True))]
+    return keras_mtl.build("hard_sharing", tasks, input_shape=(8,),
+                           backbone=functools.partial(mlp, units=(16, 8)))
+
+
+def _updates(policy, weighting, steps=3):
+    """Each variable's change over `steps` SGD steps under `policy`, and the model."""
+    keras.mixed_precision.set_global_policy(policy)
     try:
-        model = tiny_model()
-        with pytest.raises(NotImplementedError, match="LossScaleOptimizer"):
-            model.compile(optimizer="adam", weighting="equal")
+        keras.utils.set_random_seed(0)
+        model = _logits_model()
+        model.compile(optimizer=keras.optimizers.SGD(0.05), weighting=weighting)
+        before = [w.copy() for w in model.get_weights()]
+        x, y = tiny_data(16 * steps)
+        # Inputs and targets small enough that no loss-scaled float16 gradient
+        # overflows (else the optimizer skips that step).
+        y["reg"] = y["reg"] / 4
+        model.fit(x / 4, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+        return [a - b for a, b in zip(model.get_weights(), before)], model
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    with pytest.raises(NotImplementedError, match="steps_per_execution=4"):
-        tiny_model().compile(optimizer="adam", steps_per_execution=4)
+
+
+@pytest.mark.parametrize("policy,tolerance", [("mixed_float16", 0.03), ("mixed_bfloat16", 0.15)])
+@pytest.mark.parametrize("name,mode", [("equal", None), ("uncertainty", None), ("gradnorm", None),
+                                       ("nash_mtl", "shared_parameters"),
+                                       ("nash_mtl", "representation")])
+def test_mixed_precision_steps_are_float32_steps(policy, tolerance, name, mode):
+    # Under mixed_float16 every loss is scaled by 2**15 before differentiation: a
+    # method that saw the scale (Nash-MTL's weights depend on the gradients' norms),
+    # or a gradient left scaled, would move the variables far from float32's steps.
+    reference, _ = _updates("float32", _method(name, mode))
+    updates, model = _updates(policy, _method(name, mode))
+    if policy == "mixed_float16":
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        # No step was skipped for non-finite scaled gradients.
+        assert int(model.optimizer.iterations.numpy()) == 3
+        assert float(model.optimizer.dynamic_scale.numpy()) == 2.0 ** 15
+    assert model.trainable_variables[0].dtype == "float32"
+    for a, b in zip(reference, updates):
+        scale = np.abs(a).max()
+        assert scale > 0
+        np.testing.assert_allclose(b, a, atol=tolerance * scale)
+
+
+def test_mixed_float16_keras_file_round_trip(tmp_path):
+    _, model = _updates("mixed_float16", "dwa")
+    model.save(tmp_path / "model.keras")
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        loaded = keras.models.load_model(tmp_path / "model.keras")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    x, y = tiny_data()
+    for name, p in model.predict(x, verbose=0).items():
+        np.testing.assert_array_equal(p, loaded.predict(x, verbose=0)[name])
+    for a, b in zip(model.optimizer.variables + model.weighting.variables,
+                    loaded.optimizer.variables + loaded.weighting.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    history = loaded.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False).history
+    assert np.isfinite(history["loss"]).all()
 
 
 def test_several_steps_per_execution_skip_nonfinite_steps():

@@ -9,10 +9,16 @@ of the model include them, so every stateful call of a weighting method runs in 
 `keras.StatelessScope` that maps its variables to their values in the state.
 
 Gradients: `jax.value_and_grad` of the weighted objective for loss-weighting methods;
-`jax.jacrev` of the vector `[objective, L_1..L_K, regularization]` where per-task
-gradients are needed (gradient methods in "shared_parameters" mode, GradNorm's last
+the Jacobian of the vector `[objective, L_1..L_K, regularization]` (one `jax.vjp`, a
+pullback per entry) where per-task gradients are needed (gradient methods in "shared_parameters" mode, GradNorm's last
 shared kernel); in "representation" mode, `jax.vjp` through the trunk and
 `jax.jacrev` of the task losses with respect to the shared representation.
+
+Mixed precision: under a `LossScaleOptimizer` (the `mixed_float16` policy) every loss
+is multiplied by the optimizer's loss scale before differentiation (`scale_loss`,
+read from the step's optimizer state) and the optimizer's `stateless_apply` unscales
+the gradients and skips steps whose gradients are not finite; the weighting methods
+see per-task gradients without the scale.
 """
 
 import jax
@@ -23,8 +29,9 @@ from keras import ops
 
 from keras_mtl.backend.common import combine_rows, flatten_gradients, nonfinite_failure, unflatten
 
-_FINITE = "keras_mtl_finite"
-_STEP_LOSSES = "keras_mtl_step_losses"
+# Under on_nonfinite="raise", how many calls of the train function pass between two
+# reads of the non-finite record (each read waits for the step to finish).
+_CHECK_EVERY = 32
 
 
 def _unique(variables):
@@ -68,15 +75,42 @@ def _run(variables, values, fn, collect_losses=True):
     return out, state.get(variables)
 
 
+def _jacobian_rows(fn, primals):
+    """`(rows, aux)`: the Jacobian of the vector-valued `fn` (returning `(vector, aux)`)
+    at the list `primals`, `rows[v]` stacking every entry's gradient of `primals[v]`.
+    One forward pass and one pullback per entry: `jax.jacrev`'s vmapped pullback runs
+    convolution gradients several times slower on XLA's CPU backend
+    (`benchmarks/README.md`, gradient methods on JAX)."""
+    vector, pullback, aux = jax.vjp(fn, primals, has_aux=True)
+    eye = jnp.eye(vector.shape[0], dtype=vector.dtype)
+    per_entry = [pullback(eye[i])[0] for i in range(vector.shape[0])]
+    return [jnp.stack(parts) for parts in zip(*per_entry)], aux
+
+
+def _scaled(value, scale):
+    """`value` times the loss scale (in its dtype), or `value` without one."""
+    return value if scale is None else value * ops.cast(scale, value.dtype)
+
+
+def _combine_unscaled(method, matrix, losses, present, scale):
+    """`combine_rows` for rows that carry the loss `scale`: the method sees them
+    without it, and the combined gradient gets it back (in the rows' dtype)."""
+    if scale is None:
+        return combine_rows(method, matrix, losses, present)
+    combined, weights, residual = combine_rows(
+        method, ops.cast(matrix, keras.config.floatx()) / scale, losses, present)
+    return ops.cast(combined * scale, matrix.dtype), weights, residual
+
+
 class _NonfiniteCheck(keras.callbacks.Callback):
-    """Raises at the end of an epoch whose last step was not finite (the train
-    function checks every other step when it starts the next one)."""
+    """Raises at the end of an epoch in which a step was not finite (the train
+    function also looks every `_CHECK_EVERY` calls)."""
 
     def on_train_begin(self, logs=None):
-        self.model.__dict__["_pending_step"] = None
+        self.model._clear_nonfinite_record()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.model._check_pending_step()
+        self.model._raise_recorded_nonfinite()
 
 
 class JAXTrainer:
@@ -97,7 +131,7 @@ class JAXTrainer:
     @property
     def non_trainable_variables(self):
         """The network's non-trainable variables, then the weighting method's (with
-        its seed generator states) and the task activity."""
+        its seed generator states), the task activity and the non-finite record."""
         weighting = self.__dict__.get("weighting")
         variables = list(super().non_trainable_variables)
         if weighting is not None:
@@ -105,6 +139,7 @@ class JAXTrainer:
         activity = self.__dict__.get("_task_activity")
         if activity is not None:
             variables.append(activity)
+        variables += list(self.__dict__.get("_nonfinite_record", ()))
         return _unique(variables)
 
     def _trainer_callbacks(self):
@@ -117,16 +152,14 @@ class JAXTrainer:
             name="task_activity")
 
     def _prepare_trainer(self):
-        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-            raise NotImplementedError(
-                "keras_mtl on the JAX backend does not train with a LossScaleOptimizer "
-                "(mixed_float16) yet; use the mixed_bfloat16 policy, or the TensorFlow backend.")
-        if self.on_nonfinite == "raise" and self.steps_per_execution > 1:
-            raise NotImplementedError(
-                "keras_mtl on the JAX backend raises for a non-finite step only with "
-                "steps_per_execution=1. Received: steps_per_execution="
-                f"{self.steps_per_execution} with on_nonfinite='raise'; pass "
-                "on_nonfinite='skip' or steps_per_execution=1.")
+        # The first non-finite step (-1: none) and its task losses, state of the step
+        # (not saved with the model). From that step on, steps change nothing, and the
+        # train function raises when it reads the record.
+        self.__dict__["_nonfinite_record"] = (
+            (keras.Variable(-1, dtype="int32", trainable=False, name="nonfinite_step"),
+             keras.Variable(np.zeros(len(self.task_names), keras.config.floatx()),
+                            trainable=False, name="nonfinite_losses"))
+            if self.on_nonfinite == "raise" else ())
         mode = self.weighting.gradient_mode
         if mode == "representation":
             self._split_at_representation()  # raises for graphs it cannot split
@@ -155,6 +188,7 @@ class JAXTrainer:
         t_vars, nt_vars = self.trainable_variables, self.non_trainable_variables
         model_vars = t_vars + nt_vars
         residual = None
+        scale = self._loss_scale(optimizer_values)
 
         def objective(trainable_values):
             def step():
@@ -164,7 +198,8 @@ class JAXTrainer:
                                              regularization)
                 vector = ops.concatenate([ops.reshape(total, (1,)), task_losses,
                                           ops.reshape(regularization, (1,))])
-                return vector, (y_pred, logged, counts, present, task_losses, weights, total)
+                return _scaled(vector, scale), (y_pred, logged, counts, present, task_losses,
+                                                weights, total)
 
             (vector, aux), new_nt = _run(model_vars, list(trainable_values) + list(non_trainable),
                                          step)
@@ -173,7 +208,7 @@ class JAXTrainer:
         mode = weighting.gradient_mode
         if mode == "representation":
             grads, aux, new_nt, weights, residual = self._representation_gradients(
-                trainable, non_trainable, x, y, sample_weight)
+                trainable, non_trainable, x, y, sample_weight, scale)
         elif mode is None and not weighting.needs_last_shared_gradients:
             def scalar(trainable_values):
                 vector, aux = objective(trainable_values)
@@ -181,17 +216,17 @@ class JAXTrainer:
             (_, (aux, new_nt)), grads = jax.value_and_grad(scalar, has_aux=True)(trainable)
             weights = aux[5]
         else:
-            rows, (aux, new_nt) = jax.jacrev(objective, has_aux=True)(trainable)
+            rows, (aux, new_nt) = _jacobian_rows(objective, trainable)
             weights = aux[5]
             grads = [r[0] for r in rows]
             if mode == "shared_parameters":
                 grads, weights, residual, new_nt = self._shared_parameter_gradients(
-                    rows, aux, t_vars, nt_vars, new_nt, trainable)
+                    rows, aux, t_vars, nt_vars, new_nt, trainable, scale)
         y_pred, logged, counts, present, task_losses, _, total = aux
         state_values = _State(model_vars, list(trainable) + list(new_nt))
         if weighting.needs_last_shared_gradients:
             grads = self._with_weighting_gradients(rows, t_vars, grads, task_losses, present,
-                                                   state_values)
+                                                   state_values, scale)
         finite = self._all_finite(task_losses, grads)
 
         new_trainable, new_optimizer = self.optimizer.stateless_apply(
@@ -216,17 +251,32 @@ class JAXTrainer:
         logs, new_metrics = self._run_logging(log, metrics_values, state_values)
         new_state = (state_values.get(t_vars), state_values.get(nt_vars),
                      opt_state.get(self.optimizer.variables), new_metrics)
-        # A non-finite step changes nothing: skipped, or raised for by the train function.
+        # A non-finite step changes nothing: skipped, or recorded for the train function
+        # to raise, and then no later step changes anything either.
         old_state = (trainable, non_trainable, optimizer_values, metrics_values)
-        new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, old_state)
-        if self.on_nonfinite == "raise":
-            logs = dict(logs, **{_FINITE: finite, _STEP_LOSSES: task_losses})
+        applied = finite
+        record = self.__dict__["_nonfinite_record"]
+        if record:
+            old_nt = _State(nt_vars, non_trainable)
+            failed_step, failed_losses = old_nt.get(record)
+            first_failure = ops.logical_and(ops.logical_not(finite), failed_step < 0)
+            applied = ops.logical_and(finite, failed_step < 0)
+            iterations = _State(self.optimizer.variables, optimizer_values).get(
+                [self.optimizer.iterations])[0]
+        new_state = jax.tree.map(lambda new, old: jnp.where(applied, new, old), new_state, old_state)
+        if record:
+            recorded = _State(nt_vars, new_state[1])
+            recorded.set(record, [
+                jnp.where(first_failure, ops.cast(iterations, "int32"), failed_step),
+                jnp.where(first_failure, ops.cast(task_losses, failed_losses.dtype), failed_losses)])
+            new_state = (new_state[0], recorded.get(nt_vars)) + new_state[2:]
         return logs, new_state
 
-    def _shared_parameter_gradients(self, rows, aux, t_vars, nt_vars, new_nt, trainable):
+    def _shared_parameter_gradients(self, rows, aux, t_vars, nt_vars, new_nt, trainable, scale):
         """Gradients when a gradient method combines the per-task gradients of the
         shared variables (rows 1..K of `rows`); other variables get the gradient of
-        the summed task losses, all variables that of the regularization."""
+        the summed task losses, all variables that of the regularization (all of
+        them times the loss `scale`, the method's rows without it)."""
         _, _, _, present, task_losses, _, _ = aux
         num_tasks = len(self.task_names)
         shared_ids = {id(v) for v in self.shared_variables}
@@ -237,7 +287,7 @@ class JAXTrainer:
         state = _State(t_vars + nt_vars, list(trainable) + list(new_nt))
         combined, weights, residual = state.run(
             self.weighting.variables,
-            lambda: combine_rows(self.weighting, matrix, task_losses, present))
+            lambda: _combine_unscaled(self.weighting, matrix, task_losses, present, scale))
         combined = dict(zip(index, unflatten(combined, sources)))
         grads = []
         for i, r in enumerate(rows):
@@ -248,18 +298,21 @@ class JAXTrainer:
                 grads.append(ops.sum(r[1:num_tasks + 1], axis=0) + regularization)
         return grads, weights, residual, state.get(nt_vars)
 
-    def _with_weighting_gradients(self, rows, t_vars, grads, task_losses, present, state):
+    def _with_weighting_gradients(self, rows, t_vars, grads, task_losses, present, state, scale):
         """GradNorm: the method's own gradients from the per-task gradients of the
-        last shared kernel (rows 1..K)."""
+        last shared kernel (rows 1..K), times the loss `scale` like every gradient."""
         num_tasks = len(self.task_names)
         kernel = self.last_shared_kernel
         at = next(i for i, v in enumerate(t_vars) if v is kernel)
         kernel_grads = ops.reshape(rows[at][1:num_tasks + 1], (num_tasks, -1))
+        if scale is not None:
+            kernel_grads = ops.cast(kernel_grads, keras.config.floatx()) / scale
         own = state.run(self.weighting.variables,
                         lambda: self.weighting.weighting_gradients(task_losses, kernel_grads,
                                                                    present))
         if own is None:
             return grads
+        own = [_scaled(g, scale) for g in own]
         by_id = dict(zip((id(v) for v in self.weighting.trainable_variables), own))
         return [by_id.get(id(v), g) for v, g in zip(t_vars, grads)]
 
@@ -283,12 +336,13 @@ class JAXTrainer:
             cache["split"] = (trunk, heads)
         return cache["split"]
 
-    def _representation_gradients(self, trainable, non_trainable, x, y, sample_weight):
+    def _representation_gradients(self, trainable, non_trainable, x, y, sample_weight, scale):
         """Gradients for a gradient method in "representation" mode: the K per-task
         gradients of the shared representation (`jax.jacrev` through the heads),
         combined, then one backward pass through the trunk (`jax.vjp`); the heads'
         and the weighting method's variables get the gradient of the summed task
-        losses, every variable that of the regularization losses."""
+        losses, every variable that of the regularization losses (all of them times
+        the loss `scale`, the method's rows without it)."""
         trunk, heads = self._split_at_representation()
         t_vars, nt_vars = self.trainable_variables, self.non_trainable_variables
         model_vars = t_vars + nt_vars
@@ -312,7 +366,7 @@ class JAXTrainer:
                                      objective)
 
             out, new_nt = _run(model_vars, list(trainable_values) + list(nt_after_trunk), step)
-            return out[0], (out[1], new_nt[len(t_vars):])
+            return _scaled(out[0], scale), (out[1], new_nt[len(t_vars):])
 
         (rep_rows, head_rows), (aux, new_nt) = jax.jacrev(
             run_heads, argnums=(0, 1), has_aux=True)(representation, trainable)
@@ -322,16 +376,17 @@ class JAXTrainer:
         state = _State(model_vars, list(trainable) + list(new_nt))
         combined, weights, residual = state.run(
             self.weighting.variables,
-            lambda: combine_rows(self.weighting, matrix, task_losses, present))
+            lambda: _combine_unscaled(self.weighting, matrix, task_losses, present, scale))
         (trunk_grads,) = trunk_vjp(unflatten(combined, representation))
 
         def regularization(trainable_values):
             def forward():
                 self(x, training=True)
                 return self._regularization_loss()
-            return _run(model_vars, list(trainable_values) + list(non_trainable), forward)[0]
+            value = _run(model_vars, list(trainable_values) + list(non_trainable), forward)[0]
+            return _scaled(value, scale), value
 
-        reg_value, reg_grads = jax.value_and_grad(regularization)(trainable)
+        (_, reg_value), reg_grads = jax.value_and_grad(regularization, has_aux=True)(trainable)
         shared_ids = {id(v) for v in self.shared_variables}
         grads = [(t if id(v) in shared_ids else ops.sum(h, axis=0)) + r
                  for v, t, h, r in zip(t_vars, trunk_grads, head_rows, reg_grads)]
@@ -364,9 +419,22 @@ class JAXTrainer:
                 value = new.values[id(v)]
                 new.values[id(v)] = jnp.where(updated[k], value, old.values[id(v)])
 
+    def _loss_scale(self, optimizer_values):
+        """The loss scale of a `LossScaleOptimizer` in the step's optimizer state, or None."""
+        if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return None
+        one = ops.ones((), keras.config.floatx())
+        return _State(self.optimizer.variables, optimizer_values).run(
+            self.optimizer.variables,
+            lambda: ops.cast(self.optimizer.scale_loss(one), keras.config.floatx()))
+
     def _all_finite(self, task_losses, grads):
         """Whether the task losses and the gradients are all finite (one reduction
-        per gradient: a sum that overflows counts as non-finite)."""
+        per gradient: a sum that overflows counts as non-finite). Under a
+        `LossScaleOptimizer`, which skips steps with non-finite scaled gradients and
+        lowers the scale itself, only the losses count."""
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return ops.all(ops.isfinite(task_losses))
         sums = ops.stack([ops.cast(ops.sum(g), keras.config.floatx()) for g in grads if g is not None])
         return ops.logical_and(ops.all(ops.isfinite(task_losses)), ops.all(ops.isfinite(sums)))
 
@@ -404,35 +472,34 @@ class JAXTrainer:
         step = self.train_function
         if self.on_nonfinite != "raise":
             return step
+        at = next(i for i, v in enumerate(self.non_trainable_variables)
+                  if v is self._nonfinite_record[0])
 
         def function(state, iterator):
-            # The previous step's check, which has finished by now: waiting for a step
-            # right after dispatching it would hold the host back at every step.
-            self._check_pending_step()
-            logs, new_state = step(state, iterator)
-            finite, losses = logs.pop(_FINITE), logs.pop(_STEP_LOSSES)
-            self.__dict__["_pending_step"] = (finite, losses, new_state)
-            return logs, new_state
+            # The record in the state the previous call returned, before this call's
+            # step takes (donates) that state.
+            calls = self.__dict__.get("_calls_since_check", 0) + 1
+            self.__dict__["_calls_since_check"] = calls % _CHECK_EVERY
+            if calls == _CHECK_EVERY and int(state[1][at]) >= 0:
+                self._restore(state)
+                self._raise_recorded_nonfinite()
+            return step(state, iterator)
 
         self.train_function = function
         return function
 
     def train_on_batch(self, *args, **kwargs):
-        logs = super().train_on_batch(*args, **kwargs)
-        self._check_pending_step()
+        self._clear_nonfinite_record()
+        logs = super().train_on_batch(*args, **kwargs)  # writes the state into the model
+        self._raise_recorded_nonfinite()
         return logs
 
-    def _check_pending_step(self):
-        """Raises for the last step that the train function ran when it was not
-        finite, after writing its state (that of the step before) into the model."""
-        pending = self.__dict__.get("_pending_step")
-        self.__dict__["_pending_step"] = None
-        if pending is None:
-            return
-        finite, losses, state = pending
-        if not bool(finite):
-            self._restore(state)
-            self._raise_nonfinite(np.asarray(losses))
+    def _clear_nonfinite_record(self):
+        """A record left in the model when a step raised for it: `fit` writes the
+        state back into the model after that, record included."""
+        self.__dict__["_calls_since_check"] = 0
+        for v in self.__dict__.get("_nonfinite_record", ())[:1]:
+            v.assign(-1)
 
     def _restore(self, state):
         """Writes the state a step returned (unchanged by a non-finite step) back into
@@ -445,9 +512,15 @@ class JAXTrainer:
             for v, value in zip(variables, values):
                 v.assign(value)
 
-    def _raise_nonfinite(self, losses):
+    def _raise_recorded_nonfinite(self):
+        """Raises for the first non-finite step in the model's record (the model
+        holds the state from before that step)."""
+        record = self.__dict__.get("_nonfinite_record")
+        if not record or int(record[0].numpy()) < 0:
+            return
+        step, losses = int(record[0].numpy()), record[1].numpy()
         what = nonfinite_failure(self.task_names, losses)
         raise FloatingPointError(
-            f"keras_mtl: {what} at training step {int(self.optimizer.iterations.numpy())}, "
-            f"losses {losses.tolist()}; the step changed no variable "
-            "(compile(on_nonfinite='skip') skips such steps instead)")
+            f"keras_mtl: {what} at training step {step}, losses {losses.tolist()}; no "
+            "variable changed from that step on (compile(on_nonfinite='skip') skips such "
+            "steps instead)")
