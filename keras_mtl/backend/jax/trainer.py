@@ -27,7 +27,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_mtl.backend.common import combine_rows, flatten_gradients, nonfinite_failure, unflatten
+from keras_mtl.backend.common import (all_finite, combine_rows, flatten_gradients,
+                                      nonfinite_failure, unflatten)
 
 # Under on_nonfinite="raise", how many calls of the train function pass between two
 # reads of the non-finite record (each read waits for the step to finish).
@@ -227,7 +228,7 @@ class JAXTrainer:
         if weighting.needs_last_shared_gradients:
             grads = self._with_weighting_gradients(rows, t_vars, grads, task_losses, present,
                                                    state_values, scale)
-        finite = self._all_finite(task_losses, grads)
+        finite = all_finite(task_losses, grads, self.optimizer)
 
         new_trainable, new_optimizer = self.optimizer.stateless_apply(
             optimizer_values, grads, trainable)
@@ -427,16 +428,6 @@ class JAXTrainer:
         return _State(self.optimizer.variables, optimizer_values).run(
             self.optimizer.variables,
             lambda: ops.cast(self.optimizer.scale_loss(one), keras.config.floatx()))
-
-    def _all_finite(self, task_losses, grads):
-        """Whether the task losses and the gradients are all finite (one reduction
-        per gradient: a sum that overflows counts as non-finite). Under a
-        `LossScaleOptimizer`, which skips steps with non-finite scaled gradients and
-        lowers the scale itself, only the losses count."""
-        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-            return ops.all(ops.isfinite(task_losses))
-        sums = ops.stack([ops.cast(ops.sum(g), keras.config.floatx()) for g in grads if g is not None])
-        return ops.logical_and(ops.all(ops.isfinite(task_losses)), ops.all(ops.isfinite(sums)))
 
     def test_step(self, state, data):
         trainable, non_trainable, metrics_values = state
