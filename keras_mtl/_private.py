@@ -13,12 +13,10 @@ installed Keras leaves that range.
 import contextlib
 
 from keras.src.backend.common.global_state import set_global_attribute
-from keras.src.models.functional import Functional
 from keras.src.utils.tracking import is_tracking_enabled, no_automatic_dependency_tracking
 
 __all__ = [
     "automatic_dependency_tracking",
-    "Functional",
     "no_automatic_dependency_tracking",
 ]
 
