@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import benchmarks  # noqa: E402
-from benchmarks import libmtl_compare, overhead, scaling  # noqa: E402
+from benchmarks import backends, libmtl_compare, overhead, scaling  # noqa: E402
 
 
 def test_interleaved_rounds_pairs_ratios_by_round_and_reruns_noisy_rows():
@@ -53,6 +53,16 @@ def test_overhead_runs_on_a_tiny_mlp_and_reports_ratios():
         assert row[3] > 0 and np.isfinite(row[4]) and row[4] > 0
     assert rows[0][4] == 1.0
     assert "keras_mtl uncertainty" in overhead.report(rows)
+
+
+@pytest.mark.slow
+def test_backends_times_both_backends_in_one_run():
+    rows = backends.run(quick=True, models=("mlp",), methods=("equal",), rounds=1, log=None)
+    assert sorted(r[1] for r in rows) == ["jax, equal", "tensorflow, XLA, equal", "tensorflow, equal"]
+    for row in rows:
+        assert row[2] > 0 and np.isfinite(row[3]) and row[3] > 0 and row[5] > 0
+    assert dict((r[1], r[3]) for r in rows)["tensorflow, equal"] == 1.0
+    assert "jax, equal" in backends.report(rows)
 
 
 def test_scaling_runs_for_two_task_counts():
