@@ -11,8 +11,9 @@ of the model include them, so every stateful call of a weighting method runs in 
 Gradients: `jax.value_and_grad` of the weighted objective for loss-weighting methods;
 the Jacobian of the vector `[objective, L_1..L_K, regularization]` (one `jax.vjp`, a
 pullback per entry) where per-task gradients are needed (gradient methods in
-"shared_parameters" mode, GradNorm's last shared kernel); in "representation" mode, `jax.vjp` through the trunk and
-`jax.jacrev` of the task losses with respect to the shared representation.
+"shared_parameters" mode, GradNorm's last shared kernel); in "representation" mode,
+`jax.vjp` through the trunk and `jax.jacrev` of the task losses with respect to the
+shared representation.
 
 Mixed precision: under a `LossScaleOptimizer` (the `mixed_float16` policy) every loss
 is multiplied by the optimizer's loss scale before differentiation (`scale_loss`,
