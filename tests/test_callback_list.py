@@ -8,7 +8,6 @@ import pytest
 import tensorflow as tf
 
 
-
 @pytest.fixture
 def make_data(two_task_data):
     """`(n, batch) -> tf.data.Dataset` of `two_task_data` on 6 features."""
