@@ -34,12 +34,8 @@ def task_weights(history, path=None, title="Task weights", axes=None):
 
     Example: `keras_mtl.plot.task_weights(model.fit(x, y, epochs=20), "weights.png")`
     """
-    from matplotlib.figure import Figure
-
     series = _weight_series(history)
-    if axes is None:
-        axes = Figure(figsize=(6, 4), layout="constrained").add_subplot()
-    figure = axes.get_figure()
+    axes = _axes(axes, (6, 4))
     for task, values in series.items():
         axes.plot(range(1, len(values) + 1), values, marker="o" if len(values) < 30 else None,
                   label=task)
@@ -47,9 +43,7 @@ def task_weights(history, path=None, title="Task weights", axes=None):
     axes.set_ylabel("mean task weight")
     axes.set_title(title)
     axes.legend(fontsize="small", ncols=2 if len(series) > 5 else 1)
-    if path is not None:
-        figure.savefig(path)
-    return figure
+    return _save(axes, path)
 
 
 def task_weights_grid(histories, path=None, columns=2):
@@ -75,9 +69,7 @@ def task_weights_grid(histories, path=None, columns=2):
         task_weights(history, title=name, axes=axes)
     for axes in grid[len(histories):]:
         axes.set_visible(False)
-    if path is not None:
-        figure.savefig(path, dpi=100)
-    return figure
+    return _save(grid[0], path)
 
 
 def _axes(axes, size):
