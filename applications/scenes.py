@@ -124,8 +124,8 @@ def train_and_measure(architecture, weighting, data, args, steps_per_epoch, trai
     """Trains `architecture` with `weighting` for --epochs epochs of `steps_per_epoch`
     steps (the training images repeated when they make fewer or more steps) and
     returns its validation metrics with its parameters, the optimizer's steps, training
-    milliseconds per step, training seconds and inference milliseconds per image (every task's output,
-    batches of 2 x --batch-size, after a warm-up call). Keeps the model in `trained`."""
+    milliseconds per step and training seconds (`sharing_costs` times inference). Keeps
+    the model in `trained`."""
     model = keras_mtl.build(architecture, data.tasks_factory(), backbone=data.backbone, input_shape=data.input_shape)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting=weighting)
     own_steps = int(data.train.cardinality())
@@ -135,13 +135,9 @@ def train_and_measure(architecture, weighting, data, args, steps_per_epoch, trai
                                        steps_per_epoch=None if own_steps == steps_per_epoch else steps_per_epoch)
     train_seconds = time.perf_counter() - started
     results = model.evaluate(data.val, return_dict=True, verbose=0)
-    model.predict(data.val_images[:2 * args.batch_size], batch_size=2 * args.batch_size, verbose=0)
-    started = time.perf_counter()
-    model.predict(data.val_images, batch_size=2 * args.batch_size, verbose=0)
-    inference = 1000.0 * (time.perf_counter() - started) / len(data.val_images)
     trained[architecture] = (model, data)
     return {**results, "parameters": model.count_params(), "train_steps": int(model.optimizer.iterations),
-            "train_ms_per_step": ms_per_step, "train_seconds": train_seconds, "inference_ms_per_image": inference}
+            "train_ms_per_step": ms_per_step, "train_seconds": train_seconds}
 
 
 def sharing_costs(data, args, rounds=7):
@@ -301,7 +297,7 @@ def main(argv=None):
     summary = _common.compare(
         args, f"Scenes: multi-task vs single-task SegNets ({','.join(map(str, args.filters))}) by training-set size, "
         f"{args.val} validation images of {args.height}x{args.width}, {budget}",
-        runs, lower_is_better=_scenes.LOWER_IS_BETTER | {"train_ms_per_step", "train_seconds", "inference_ms_per_image"},
+        runs, lower_is_better=_scenes.LOWER_IS_BETTER | {"train_ms_per_step", "train_seconds"},
         baseline=baselines, compared=list(HIGHER_IS_BETTER),
         shown=list(HIGHER_IS_BETTER) + ["train_seconds"], row_flags=("train_sizes", "full", "weightings"))
     costs = sharing_costs(_scenes.experiment(args, args.seed, args.convs_per_block, train=args.batch_size), args)

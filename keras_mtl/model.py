@@ -301,9 +301,9 @@ class MultiTaskModel(Trainer, keras.Model):
             on_nonfinite: what a training step with a NaN/Inf task loss or gradient does:
                 "raise" (an error naming the task(s) and the step; under
                 `jit_compile=True`, which cannot compile assertions, the step records
-                the failure and the error comes after it, like `TerminateOnNaN`: a
-                callback reads the record after each batch, or with `fast_dispatch`
-                the train function itself) or
+                the failure and the error comes after it, like `TerminateOnNaN`: on
+                TensorFlow the train function reads the record after each call, on
+                JAX every 32 calls and at the end of each epoch) or
                 "skip" (the step changes no variable, optimizer or weighting state;
                 costs a copy of the training state per step).
             freeze_absent_tasks: when a batch has no label for a task (its sample
