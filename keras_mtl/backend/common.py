@@ -50,19 +50,15 @@ def combine_rows(method, matrix, losses, present, sum_gramian=None):
 
 def all_finite(task_losses, grads, optimizer):
     """Whether the task losses and the gradients that reach the optimizer are all
-    finite: one reduction per gradient (a sum that overflows counts as non-finite),
-    agreed by all replicas of a `tf.distribute` step (one replica's NaN reaches all).
-    Under a `LossScaleOptimizer`, which skips steps with non-finite scaled gradients
-    and lowers the scale itself, only the losses count."""
-    finite = ops.all(ops.isfinite(task_losses))
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        return finite
-    sums = [ops.cast(ops.sum(g), keras.config.floatx()) for g in grads if g is not None]
-    if not sums:
-        return finite
-    nonfinite = ops.sum(ops.cast(ops.logical_not(ops.isfinite(ops.stack(sums))),
-                                 keras.config.floatx()))
-    return ops.logical_and(finite, replica_sum(nonfinite) == 0)
+    finite, from the sum of their sums (one reduction per tensor: a NaN or Inf
+    anywhere makes it non-finite, and so does a sum that overflows), agreed by all
+    replicas of a `tf.distribute` step (one replica's NaN reaches all). Under a
+    `LossScaleOptimizer`, which skips steps with non-finite scaled gradients and
+    lowers the scale itself, only the losses count."""
+    sums = [ops.sum(task_losses)]
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        sums += [ops.cast(ops.sum(g), keras.config.floatx()) for g in grads if g is not None]
+    return ops.isfinite(replica_sum(ops.sum(ops.stack(sums))))
 
 
 def nonfinite_failure(task_names, losses):
