@@ -1,4 +1,4 @@
-"""Scaling in the number of tasks: train-step time and peak memory for K = 2 ... 40.
+"""Scaling in the number of tasks: train-step time and memory for K = 2 ... 40.
 
 CelebA-like setting: K binary attributes (synthetic labels), an MLP trunk (512-256)
 on 512 input features (say, a frozen image embedding), one logit per attribute
@@ -17,8 +17,8 @@ on 512 input features (say, a frozen image embedding), one logit per attribute
 
 Each contender keeps Keras' default `jit_compile` ("auto": no XLA on TensorFlow on a
 CPU-only machine, XLA on JAX). The data pipeline is `tf.data` on both backends, as in
-`benchmarks/overhead.py`. All models train one epoch per round, interleaved; times
-are medians.
+`benchmarks/overhead.py` (a JAX run needs TensorFlow installed too). All models train
+one epoch per round, interleaved; times are medians.
 
 Memory, per backend (a different quantity on each, so compare rows within one
 backend only):
@@ -39,6 +39,7 @@ backend only):
     python -m benchmarks.scaling [--quick]
     KERAS_BACKEND=jax python -m benchmarks.scaling [--quick]
 """
+
 import argparse
 import os
 
