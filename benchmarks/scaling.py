@@ -1,4 +1,4 @@
-"""Scaling in the number of tasks: train-step time and peak memory for K = 2 ... 40.
+"""Scaling in the number of tasks: train-step time and memory for K = 2 ... 40.
 
 CelebA-like setting: K binary attributes (synthetic labels), an MLP trunk (512-256)
 on 512 input features (say, a frozen image embedding), one logit per attribute
@@ -6,19 +6,38 @@ on 512 input features (say, a frozen image embedding), one logit per attribute
 
 * equal weighting: one backward pass; its step time should stay flat in K.
 * plain Keras `compile(loss={...})` + `fit` on the same model, for comparison.
-* a gradient method on the shared parameters ("param-grad": the K x P Jacobian by
-  K `tape.gradient` calls, P the trunk's parameters): MGDA and PCGrad.
-* the same methods on the shared representation ("rep-grad": K gradients of the
-  (batch x 256) trunk output, combined, then one backward pass through the trunk;
-  MGDA-UB).
+* a gradient method on the shared parameters ("param-grad", MGDA and PCGrad): the
+  K x P Jacobian, P the trunk's parameters. TensorFlow: K `tape.gradient` calls;
+  JAX: one `jax.vjp` of `[objective, L_1..L_K, regularization]` and one pullback per
+  entry (K + 2 gradients of every trainable variable).
+* the same methods on the shared representation ("rep-grad"): K gradients of the
+  (batch x 256) trunk output, combined, then one backward pass through the trunk.
+  TensorFlow: K `tape.gradient` calls to the representation; JAX: `jax.jacrev`
+  through the heads, then one `jax.vjp` pullback through the trunk.
 
-All models train one epoch per round, interleaved; times are medians. Peak memory is
-the most that TensorFlow's CPU allocator held during an epoch beyond what it held
-before (weights, optimizer state and data are not counted); it needs
-`TF_CPU_ALLOCATOR_USE_BFC=true` before TensorFlow starts, which running this file
-sets (imported after TensorFlow started, the column reads "n/a").
+Each contender keeps Keras' default `jit_compile` ("auto": no XLA on TensorFlow on a
+CPU-only machine, XLA on JAX). The data pipeline is `tf.data` on both backends, as in
+`benchmarks/overhead.py` (a JAX run needs TensorFlow installed too). All models train
+one epoch per round, interleaved; times are medians.
+
+Memory, per backend (a different quantity on each, so compare rows within one
+backend only):
+
+* TensorFlow, "peak MiB (transient)": the most that TensorFlow's CPU allocator held
+  during one more epoch beyond what it held before (weights, optimizer state and
+  cached data are not counted). It needs `TF_CPU_ALLOCATOR_USE_BFC=true` before
+  TensorFlow starts, which running this file sets (imported after TensorFlow
+  started, the column reads "n/a").
+* JAX, "XLA temp MiB": `temp_size_in_bytes` of XLA's memory analysis of the train
+  step compiled as Keras compiles it (`jax.jit(model.train_step, donate_argnums=0)`
+  on the model's state and one batch): the buffer XLA reserves for the step's
+  intermediates, beyond its arguments (state and batch) and its outputs (the new
+  state, aliased to the donated old one). It is computed by the compiler, not
+  measured while running; JAX reports no allocator statistics for CPU devices
+  (`jax.devices()[0].memory_stats()` is None there).
 
     python -m benchmarks.scaling [--quick]
+    KERAS_BACKEND=jax python -m benchmarks.scaling [--quick]
 """
 
 import argparse
@@ -75,10 +94,37 @@ def _allocator_stats_work():
     return os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("1", "true")
 
 
+def memory_column():
+    """The memory column's name on this backend (the module docstring says what it is)."""
+    return "XLA temp MiB" if keras.backend.backend() == "jax" else "peak MiB (transient)"
+
+
+def transient_memory(model, dataset):
+    """MiB of the memory column for `model` (trained at least one step, so that its
+    optimizer is built) on `dataset`, or None where TensorFlow's allocator keeps no
+    statistics."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        spec = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype)
+        state = tuple([spec(v) for v in variables] for variables in (
+            model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
+            model.metrics_variables))
+        batch = jax.tree.map(spec, next(dataset.as_numpy_iterator()))
+        compiled = jax.jit(model.train_step, donate_argnums=0).lower(state, batch).compile()
+        return compiled.memory_analysis().temp_size_in_bytes / 2**20
+    if not _allocator_stats_work():
+        return None
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    model.fit(dataset, epochs=1, verbose=0, shuffle=False)
+    return (tf.config.experimental.get_memory_info("CPU:0")["peak"] - before) / 2**20
+
+
 def run(quick=False, tasks=None, modes=None, steps=None, batch_size=128, rounds=None,
         extra_rounds=None, log=print):
     """Returns rows `(K, mode, steps/s, ms/step, step time vs equal K=2, step time
-    vs equal same K, transient peak MiB or None, rounds, note)`."""
+    vs equal same K, MiB of the memory column or None, rounds, note)`."""
     load_weighting_methods()
     tasks = tasks or ((2, 10, 20) if quick else (2, 5, 10, 20, 40))
     modes = modes or (QUICK_MODES if quick else tuple(MODES))
@@ -111,7 +157,6 @@ def run(quick=False, tasks=None, modes=None, steps=None, batch_size=128, rounds=
     reference = (tasks[0], "equal") if (tasks[0], "equal") in runners else next(iter(runners))
     samples = summarize(interleaved_rounds(runners, reference, rounds, extra_rounds=extra_rounds))
 
-    measure_memory = _allocator_stats_work()
     rows = []
     for k in tasks:
         for mode in modes:
@@ -120,12 +165,7 @@ def run(quick=False, tasks=None, modes=None, steps=None, batch_size=128, rounds=
                 continue
             sps, ratio, _, _, n = samples[(k, mode)]
             equal = samples.get((k, "equal"))
-            peak = None
-            if measure_memory:
-                tf.config.experimental.reset_memory_stats("CPU:0")
-                before = tf.config.experimental.get_memory_info("CPU:0")["current"]
-                models[(k, mode)].fit(datasets[(k, mode)], epochs=1, verbose=0, shuffle=False)
-                peak = (tf.config.experimental.get_memory_info("CPU:0")["peak"] - before) / 2**20
+            peak = transient_memory(models[(k, mode)], datasets[(k, mode)])
             rows.append((k, mode, sps, 1000.0 / sps, 1.0 / ratio,
                          equal[1] / ratio if equal else None, peak, n, ""))
     return rows
@@ -133,7 +173,7 @@ def run(quick=False, tasks=None, modes=None, steps=None, batch_size=128, rounds=
 
 def report(rows):
     header = ["K", "mode", "steps/s", "ms/step", "step time / equal K=2", "step time / equal same K",
-              "peak MiB (transient)", "rounds"]
+              memory_column(), "rounds"]
     show = lambda v: "n/a" if v is None else v
     table = [(k, mode + (f" ({note})" if note else ""), show(sps), show(ms), show(vs2), show(vsk),
               show(peak), n) for k, mode, sps, ms, vs2, vsk, peak, n, note in rows]
@@ -147,7 +187,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     tasks = tuple(int(k) for k in args.tasks.split(",")) if args.tasks else None
     rows = run(quick=args.quick, tasks=tasks)
-    print("\n## Scaling in the number of tasks (CelebA-like MLP, batch 128)\n")
+    print(f"\n## Scaling in the number of tasks (CelebA-like MLP, batch 128, "
+          f"{keras.backend.backend()} backend)\n")
     print(report(rows))
     return rows
 
