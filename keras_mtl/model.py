@@ -79,8 +79,8 @@ class _PerTaskMean(keras.metrics.Metric):
         self.count.assign(ops.zeros(self.count.shape, self.count.dtype))
 
     def result(self):
-        means = ops.divide_no_nan(self.total, self.count)
-        return {f"{n}{self.suffix}": means[k] for k, n in enumerate(self.task_names)}
+        means = ops.unstack(ops.divide_no_nan(self.total, self.count))
+        return {f"{n}{self.suffix}": m for n, m in zip(self.task_names, means)}
 
 
 # Keras losses by the labels they read: class indices, or labels shaped like the output.
