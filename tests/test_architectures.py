@@ -8,7 +8,6 @@ import tensorflow as tf
 
 import keras_mtl
 from keras_mtl.architectures import cross_stitch, dselect_k, mmoe, mtan, ple, soft_sharing, split  # noqa: F401  (register)
-from keras_mtl.architectures._ownership import fresh_tasks
 from keras_mtl.backbones import conv, mlp
 from keras_mtl.layers import CrossStitch, DSelectKGate, ExpertGate, TaskAttention
 
@@ -243,7 +242,7 @@ def test_split_sweep_rows_match_a_manual_run():
     assert set(tables["income"][0]) == {"split_at", "loss"}
 
     keras.utils.set_random_seed(3)
-    model = keras_mtl.build("split", fresh_tasks(tasks), backbone=_tiny_mlp, input_shape=(8,),
+    model = keras_mtl.build("split", _tabular_tasks(), backbone=_tiny_mlp, input_shape=(8,),
                             split_at="dense1")
     model.compile(optimizer=keras.optimizers.SGD(0.05), run_eagerly=True)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
@@ -299,7 +298,10 @@ def test_cross_stitch_alphas_and_plot(tmp_path):
     alphas = cross_stitch.cross_stitch_alphas(model)
     np.testing.assert_allclose(alphas["cross_stitch_block1"], [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]],
                                rtol=1e-6)
-    assert cross_stitch._column_names(model.get_layer("cross_stitch_block1")) == ["colour", "size", "count"]
+    figure = cross_stitch.plot_cross_stitch_alphas(model)
+    (ax,) = [ax for ax in figure.axes if ax.get_title() == "cross_stitch_block1"]
+    for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+        assert [label.get_text() for label in labels] == ["colour", "size", "count"]
     fig = cross_stitch.plot_cross_stitch_alphas(per_channel, path=tmp_path / "alphas.png")
     assert len([ax for ax in fig.axes if ax.get_title()]) == 2 and (tmp_path / "alphas.png").stat().st_size > 0
     with pytest.raises(ValueError, match="at least 2 tasks"):

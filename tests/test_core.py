@@ -252,7 +252,7 @@ def test_label_mistakes_in_validation_data_name_the_task(two_task_model, two_tas
         model.fit(x, y, validation_data=(x, strings, None), epochs=1, verbose=0)
 
 
-def test_label_shapes_that_fit_train_alike(two_task_data):
+def test_label_shapes_that_fit_train_alike(two_task_model, two_task_data):
     # (B,) and (B,1) class indices for a sparse loss, (B,) and (B,1) labels for a
     # (B,1) output, with a mask.
     x, y = two_task_data(16, b_units=2)
@@ -260,9 +260,7 @@ def test_label_shapes_that_fit_train_alike(two_task_data):
     histories = []
     for labels in ({"a": y["a"], "b": y["b"][:, 0]}, {"a": y["a"][:, None], "b": y["b"][:, :1]}):
         keras.utils.set_random_seed(0)
-        model = keras_mtl.build("hard_sharing", [
-            keras_mtl.Task("a", head=3, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-            keras_mtl.Task("b", head=1, loss="mse")], backbone="mlp", input_shape=(8,))
+        model = two_task_model(metrics=False)
         model.compile(optimizer="adam")
         histories.append(model.fit(x, labels, sample_weight=mask, batch_size=8, epochs=2,
                                    shuffle=False, verbose=0).history)

@@ -59,14 +59,13 @@ def test_config_round_trip():
         FunctionLoss("mse")
 
 
-def test_model_compiled_with_function_losses_round_trips(tmp_path):
+def test_model_compiled_with_function_losses_round_trips(tmp_path, two_task_data):
     keras.utils.set_random_seed(0)
+    # Tasks without a loss of their own (not `two_task_model`'s): compile gives both.
     tasks = [keras_mtl.Task("a", head=3), keras_mtl.Task("b", head=2)]
     model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(4,))
     model.compile(optimizer="adam", loss={"a": "sparse_categorical_crossentropy", "b": _cubed_error})
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(32, 4)).astype("float32")
-    y = {"a": rng.integers(0, 3, 32), "b": rng.normal(size=(32, 2)).astype("float32")}
+    x, y = two_task_data(32, features=4, b_units=2, seed=1)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     model.save(tmp_path / "model.keras")
     loaded = keras.models.load_model(tmp_path / "model.keras")

@@ -77,7 +77,7 @@ def test_selectors_weights_mixture_and_penalty_match_numpy(num_experts, num_nonz
     layer.build([gate_input.shape] + [e.shape for e in experts])
     # Logits partly in the smooth-step's cubic region (|z| < 0.75), partly saturated;
     # without E = 2^m, the first bit leans to 0 so that every selector reaches experts.
-    m = layer._bits
+    m = int(np.ceil(np.log2(num_experts)))  # the binary code's length
     lean = np.tile([-0.8 if num_experts & (num_experts - 1) else 0.0] + [0.0] * (m - 1), num_nonzeros)
     if per_example:
         layer.z_kernel.assign(rng.normal(scale=0.4, size=layer.z_kernel.shape))

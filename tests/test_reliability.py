@@ -16,59 +16,58 @@ import keras_mtl
 _ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def _tasks():
-    return [
-        keras_mtl.Task("a", head=3, metrics=["accuracy"],
-                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-        keras_mtl.Task("b", head=1, loss="mse", metrics=["mae"]),
-    ]
+@pytest.fixture
+def make_model(two_task_model):
+    """`(**compile_args) -> model`: `two_task_model`, compiled with Adam for the shared
+    variables and SGD with momentum for the heads."""
+    def make(**compile_args):
+        model = two_task_model()
+        model.compile(optimizer="adam", task_optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                      **compile_args)
+        return model
+    return make
 
 
-def _data(n=32):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(n, 8)).astype("float32")
-    return x, {"a": rng.integers(0, 3, n), "b": rng.normal(size=(n, 1)).astype("float32")}
+def _state(model):
+    """Every variable a train step may change: the model's, its optimizers' and its
+    weighting method's."""
+    return model.variables + model.optimizer.variables + model.weighting.variables
 
 
-def _model(**compile_args):
-    model = keras_mtl.build("hard_sharing", _tasks(), backbone="mlp", input_shape=(8,))
-    model.compile(optimizer="adam", task_optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-                  **compile_args)
-    return model
-
-
-def test_nonfinite_loss_raises_naming_task_and_step():
-    model = _model()
-    x, y = _data()
+def test_nonfinite_loss_raises_naming_task_and_step(make_model, two_task_data):
+    model = make_model()
+    x, y = two_task_data()
     y["b"][19] = np.nan  # in the third batch of 8
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"non-finite loss in task\(s\)\] \[b\] \[at training step\] \[2\]"):
         model.fit(x, y, batch_size=8, shuffle=False, epochs=1, verbose=0)
 
 
-def test_nonfinite_loss_skip_leaves_every_variable_bit_identical():
-    model = _model(on_nonfinite="skip")
-    x, y = _data()
+def test_nonfinite_loss_skip_leaves_every_variable_bit_identical(make_model, two_task_data):
+    model = make_model(on_nonfinite="skip")
+    x, y = two_task_data()
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
-    state = [v.numpy().copy() for v in model._training_state()]
+    state = [v.numpy().copy() for v in _state(model)]
+    iterations = int(model.optimizer.iterations)
     bad = {"a": y["a"][:8], "b": np.full((8, 1), np.inf, "float32")}
     logs = model.train_on_batch(x[:8], bad, return_dict=True)
-    for before, v in zip(state, model._training_state()):
+    for before, v in zip(state, _state(model)):
         np.testing.assert_array_equal(before, v.numpy(), err_msg=v.path)
     assert np.isfinite(logs["loss"])
     model.train_on_batch(x[:8], {k: v[:8] for k, v in y.items()})
-    assert model.optimizer.iterations.numpy() == state_iterations(state, model) + 1
+    assert model.optimizer.iterations.numpy() == iterations + 1
 
 
-def test_skipped_nonfinite_step_leaves_the_random_state_of_a_method_given_by_name():
-    x, y = _data(16)
+def test_skipped_nonfinite_step_leaves_the_random_state_of_a_method_given_by_name(make_model,
+                                                                                  two_task_data):
+    x, y = two_task_data(16)
     first, second = ({k: v[:8] for k, v in y.items()}, {k: v[8:] for k, v in y.items()})
     bad = {"a": y["a"][:8], "b": np.full((8, 1), np.inf, "float32")}
     runs = []
     for batches in ([(x[:8], first), (x[8:], second)],
                     [(x[:8], first), (x[:8], bad), (x[8:], second)]):
         keras.utils.set_random_seed(0)
-        model = _model(weighting="rlw", on_nonfinite="skip")
+        model = make_model(weighting="rlw", on_nonfinite="skip")
         for batch in batches:
             logs = model.train_on_batch(*batch, return_dict=True)
         runs.append((logs, [v.numpy() for v in model.weights]))
@@ -79,19 +78,15 @@ def test_skipped_nonfinite_step_leaves_the_random_state_of_a_method_given_by_nam
         np.testing.assert_array_equal(a, b)
 
 
-def state_iterations(state, model):
-    index = [id(v) for v in model._training_state()].index(id(model.optimizer.iterations))
-    return int(state[index])
-
-
 @keras.saving.register_keras_serializable(package="reliability_test")
 def _rmse(y, p):
     return keras.ops.sqrt(keras.ops.mean(keras.ops.square(y - p)))
 
 
 def _zero_error_model(**compile_args):
-    # Without biases, zero inputs predict exactly 0: on zero labels task b's RMSE is
-    # 0, a finite loss whose gradient is NaN (the derivative of sqrt at 0).
+    # Not `two_task_model`, whose biases, once trained, move predictions off 0: without
+    # biases, zero inputs predict exactly 0, so on zero labels task b's RMSE is 0, a
+    # finite loss whose gradient is NaN (the derivative of sqrt at 0).
     inputs = keras.Input((8,))
     h = keras.layers.Dense(16, activation="relu", use_bias=False, name="trunk")(inputs)
     outputs = {n: keras.layers.Dense(k, use_bias=False, name=n)(h) for n, k in (("a", 3), ("b", 1))}
@@ -103,17 +98,16 @@ def _zero_error_model(**compile_args):
     return model
 
 
-def _zero_error_data(zero_batch):
-    x, y = _data()
+def _zero_error_data(x, y, zero_batch):
     y["b"][:] = 0.0
     x[zero_batch * 8:(zero_batch + 1) * 8] = 0.0
     return x, y
 
 
 @pytest.mark.parametrize("weighting,jit_compile", [("equal", False), ("mgda", False), ("equal", True)])
-def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, jit_compile):
+def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, jit_compile, two_task_data):
     # A skipped step is as if its batch were not there: same weights, same logs.
-    x, y = _zero_error_data(zero_batch=2)
+    x, y = _zero_error_data(*two_task_data(), zero_batch=2)
     keep = np.r_[0:16, 24:32]
     runs = []
     for data in ((x, y), (x[keep], {k: v[keep] for k, v in y.items()})):
@@ -124,7 +118,7 @@ def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, jit_compile
     (model, history), (reference, reference_history) = runs
     assert np.all(np.array(history["loss"]) > 0)
     np.testing.assert_allclose(history["loss"], reference_history["loss"], rtol=1e-6)
-    for v, r in zip(model._training_state(), reference._training_state()):
+    for v, r in zip(_state(model), _state(reference)):
         np.testing.assert_allclose(v.numpy(), r.numpy(), rtol=1e-6, err_msg=v.path)
 
 
@@ -133,9 +127,10 @@ def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, jit_compile
     (True, 1, 1),  # recorded by the XLA step, read by the train function after it
     (True, 2, 2),  # recorded by the XLA step, read after each execution of two steps
 ])
-def test_nonfinite_gradient_raises_at_its_own_step(jit_compile, steps_per_execution, applied):
+def test_nonfinite_gradient_raises_at_its_own_step(jit_compile, steps_per_execution, applied,
+                                                   two_task_data):
     model = _zero_error_model(jit_compile=jit_compile, steps_per_execution=steps_per_execution)
-    x, y = _zero_error_data(zero_batch=2)
+    x, y = _zero_error_data(*two_task_data(), zero_batch=2)
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"non-finite gradient with finite losses of task\(s\)\]? "
                              r"\['?a'?,? '?b'?\] \[?at training step\]? \[?2\]?,? \[?losses"):
@@ -143,9 +138,9 @@ def test_nonfinite_gradient_raises_at_its_own_step(jit_compile, steps_per_execut
     assert model.optimizer.iterations.numpy() == 2 + applied
 
 
-def test_bad_input_errors_before_training():
-    model = _model()
-    x, y = _data()
+def test_bad_input_errors_before_training(make_model, two_task_data):
+    model = make_model()
+    x, y = two_task_data()
     with pytest.raises(ValueError, match=r"Task 'b': label shape \(32, 3\) does not fit"):
         model.fit(x, {"a": y["a"], "b": np.zeros((32, 3), "float32")}, verbose=0)
     with pytest.raises(ValueError, match="training dataset is empty"):
@@ -153,14 +148,14 @@ def test_bad_input_errors_before_training():
     with pytest.raises(ValueError, match="incompatible"):
         model.fit(np.zeros((32, 9), "float32"), y, verbose=0)
     with pytest.raises(ValueError, match="on_nonfinite"):
-        _model(on_nonfinite="ignore")
+        make_model(on_nonfinite="ignore")
     # After the failed calls the model still trains.
     assert np.isfinite(model.fit(x, y, verbose=0).history["loss"][0])
 
 
-def test_empty_data_of_unknown_length_raises_like_known_empty_data():
-    model = _model()
-    x, y = _data()
+def test_empty_data_of_unknown_length_raises_like_known_empty_data(make_model, two_task_data):
+    model = make_model()
+    x, y = two_task_data()
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
     nothing = data.filter(lambda *_: False)
     assert int(nothing.cardinality()) == tf.data.UNKNOWN_CARDINALITY
@@ -214,7 +209,7 @@ _RUN = textwrap.dedent("""
     y = {"a": rng.integers(0, 3, 48), "b": rng.normal(size=(48, 1)).astype("float32")}
     callbacks = [keras.callbacks.BackupAndRestore(backup)] + ([Kill()] if kill_at else [])
     history = model.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0, callbacks=callbacks)
-    state = model._training_state()
+    state = model.variables + model.optimizer.variables + model.weighting.variables
     np.savez(out, *[v.numpy() for v in state], epochs=np.array(history.epoch))
 """)
 
@@ -239,9 +234,9 @@ def test_killed_run_resumed_with_backup_and_restore_matches_uninterrupted(tmp_pa
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-def test_savedmodel_metadata_and_signature_survive_reexport(tmp_path):
-    model = _model()
-    x, y = _data()
+def test_savedmodel_metadata_and_signature_survive_reexport(tmp_path, make_model, two_task_data):
+    model = make_model()
+    x, y = two_task_data()
     path = keras_mtl.export(model, tmp_path / "first")
     meta = keras_mtl.export_lib.read_metadata(path)
     assert meta["keras_mtl_version"] == keras_mtl.__version__
@@ -258,11 +253,11 @@ def test_savedmodel_metadata_and_signature_survive_reexport(tmp_path):
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_with_two_optimizers(policy, tmp_path):
+def test_mixed_precision_with_two_optimizers(policy, tmp_path, make_model, two_task_data):
     keras.mixed_precision.set_global_policy(policy)
     try:
-        model = _model()
-        x, y = _data()
+        model = make_model()
+        x, y = two_task_data()
         losses = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history["loss"]
         assert np.all(np.isfinite(losses))
         assert model.trainable_variables[0].dtype == "float32"
@@ -274,7 +269,7 @@ def test_mixed_precision_with_two_optimizers(policy, tmp_path):
         keras.mixed_precision.set_global_policy("float32")
 
 
-def _first_gradient_matrix_norm(policy, mode):
+def _first_gradient_matrix_norm(policy, mode, make_model, two_task_data):
     keras.mixed_precision.set_global_policy(policy)
     norms = []
 
@@ -286,8 +281,8 @@ def _first_gradient_matrix_norm(policy, mode):
 
     try:
         keras.utils.set_random_seed(0)
-        model = _model(weighting=Recording(max_norm=0.1, gradient_mode=mode), run_eagerly=True)
-        x, y = _data(8)
+        model = make_model(weighting=Recording(max_norm=0.1, gradient_mode=mode), run_eagerly=True)
+        x, y = two_task_data(8)
         model.train_on_batch(x, y)
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -295,10 +290,10 @@ def _first_gradient_matrix_norm(policy, mode):
 
 
 @pytest.mark.parametrize("mode", ["shared_parameters", "representation"])
-def test_gradient_methods_see_gradients_without_the_loss_scale(mode):
+def test_gradient_methods_see_gradients_without_the_loss_scale(mode, make_model, two_task_data):
     # Under mixed_float16 the loss is scaled by 2**15 before differentiation.
-    unscaled = _first_gradient_matrix_norm("float32", mode)
-    mixed = _first_gradient_matrix_norm("mixed_float16", mode)
+    unscaled = _first_gradient_matrix_norm("float32", mode, make_model, two_task_data)
+    mixed = _first_gradient_matrix_norm("mixed_float16", mode, make_model, two_task_data)
     assert unscaled > 0
     np.testing.assert_allclose(mixed, unscaled, rtol=0.02)
 
@@ -312,18 +307,18 @@ def _every_weighting():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,make", _every_weighting(), ids=lambda v: v if isinstance(v, str) else "")
-def test_every_weighting_method_trains_under_xla(name, make):
-    model = _model(weighting=make(), jit_compile=True)
-    x, y = _data(16)
+def test_every_weighting_method_trains_under_xla(name, make, make_model, two_task_data):
+    model = make_model(weighting=make(), jit_compile=True)
+    x, y = two_task_data(16)
     losses = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"]
     assert model.jit_compile and np.all(np.isfinite(losses))
 
 
 @pytest.mark.parametrize("call", ["fit", "train_on_batch"])
-def test_nonfinite_loss_raises_under_xla_after_the_step(call):
-    model = _model(jit_compile=True)
+def test_nonfinite_loss_raises_under_xla_after_the_step(call, make_model, two_task_data):
+    model = make_model(jit_compile=True)
     assert model.jit_compile
-    x, y = _data()
+    x, y = two_task_data()
     y["b"][19] = np.inf  # in the third batch of 8
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"non-finite loss in task\(s\) \['b'\] at training step 2, losses \[\d"):
@@ -335,11 +330,12 @@ def test_nonfinite_loss_raises_under_xla_after_the_step(call):
     assert model.optimizer.iterations.numpy() == 3
 
 
-def test_xla_nonfinite_check_runs_inside_the_fast_dispatch_train_function(monkeypatch):
+def test_xla_nonfinite_check_runs_inside_the_fast_dispatch_train_function(monkeypatch, make_model,
+                                                                          two_task_data):
     # The one-call train function asserts on the record itself: no eager read of it
     # after each batch, and the error still comes right after the failing step.
-    model = _model(jit_compile=True, fast_dispatch=True)
-    x, y = _data()
+    model = make_model(jit_compile=True, fast_dispatch=True)
+    x, y = two_task_data()
     reads = []
     read = model._raise_recorded_nonfinite
     monkeypatch.setattr(model, "_raise_recorded_nonfinite", lambda: reads.append(1) or read())
@@ -353,11 +349,11 @@ def test_xla_nonfinite_check_runs_inside_the_fast_dispatch_train_function(monkey
     assert model._nonfinite_record[0].numpy() == -1  # reset for the next fit
 
 
-def test_xla_nonfinite_check_with_several_steps_per_execution():
+def test_xla_nonfinite_check_with_several_steps_per_execution(make_model, two_task_data):
     # Keras' own train function, then a read of the record after each execution.
-    model = _model(jit_compile=True, steps_per_execution=2)
+    model = make_model(jit_compile=True, steps_per_execution=2)
     assert model.make_train_function().checks_nonfinite
-    x, y = _data()
+    x, y = two_task_data()
     y["b"][19] = np.inf  # in the third batch of 8
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"non-finite loss in task\(s\) \['b'\] at training step 2, losses \[\d"):

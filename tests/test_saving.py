@@ -158,39 +158,36 @@ _WITH_ARGUMENTS = {"fixed": lambda: keras_mtl.weighting.Fixed([0.5, 2.0]),
                    "dtp": lambda: keras_mtl.weighting.DTP(kpis={"a": "accuracy"})}
 
 
-def _small_data(seed):
-    rng = np.random.default_rng(seed)
-    return (rng.normal(size=(16, 4)).astype("float32"),
-            {"a": rng.integers(0, 3, 16), "b": rng.normal(size=(16, 1)).astype("float32")})
-
-
-def _fitted(weighting, path=None):
-    """A small model compiled with `weighting` (a name, or a function returning an
-    instance), fitted one epoch and saved to `path`."""
-    keras.utils.set_random_seed(0)
-    tasks = [keras_mtl.Task("a", head=3, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-             keras_mtl.Task("b", head=1, loss="mse")]
-    model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(4,))
-    model.compile(optimizer="adam", weighting=weighting if isinstance(weighting, str) else weighting())
-    model.fit(*_small_data(seed=0), batch_size=8, shuffle=False, verbose=0)
-    if path is not None:
-        model.save(path)
-    return model
+@pytest.fixture
+def fitted(two_task_model, two_task_data):
+    """`(weighting, path=None) -> model`: `two_task_model` on 4 features without
+    metrics, compiled with `weighting` (a name, or a function returning an instance),
+    fitted one epoch on `two_task_data(16, features=4)` and saved to `path`."""
+    def fit(weighting, path=None):
+        keras.utils.set_random_seed(0)
+        model = two_task_model(features=4, metrics=False)
+        model.compile(optimizer="adam", weighting=weighting if isinstance(weighting, str) else weighting())
+        model.fit(*two_task_data(16, features=4), batch_size=8, shuffle=False, verbose=0)
+        if path is not None:
+            model.save(path)
+        return model
+    return fit
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", keras_mtl.weighting.available())
-def test_weighting_given_by_name_saves_loads_and_trains_like_an_instance(method, tmp_path):
+def test_weighting_given_by_name_saves_loads_and_trains_like_an_instance(method, tmp_path, fitted,
+                                                                         two_task_data):
     path = tmp_path / "model.keras"
     if method in _WITH_ARGUMENTS:
         with pytest.raises(ValueError, match="needs"):
             keras_mtl.weighting.get(method)
-        models = [_fitted(_WITH_ARGUMENTS[method], path)]
+        models = [fitted(_WITH_ARGUMENTS[method], path)]
     else:
-        models = [_fitted(method, path), _fitted(type(keras_mtl.weighting.get(method)))]
+        models = [fitted(method, path), fitted(type(keras_mtl.weighting.get(method)))]
     models.append(keras.models.load_model(path))
     # Training goes on identically from the saved state, random draws included.
-    x, y = _small_data(seed=1)
+    x, y = two_task_data(16, features=4, seed=1)
     for model in models:
         model.fit(x, y, batch_size=8, shuffle=False, verbose=0)
     first = models[0]

@@ -10,44 +10,54 @@ import keras
 import pytest
 import tensorflow as tf
 
-import keras_mtl
 from keras_mtl.backend.tensorflow import fast_dispatch
 
 
-def _dataset(n=96, batch=16, seed=0, masked=False):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 8)).astype("float32")
-    y = {"a": rng.integers(0, 3, size=(n,)), "b": rng.normal(size=(n, 2)).astype("float32")}
-    if masked:
-        w = {"a": np.ones(n, "float32"), "b": (rng.random(n) < 0.5).astype("float32")}
-        return tf.data.Dataset.from_tensor_slices((x, y, w)).batch(batch)
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+@pytest.fixture
+def make_dataset(two_task_data):
+    """`(n, batch, masked) -> tf.data.Dataset` of `two_task_data` with two outputs for
+    task b; `masked=True` adds sample weights that label b in a random half."""
+    def make(n=96, batch=16, masked=False):
+        x, y = two_task_data(n, b_units=2)
+        if masked:
+            w = {"a": np.ones(n, "float32"),
+                 "b": (np.random.default_rng(1).random(n) < 0.5).astype("float32")}
+            return tf.data.Dataset.from_tensor_slices((x, y, w)).batch(batch)
+        return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+    return make
 
 
-def _model(**compile_args):
-    keras.utils.set_random_seed(0)
-    tasks = [keras_mtl.Task("a", head=3, metrics=["accuracy"],
-                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-             keras_mtl.Task("b", head=2, loss="mse")]
-    model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(8,))
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), **compile_args)
-    return model
+@pytest.fixture
+def make_model(two_task_model):
+    """`(**compile_args) -> model`: `two_task_model` with two outputs for task b, its
+    weights drawn from seed 0 on each call, compiled with Adam(1e-2)."""
+    def make(**compile_args):
+        keras.utils.set_random_seed(0)
+        model = two_task_model(b_units=2)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), **compile_args)
+        return model
+    return make
 
 
-def _trained(fast, jit_compile, weighting, data, epochs=2):
-    model = _model(weighting=weighting, jit_compile=jit_compile, fast_dispatch=fast)
-    history = model.fit(data, epochs=epochs, validation_data=data, verbose=0).history
-    state = [v.numpy() for v in model.variables + model.optimizer.variables
-             + model.weighting.variables]
-    return model, history, state
+@pytest.fixture
+def trained(make_model):
+    """`(fast, jit_compile, weighting, data, epochs=2) -> (model, history, state)`: a
+    model fitted on `data` (also its validation data), with `fast_dispatch=fast`."""
+    def train(fast, jit_compile, weighting, data, epochs=2):
+        model = make_model(weighting=weighting, jit_compile=jit_compile, fast_dispatch=fast)
+        history = model.fit(data, epochs=epochs, validation_data=data, verbose=0).history
+        state = [v.numpy() for v in model.variables + model.optimizer.variables
+                 + model.weighting.variables]
+        return model, history, state
+    return train
 
 
 @pytest.mark.parametrize("jit_compile,weighting,masked", [
     (False, "dwa", False), (False, "uncertainty", True), (True, "pcgrad", False)])
-def test_same_training_as_keras_functions(jit_compile, weighting, masked):
-    data = _dataset(masked=masked)
-    ours, ours_history, ours_state = _trained(True, jit_compile, weighting, data)
-    _, keras_history, keras_state = _trained(False, jit_compile, weighting, data)
+def test_same_training_as_keras_functions(jit_compile, weighting, masked, make_dataset, trained):
+    data = make_dataset(masked=masked)
+    ours, ours_history, ours_state = trained(True, jit_compile, weighting, data)
+    _, keras_history, keras_state = trained(False, jit_compile, weighting, data)
     assert set(ours_history) >= {"loss", "a_loss", "b_weight", "a_accuracy", "val_loss",
                                  "val_b_loss"}
     assert ours_history == keras_history
@@ -70,44 +80,45 @@ def fast_functions(monkeypatch):
     return made
 
 
-def test_keras_own_functions_by_default_and_fast_dispatch_on_request(fast_functions):
-    data = _dataset()
-    _trained(False, False, "equal", data, epochs=1)
+def test_keras_own_functions_by_default_and_fast_dispatch_on_request(fast_functions, make_dataset,
+                                                                     trained):
+    data = make_dataset()
+    trained(False, False, "equal", data, epochs=1)
     assert fast_functions == []
-    _trained(True, False, "equal", data, epochs=1)
+    trained(True, False, "equal", data, epochs=1)
     assert fast_functions == ["train_step", "test_step"]
 
 
 def test_falls_back_to_keras_functions_with_a_warning_where_internals_are_missing(
-        fast_functions, monkeypatch):
-    data = _dataset()
+        fast_functions, monkeypatch, make_dataset, trained):
+    data = make_dataset()
     # As in a TensorFlow whose concrete functions have no `_call_flat`.
     monkeypatch.setattr(fast_dispatch, "_concrete_function_class", lambda: object)
     with pytest.warns(UserWarning, match=r"fast_dispatch=True\) needs tensorflow "
                                          r"ConcreteFunction._call_flat.*Keras' own"):
-        _, history, state = _trained(True, False, "dwa", data)
+        _, history, state = trained(True, False, "dwa", data)
     assert fast_functions == []
-    _, keras_history, keras_state = _trained(False, False, "dwa", data)
+    _, keras_history, keras_state = trained(False, False, "dwa", data)
     assert history == keras_history
     for a, b in zip(state, keras_state):
         np.testing.assert_array_equal(a, b)
 
 
-def test_fast_dispatch_internals_exist_in_the_checked_versions():
+def test_fast_dispatch_internals_exist_in_the_checked_versions(make_model):
     # Checked on keras 3.15.1 and tensorflow 2.21.0: a release without them makes
     # fast_dispatch fall back to Keras' own functions (the test above).
-    model = _model()
+    model = make_model()
     assert fast_dispatch.missing(model) == [], (keras.__version__, tf.__version__)
 
 
-def test_fast_dispatch_is_saved_with_the_compile_config(tmp_path):
-    model = _model(fast_dispatch=True)
+def test_fast_dispatch_is_saved_with_the_compile_config(tmp_path, make_model):
+    model = make_model(fast_dispatch=True)
     assert model.get_compile_config()["fast_dispatch"] is True
     path = str(tmp_path / "fast.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert loaded.fast_dispatch is True
-    assert keras.saving.load_model(_saved(_model(), tmp_path)).fast_dispatch is False
+    assert keras.saving.load_model(_saved(make_model(), tmp_path)).fast_dispatch is False
 
 
 def _saved(model, tmp_path):
@@ -116,12 +127,12 @@ def _saved(model, tmp_path):
     return path
 
 
-def test_uses_one_compiled_function_and_ends_epochs_of_unknown_length():
+def test_uses_one_compiled_function_and_ends_epochs_of_unknown_length(make_dataset, trained):
     # After filter() the dataset's length is unknown: the first epoch ends when
     # `get_next` raises inside the compiled function.
-    data = _dataset(n=80).filter(lambda x, y: True)
+    data = make_dataset(n=80).filter(lambda x, y: True)
     assert int(data.cardinality()) == tf.data.UNKNOWN_CARDINALITY
-    model, history, _ = _trained(True, False, "equal", data, epochs=3)
+    model, history, _ = trained(True, False, "equal", data, epochs=3)
     assert len(history["loss"]) == 3 and all(np.isfinite(history["loss"]))
     assert int(model.optimizer.iterations) == 3 * 5
     # Keras' own function would raise StopIteration here; ours reads the batch itself.
@@ -131,13 +142,10 @@ def test_uses_one_compiled_function_and_ends_epochs_of_unknown_length():
         model.test_function(iter(data.take(0)))
 
 
-def test_keeps_keras_functions_for_several_steps_per_execution_and_single_batches():
-    data = _dataset()
-    keras.utils.set_random_seed(0)
-    tasks = [keras_mtl.Task("a", head=3, loss="sparse_categorical_crossentropy"),
-             keras_mtl.Task("b", head=2, loss="mse")]
-    model = keras_mtl.build("hard_sharing", tasks, backbone="mlp", input_shape=(8,))
-    model.compile(optimizer="adam", steps_per_execution=4, fast_dispatch=True)
+def test_keeps_keras_functions_for_several_steps_per_execution_and_single_batches(make_dataset,
+                                                                                   make_model):
+    data = make_dataset()
+    model = make_model(steps_per_execution=4, fast_dispatch=True)
     model.fit(data, epochs=1, verbose=0)
     assert int(model.optimizer.iterations) == 6
     with pytest.raises(StopIteration):  # Keras' multi-step function
