@@ -31,22 +31,23 @@ def _strategy_replicas():
     return 1 if tf is None else tf.distribute.get_strategy().num_replicas_in_sync
 
 
-def scale_loss(value):
-    """A loss divided by the replica count, so that summing the replicas' gradients
-    gives the gradient of the global mean (as Keras' own train step scales its loss)."""
+def _times_replicas(value, power):
     replicas = _strategy_replicas()
     if replicas == 1:
         return value
-    return keras.ops.multiply(value, keras.ops.cast(1.0 / replicas, value.dtype))
+    return keras.ops.multiply(value, keras.ops.cast(float(replicas) ** power, value.dtype))
+
+
+def scale_loss(value):
+    """A loss divided by the replica count, so that summing the replicas' gradients
+    gives the gradient of the global mean (as Keras' own train step scales its loss)."""
+    return _times_replicas(value, -1)
 
 
 def unscale_loss(value):
     """A loss of Keras' loss objects, which divide by the replica count under
     `tf.distribute`, times the replica count."""
-    replicas = _strategy_replicas()
-    if replicas == 1:
-        return value
-    return keras.ops.multiply(value, keras.ops.cast(replicas, value.dtype))
+    return _times_replicas(value, 1)
 
 
 def _context():

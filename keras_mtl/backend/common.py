@@ -61,10 +61,14 @@ def all_finite(task_losses, grads, optimizer):
     return ops.isfinite(replica_sum(ops.sum(ops.stack(sums))))
 
 
-def nonfinite_failure(task_names, losses):
-    """What a non-finite step's task losses say failed: the tasks whose loss is not
-    finite, else a gradient (with all losses finite)."""
+def nonfinite_failure(task_names, step, losses, consequence):
+    """The error message for a non-finite step recorded by a compiled step: what
+    failed (the tasks whose loss is not finite, else a gradient, with all losses
+    finite), the step, its losses and `consequence` (what the step did to the
+    variables)."""
+    losses = np.asarray(losses)
     bad = [n for n, l in zip(task_names, losses) if not np.isfinite(l)]
-    if bad:
-        return f"non-finite loss in task(s) {bad}"
-    return f"non-finite gradient with finite losses of task(s) {task_names}"
+    what = (f"non-finite loss in task(s) {bad}" if bad
+            else f"non-finite gradient with finite losses of task(s) {task_names}")
+    return (f"keras_mtl: {what} at training step {step}, losses {losses.tolist()}; "
+            f"{consequence}; compile(on_nonfinite='skip') skips such steps instead")

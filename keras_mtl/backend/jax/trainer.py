@@ -510,9 +510,6 @@ class JAXTrainer:
         record = self.__dict__.get("_nonfinite_record")
         if not record or int(record[0].numpy()) < 0:
             return
-        step, losses = int(record[0].numpy()), record[1].numpy()
-        what = nonfinite_failure(self.task_names, losses)
-        raise FloatingPointError(
-            f"keras_mtl: {what} at training step {step}, losses {losses.tolist()}; no "
-            "variable changed from that step on (compile(on_nonfinite='skip') skips such "
-            "steps instead)")
+        raise FloatingPointError(nonfinite_failure(
+            self.task_names, int(record[0].numpy()), record[1].numpy(),
+            "no variable changed from that step on"))
