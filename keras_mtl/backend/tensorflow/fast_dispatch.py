@@ -93,7 +93,7 @@ def one_call_per_step(model, step, keras_function, check_nonfinite=False):
     With `check_nonfinite`, the same call also asserts (outside the XLA-compiled
     step) that the step recorded no non-finite loss or gradient, and a failed
     assertion raises the recorded error, instead of an eager read of the record
-    after each call. The returned function's `checks_nonfinite` says so.
+    after each call.
     """
     # Keras' own wrapper: `Optional` placeholders in the data stand for None.
     one_step = tf.autograph.experimental.do_not_convert(model._autoconvert_optionals(step))
@@ -121,5 +121,4 @@ def one_call_per_step(model, step, keras_function, check_nonfinite=False):
             model._raise_recorded_nonfinite()  # returns when nothing was recorded
             raise
 
-    function.checks_nonfinite = check_nonfinite
     return function

@@ -209,13 +209,10 @@ class TensorFlowTrainer:
         if at < 0:
             return
         losses = losses.numpy()
-        what = nonfinite_failure(self.task_names, losses)
         step.assign(-1)
-        raise tf.errors.InvalidArgumentError(
-            None, None,
-            f"keras_mtl: {what} at training step {at}, losses "
-            f"{losses.tolist()} (recorded by the XLA-compiled step, whose update was applied; "
-            "compile(on_nonfinite='skip') skips such steps instead)")
+        raise tf.errors.InvalidArgumentError(None, None, nonfinite_failure(
+            self.task_names, at, losses,
+            "the XLA-compiled step recorded it and its update was applied"))
 
 
     def _with_weighting_gradients(self, tape, task_losses, present, per_task, variables, grads):
@@ -369,7 +366,6 @@ class TensorFlowTrainer:
             self._raise_recorded_nonfinite()
             return logs
 
-        checked.checks_nonfinite = True
         return checked
 
     def make_test_function(self, force=False):
