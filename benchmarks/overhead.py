@@ -5,7 +5,9 @@ uses `compile(loss={...}, loss_weights={...})` with one optimizer; keras_mtl use
 its train step with equal, fixed, DWA or uncertainty weighting, with its default
 optimizers (one for the shared and task variables, a copy for the weighting's own
 variables), all on Keras' own train function and callback list (the default); once
-more with equal weighting and a separate task optimizer; and once with equal
+more with equal weighting and a separate task optimizer; once with equal weighting
+and `on_nonfinite="ignore"` (no per-step check for non-finite losses and gradients,
+as in plain Keras); and once with equal
 weighting and `compile(fast_dispatch=True)` (TensorFlow only: one compiled call per
 step, which saves Keras' per-step dispatch of an outer compiled function and an
 `Optional` and `tf.function`'s argument matching, through private internals). Each
@@ -107,6 +109,9 @@ SEPARATE_TASK_OPTIMIZER = "equal, separate task optimizer"
 # instead of Keras' own train function, which wraps the compiled step in a second one
 # and returns its logs in an `Optional`.
 FAST_DISPATCH = "equal, fast_dispatch=True"
+# Without the per-step check for non-finite losses and gradients of the default
+# on_nonfinite="raise" (one reduction per gradient), as plain Keras trains.
+UNCHECKED = "equal, on_nonfinite='ignore'"
 
 
 def _weighting_options(name, task_names):
@@ -117,6 +122,8 @@ def _weighting_options(name, task_names):
         return {"weighting": "equal", "task_optimizer": "adam"}
     if name == FAST_DISPATCH:
         return {"weighting": "equal", "fast_dispatch": True}
+    if name == UNCHECKED:
+        return {"weighting": "equal", "on_nonfinite": "ignore"}
     return {"weighting": keras_mtl.weighting.get(name)}
 
 
@@ -149,7 +156,7 @@ def run(quick=False, models=("mlp", "scenes"), jit=(False, True), weightings=WEI
                           jit_compile=jit_compile, steps_per_execution=steps_per_execution)
             runners["plain keras"] = keras_epoch_runner(plain, dataset)
             fast = (FAST_DISPATCH,) if keras.backend.backend() == "tensorflow" else ()
-            for name in tuple(weightings) + (SEPARATE_TASK_OPTIMIZER,) + fast:
+            for name in tuple(weightings) + (SEPARATE_TASK_OPTIMIZER, UNCHECKED) + fast:
                 keras.utils.set_random_seed(0)
                 model = keras_mtl.build("hard_sharing", tasks(), backbone=backbone, input_shape=shape)
                 model.compile(optimizer="adam", jit_compile=jit_compile,

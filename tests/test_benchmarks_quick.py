@@ -48,6 +48,7 @@ def test_overhead_runs_on_a_tiny_mlp_and_reports_ratios():
                         examples=64, batch_size=16, rounds=1, extra_rounds=0, log=None)
     assert [r[2] for r in rows] == ["plain keras", "keras_mtl equal", "keras_mtl uncertainty",
                                     "keras_mtl equal, separate task optimizer",
+                                    "keras_mtl equal, on_nonfinite='ignore'",
                                     "keras_mtl equal, fast_dispatch=True"]
     for row in rows:
         assert row[3] > 0 and np.isfinite(row[4]) and row[4] > 0

@@ -43,6 +43,24 @@ def test_nonfinite_loss_raises_naming_task_and_step(make_model, two_task_data):
         model.fit(x, y, batch_size=8, shuffle=False, epochs=1, verbose=0)
 
 
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_ignore_trains_as_raise_on_finite_steps_and_applies_a_nonfinite_one(
+        make_model, two_task_data, jit_compile):
+    x, y = two_task_data()
+    states = []
+    for policy in ("raise", "ignore"):
+        keras.utils.set_random_seed(0)
+        model = make_model(on_nonfinite=policy, jit_compile=jit_compile)
+        model.fit(x, y, batch_size=8, shuffle=False, epochs=1, verbose=0)
+        states.append([v.numpy() for v in _state(model)])
+    for a, b in zip(*states):
+        np.testing.assert_array_equal(a, b)
+    bad = {"a": y["a"][:8], "b": np.full((8, 1), np.nan, "float32")}
+    logs = model.train_on_batch(x[:8], bad, return_dict=True)
+    assert np.isnan(logs["b_loss"]) and int(model.optimizer.iterations.numpy()) == 5
+    assert np.isnan(model.shared_variables[0].numpy()).any()
+
+
 def test_nonfinite_loss_skip_leaves_every_variable_bit_identical(make_model, two_task_data):
     model = make_model(on_nonfinite="skip")
     x, y = two_task_data()
@@ -148,7 +166,7 @@ def test_bad_input_errors_before_training(make_model, two_task_data):
     with pytest.raises(ValueError, match="incompatible"):
         model.fit(np.zeros((32, 9), "float32"), y, verbose=0)
     with pytest.raises(ValueError, match="on_nonfinite"):
-        make_model(on_nonfinite="ignore")
+        make_model(on_nonfinite="stop")
     # After the failed calls the model still trains.
     assert np.isfinite(model.fit(x, y, verbose=0).history["loss"][0])
 

@@ -197,6 +197,22 @@ def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unappl
     assert int(model.optimizer.iterations.numpy()) == 2
 
 
+def test_ignore_trains_as_raise_on_finite_steps_and_applies_a_nonfinite_one():
+    x, y = _nan_batch_data()
+    states = []
+    for policy in ("raise", "ignore"):
+        keras.utils.set_random_seed(0)
+        model = tiny_model()
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), on_nonfinite=policy)
+        model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, epochs=2, verbose=0)
+        states.append(_state(model))
+    for a, b in zip(*states):
+        np.testing.assert_array_equal(a, b)
+    logs = model.train_on_batch(x[16:32], {k: v[16:32] for k, v in y.items()}, return_dict=True)
+    assert np.isnan(logs["reg_loss"]) and int(model.optimizer.iterations.numpy()) == 3
+    assert np.isnan(model.shared_variables[0].numpy()).any()
+
+
 def test_nonfinite_step_is_skipped_as_if_its_batch_were_not_there():
     x, y = _nan_batch_data()
     keep = np.r_[0:16, 32:48]

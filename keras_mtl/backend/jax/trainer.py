@@ -229,7 +229,9 @@ class JAXTrainer:
         if weighting.needs_last_shared_gradients:
             grads = self._with_weighting_gradients(rows, t_vars, grads, task_losses, present,
                                                    state_values, scale)
-        finite = all_finite(task_losses, grads, self.optimizer)
+        check = self.on_nonfinite != "ignore"
+        if check:
+            finite = all_finite(task_losses, grads, self.optimizer)
 
         new_trainable, new_optimizer = self.optimizer.stateless_apply(
             optimizer_values, grads, trainable)
@@ -253,6 +255,8 @@ class JAXTrainer:
         logs, new_metrics = self._run_logging(log, metrics_values, state_values)
         new_state = (state_values.get(t_vars), state_values.get(nt_vars),
                      opt_state.get(self.optimizer.variables), new_metrics)
+        if not check:
+            return logs, new_state
         # A non-finite step changes nothing: skipped, or recorded for the train function
         # to raise, and then no later step changes anything either.
         old_state = (trainable, non_trainable, optimizer_values, metrics_values)

@@ -124,11 +124,12 @@ class TensorFlowTrainer:
         if weighting.needs_last_shared_gradients:
             grads = self._with_weighting_gradients(tape, task_losses, present, per_task, variables, grads)
         del tape
-        finite = all_finite(task_losses, grads, self.optimizer)
-        if not skip_nonfinite and self.jit_compile:
+        if self.on_nonfinite != "ignore":
+            finite = all_finite(task_losses, grads, self.optimizer)
+        if self._records_nonfinite():
             # XLA cannot compile assertions.
             self._record_nonfinite(task_losses, finite)
-        elif not skip_nonfinite:
+        elif self.on_nonfinite == "raise":
             self._assert_finite(task_losses, finite)
         self.optimizer.apply(grads, variables)
         if per_task_state:
