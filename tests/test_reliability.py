@@ -367,6 +367,19 @@ def test_xla_nonfinite_check_runs_inside_the_fast_dispatch_train_function(monkey
     assert model._nonfinite_record[0].numpy() == -1  # reset for the next fit
 
 
+@pytest.mark.parametrize("steps_per_execution", [1, 2])
+def test_xla_step_logs_show_only_the_models_metrics(make_model, two_task_data, steps_per_execution):
+    # The step reports its non-finite record with its logs; the train function takes it out.
+    model = make_model(jit_compile=True, steps_per_execution=steps_per_execution)
+    x, y = two_task_data()
+    batch_logs = []
+    keep = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: batch_logs.append(set(logs)))
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[keep]).history
+    expected = set(model.get_metrics_result())
+    assert set(history) == expected and batch_logs and all(k == expected for k in batch_logs)
+    assert set(model.train_on_batch(x[:8], {k: v[:8] for k, v in y.items()}, return_dict=True)) == expected
+
+
 def test_xla_nonfinite_check_with_several_steps_per_execution(make_model, two_task_data):
     # Keras' own train function, then a read of the record after each execution.
     model = make_model(jit_compile=True, steps_per_execution=2)

@@ -95,6 +95,8 @@ def one_call_per_step(model, step, keras_function, check_nonfinite=False):
     assertion raises the recorded error, instead of an eager read of the record
     after each call.
     """
+    from keras_mtl.backend.tensorflow.trainer import RECORDED_STEP
+
     # Keras' own wrapper: `Optional` placeholders in the data stand for None.
     one_step = tf.autograph.experimental.do_not_convert(model._autoconvert_optionals(step))
     if model.jit_compile:
@@ -105,7 +107,10 @@ def one_call_per_step(model, step, keras_function, check_nonfinite=False):
     def on_iterator(iterator):
         logs = one_step(iterator.get_next())
         if check_nonfinite:
-            tf.debugging.Assert(model._nonfinite_record[0] < 0, ["keras_mtl: non-finite step"])
+            # The step's logs carry its non-finite record (the trainer's RECORDED_STEP).
+            logs = dict(logs)
+            recorded = logs.pop(RECORDED_STEP)
+            tf.debugging.Assert(recorded < 0, ["keras_mtl: non-finite step"])
         return logs
 
     on_same_iterator = IteratorCall(on_iterator)

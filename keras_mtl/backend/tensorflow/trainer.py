@@ -14,6 +14,11 @@ from keras_mtl.backend.common import (all_finite, combine_rows, flatten_gradient
 from keras_mtl.backend.tensorflow import fast_dispatch
 
 
+# The log where an XLA step under on_nonfinite="raise" reports its non-finite record
+# (the first non-finite step, -1 for none); the train function takes it out.
+RECORDED_STEP = "keras_mtl_nonfinite_step"
+
+
 class _PackedLogs:
     """A step's float32 scalar logs as one vector, and back.
 
@@ -151,7 +156,11 @@ class TensorFlowTrainer:
                               self.get_metrics_result)
             return self._for_reduction(metrics)
         self._update_trackers(x, total, logged_losses, weights, counts)
-        return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
+        logs = self.compute_metrics(x, y, y_pred, sample_weight)
+        if self._records_nonfinite():
+            # The record's step with the logs: the train function reads it there.
+            logs = {**logs, RECORDED_STEP: ops.cast(self._nonfinite_record[0], "float32")}
+        return self._for_reduction(logs)
 
 
     def _for_reduction(self, logs):
@@ -356,15 +365,21 @@ class TensorFlowTrainer:
 
     def _checking_nonfinite(self, function):
         """`function` (a train function), then, where the step records non-finite
-        steps (XLA), a read of the record that raises the recorded error: right
-        after the failing call, without a batch-level callback (which would make
-        Keras convert every batch's logs to Python floats before the next step)."""
+        steps (XLA), a look at the record that the step's logs carry (a read of the
+        record where they do not), raising the recorded error: right after the
+        failing call, without a batch-level callback (which would make Keras convert
+        every batch's logs to Python floats before the next step)."""
         if not self._records_nonfinite():
             return function
 
         def checked(*args, **kwargs):
             logs = function(*args, **kwargs)
-            self._raise_recorded_nonfinite()
+            if isinstance(logs, dict) and RECORDED_STEP in logs:
+                logs = dict(logs)
+                if float(logs.pop(RECORDED_STEP)) >= 0:
+                    self._raise_recorded_nonfinite()
+            else:
+                self._raise_recorded_nonfinite()
             return logs
 
         return checked
