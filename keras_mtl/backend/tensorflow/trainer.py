@@ -15,7 +15,8 @@ from keras_mtl.backend.tensorflow import fast_dispatch
 
 
 # The log where an XLA step under on_nonfinite="raise" reports its non-finite record
-# (the first non-finite step, -1 for none); the train function takes it out.
+# (the first non-finite step, -1 for none; only its sign is read there, the step itself
+# from the record); the train function takes it out.
 RECORDED_STEP = "keras_mtl_nonfinite_step"
 
 
@@ -40,7 +41,7 @@ class _PackedLogs:
         if len(names) < 2:
             return logs
         self.order, self.names = list(logs), names
-        packed = {k: v for k, v in logs.items() if k not in set(names)}
+        packed = {k: v for k, v in logs.items() if k not in names}
         packed[self.KEY] = tf.stack([logs[k] for k in names])
         return packed
 
