@@ -20,30 +20,22 @@ def flatten_gradients(grads, sources):
 
 def unflatten(vector, like):
     """Splits a flat vector into pieces shaped like the variables or tensors `like`."""
-    return _split(vector, [tuple(t.shape) if _static(t) else ops.shape(t) for t in like])
-
-
-def _static(t):
-    return None not in tuple(t.shape)
-
-
-def _row_shape(block):
-    """The shape of one row of `block` (a tuple when static)."""
-    return tuple(block.shape[1:]) if _static(block) else ops.shape(block)[1:]
+    parts, offset = [], 0
+    for t in like:
+        static = None not in tuple(t.shape)
+        shape = tuple(t.shape) if static else ops.shape(t)
+        size = int(np.prod(t.shape)) if static else ops.size(t)
+        parts.append(ops.reshape(vector[offset:offset + size], shape))
+        offset = offset + size
+    return parts
 
 
 def _row_like(vector, block):
     """A flat `vector` shaped like one row of `block`."""
-    return vector if len(block.shape) == 2 else ops.reshape(vector, _row_shape(block))
-
-
-def _split(vector, shapes):
-    parts, offset = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape)) if isinstance(shape, tuple) else ops.prod(shape)
-        parts.append(ops.reshape(vector[offset:offset + size], shape))
-        offset = offset + size
-    return parts
+    if len(block.shape) == 2:
+        return vector
+    static = None not in tuple(block.shape)
+    return ops.reshape(vector, tuple(block.shape[1:]) if static else ops.shape(block)[1:])
 
 
 def combine_rows(method, matrix, losses, present, sum_gramian=None):
@@ -80,7 +72,7 @@ def combine_blocks(method, blocks, losses, present, sum_gramian=None):
     combined, weights = method.combine_gradients(matrix, losses, present)
     if len(blocks) == 1:
         return [_row_like(combined, blocks[0])], weights, None
-    return _split(combined, [_row_shape(b) for b in blocks]), weights, None
+    return unflatten(combined, [b[0] for b in blocks]), weights, None
 
 
 def all_finite(task_losses, grads, optimizer):
