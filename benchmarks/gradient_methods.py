@@ -15,8 +15,9 @@ K x P matrix of per-task gradients.
    five timed blocks).
 
 On the JAX backend (`KERAS_BACKEND=jax`) part 1 times keras_mtl's JAX trainer
-(jit-compiled steps; per-task gradients by `jax.jacrev`, see
-`keras_mtl/backend/jax/trainer.py`).
+(jit-compiled steps; per-task gradients by one `jax.vjp` and a pullback per task in
+"shared_parameters" mode, by `jax.jacrev` through the heads in "representation" mode,
+see `keras_mtl/backend/jax/trainer.py`).
 
     python benchmarks/gradient_methods.py [--quick]
 """

@@ -30,22 +30,49 @@ def unflatten(vector, like):
     return parts
 
 
+def _row_like(vector, block):
+    """A flat `vector` shaped like one row of `block`."""
+    if len(block.shape) == 2:
+        return vector
+    static = None not in tuple(block.shape)
+    return ops.reshape(vector, tuple(block.shape[1:]) if static else ops.shape(block)[1:])
+
+
 def combine_rows(method, matrix, losses, present, sum_gramian=None):
-    """`(combined, weights, residual)` of a gradient method for the K x P matrix of
-    per-task gradients of one replica holding the whole batch: through the Gramian
-    when the method needs only that, else through `combine_gradients` (residual
-    None: the method reports none). `sum_gramian`, when given, turns this matrix's
+    """`combine_blocks` for the K x P matrix of per-task gradients: `(combined,
+    weights, residual)`, `combined` of shape (P,)."""
+    (combined,), weights, residual = combine_blocks(method, [matrix], losses, present,
+                                                    sum_gramian)
+    return combined, weights, residual
+
+
+def combine_blocks(method, blocks, losses, present, sum_gramian=None):
+    """`(combined, weights, residual)` of a gradient method for per-task gradients in
+    blocks of one replica holding the whole batch: `blocks[i]` holds the K tasks'
+    gradients of one tensor (shape (K,) + its shape), `combined[i]` the combined
+    gradient of that tensor. When the method needs only the Gramian, that is the sum
+    of the blocks' Gramians and the weights apply to each block, so the K x P matrix
+    of all blocks is never built; else `combine_gradients` gets that matrix (residual
+    None: the method reports none). `sum_gramian`, when given, turns these blocks'
     Gramian into the global batch's (replicas whose rows each span part of it); the
-    weights then apply to this matrix's rows."""
+    weights then apply to these blocks."""
+    rows = [b if len(b.shape) == 2 else ops.reshape(b, (b.shape[0], -1)) for b in blocks]
     if method.uses_gramian:
-        rows = ops.cast(matrix, keras.config.floatx())
-        gram = gramian(rows)
+        rows = [ops.cast(r, keras.config.floatx()) for r in rows]
+        gram = gramian(rows[0])
+        for r in rows[1:]:
+            gram = gram + gramian(r)
         if sum_gramian is not None:
             gram = sum_gramian(gram)
         weights, residual = method.solve_gramian(gram, losses, present)
-        return ops.cast(apply_weights(weights, rows), matrix.dtype), weights, residual
+        combined = [_row_like(ops.cast(apply_weights(weights, r), b.dtype), b)
+                    for r, b in zip(rows, blocks)]
+        return combined, weights, residual
+    matrix = rows[0] if len(rows) == 1 else ops.concatenate(rows, axis=1)
     combined, weights = method.combine_gradients(matrix, losses, present)
-    return combined, weights, None
+    if len(blocks) == 1:
+        return [_row_like(combined, blocks[0])], weights, None
+    return unflatten(combined, [b[0] for b in blocks]), weights, None
 
 
 def all_finite(task_losses, grads, optimizer):

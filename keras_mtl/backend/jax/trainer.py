@@ -9,11 +9,13 @@ of the model include them, so every stateful call of a weighting method runs in 
 `keras.StatelessScope` that maps its variables to their values in the state.
 
 Gradients: `jax.value_and_grad` of the weighted objective for loss-weighting methods;
-the Jacobian of the vector `[objective, L_1..L_K, regularization]` (one `jax.vjp`, a
-pullback per entry) where per-task gradients are needed (gradient methods in
-"shared_parameters" mode, GradNorm's last shared kernel); in "representation" mode,
-`jax.vjp` through the trunk and `jax.jacrev` of the task losses with respect to the
-shared representation.
+where per-task gradients are needed (gradient methods in "shared_parameters" mode,
+GradNorm's last shared kernel), one `jax.vjp` of the vector `[objective, L_1..L_K,
+regularization]` and a pullback per needed entry or sum of entries; in "representation"
+mode, `jax.vjp` through the trunk and `jax.jacrev` of the task losses with respect to
+the shared representation. Gradient methods see the per-task gradients per variable
+(`combine_blocks`: the Gramian as a sum of per-variable Gramians), not as one K x P
+matrix.
 
 Mixed precision: under a `LossScaleOptimizer` (the `mixed_float16` policy) every loss
 is multiplied by the optimizer's loss scale before differentiation (`scale_loss`,
@@ -28,8 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_mtl.backend.common import (all_finite, combine_rows, flatten_gradients,
-                                      nonfinite_failure, unflatten)
+from keras_mtl.backend.common import all_finite, combine_blocks, nonfinite_failure
 
 # Under on_nonfinite="raise", how many calls of the train function pass between two
 # reads of the non-finite record (each read waits for the step to finish).
@@ -77,16 +78,21 @@ def _run(variables, values, fn, collect_losses=True):
     return out, state.get(variables)
 
 
-def _jacobian_rows(fn, primals):
-    """`(rows, aux)`: the Jacobian of the vector-valued `fn` (returning `(vector, aux)`)
-    at the list `primals`, `rows[v]` stacking every entry's gradient of `primals[v]`.
-    One forward pass and one pullback per entry: `jax.jacrev`'s vmapped pullback runs
-    convolution gradients several times slower on XLA's CPU backend
-    (`benchmarks/README.md`, gradient methods on JAX)."""
-    vector, pullback, aux = jax.vjp(fn, primals, has_aux=True)
-    eye = jnp.eye(vector.shape[0], dtype=vector.dtype)
-    per_entry = [pullback(eye[i])[0] for i in range(vector.shape[0])]
-    return [jnp.stack(parts) for parts in zip(*per_entry)], aux
+def _pullback(pullback, vector, entries):
+    """The gradients (one per primal) of the sum of the `entries` of `vector`, from
+    the `pullback` of its `jax.vjp`."""
+    cotangent = jnp.zeros(vector.shape, vector.dtype).at[jnp.asarray(entries)].set(1)
+    return pullback(cotangent)[0]
+
+
+def _pullback_rows(pullback, vector, entries):
+    """`rows[v]`: the gradients of `primals[v]` of each of the `entries` of `vector`,
+    stacked, from the `pullback` of its `jax.vjp`: a pullback per entry, as
+    `jax.jacrev`'s vmapped pullback runs convolution gradients several times slower on
+    XLA's CPU backend, and dense ones no faster (`benchmarks/README.md`, gradient
+    methods on JAX)."""
+    per_entry = [_pullback(pullback, vector, [i]) for i in entries]
+    return [jnp.stack(parts) for parts in zip(*per_entry)]
 
 
 def _scaled(value, scale):
@@ -94,14 +100,15 @@ def _scaled(value, scale):
     return value if scale is None else value * ops.cast(scale, value.dtype)
 
 
-def _combine_unscaled(method, matrix, losses, present, scale):
-    """`combine_rows` for rows that carry the loss `scale`: the method sees them
-    without it, and the combined gradient gets it back (in the rows' dtype)."""
+def _combine_unscaled(method, blocks, losses, present, scale):
+    """`combine_blocks` for blocks that carry the loss `scale`: the method sees them
+    without it, and the combined gradients get it back (in the blocks' dtypes)."""
     if scale is None:
-        return combine_rows(method, matrix, losses, present)
-    combined, weights, residual = combine_rows(
-        method, ops.cast(matrix, keras.config.floatx()) / scale, losses, present)
-    return ops.cast(combined * scale, matrix.dtype), weights, residual
+        return combine_blocks(method, blocks, losses, present)
+    combined, weights, residual = combine_blocks(
+        method, [ops.cast(b, keras.config.floatx()) / scale for b in blocks], losses, present)
+    return ([ops.cast(c * scale, b.dtype) for c, b in zip(combined, blocks)], weights,
+            residual)
 
 
 class _NonfiniteCheck(keras.callbacks.Callback):
@@ -191,11 +198,13 @@ class JAXTrainer:
         model_vars = t_vars + nt_vars
         residual = None
         scale = self._loss_scale(optimizer_values)
+        regularized = []  # whether the model has regularization losses (seen when tracing)
 
         def objective(trainable_values):
             def step():
                 y_pred, regularization, logged, counts, present, task_losses = self._forward(
                     x, y, sample_weight, training=True)
+                regularized.append(bool(self.losses))
                 total, weights = self._weigh(y, y_pred, sample_weight, task_losses, present,
                                              regularization)
                 vector = ops.concatenate([ops.reshape(total, (1,)), task_losses,
@@ -218,17 +227,20 @@ class JAXTrainer:
             (_, (aux, new_nt)), grads = jax.value_and_grad(scalar, has_aux=True)(trainable)
             weights = aux[5]
         else:
-            rows, (aux, new_nt) = _jacobian_rows(objective, trainable)
+            vector, pullback, (aux, new_nt) = jax.vjp(objective, trainable, has_aux=True)
             weights = aux[5]
-            grads = [r[0] for r in rows]
+            task_rows = _pullback_rows(pullback, vector, range(1, len(self.task_names) + 1))
             if mode == "shared_parameters":
                 grads, weights, residual, new_nt = self._shared_parameter_gradients(
-                    rows, aux, t_vars, nt_vars, new_nt, trainable, scale)
+                    task_rows, pullback, vector, regularized[0], aux, t_vars, nt_vars, new_nt,
+                    trainable, scale)
+            else:
+                grads = _pullback(pullback, vector, [0])
         y_pred, logged, counts, present, task_losses, _, total = aux
         state_values = _State(model_vars, list(trainable) + list(new_nt))
         if weighting.needs_last_shared_gradients:
-            grads = self._with_weighting_gradients(rows, t_vars, grads, task_losses, present,
-                                                   state_values, scale)
+            grads = self._with_weighting_gradients(task_rows, t_vars, grads, task_losses,
+                                                   present, state_values, scale)
         check = self.on_nonfinite != "ignore"
         if check:
             finite = all_finite(task_losses, grads, self.optimizer)
@@ -278,39 +290,42 @@ class JAXTrainer:
             new_state = (new_state[0], recorded.get(nt_vars)) + new_state[2:]
         return logs, new_state
 
-    def _shared_parameter_gradients(self, rows, aux, t_vars, nt_vars, new_nt, trainable, scale):
+    def _shared_parameter_gradients(self, task_rows, pullback, vector, regularized, aux,
+                                    t_vars, nt_vars, new_nt, trainable, scale):
         """Gradients when a gradient method combines the per-task gradients of the
-        shared variables (rows 1..K of `rows`); other variables get the gradient of
-        the summed task losses, all variables that of the regularization (all of
-        them times the loss `scale`, the method's rows without it)."""
+        shared variables (`task_rows`, K per variable); other variables get the
+        gradient of the summed task losses and the regularization (one pullback),
+        the shared ones that of the regularization too, from a pullback of its own
+        only when the model has regularization losses (with zero cotangents XLA
+        still runs the task losses' whole backward pass). All of them carry the loss
+        `scale`; the method sees the rows without it."""
         _, _, _, present, task_losses, _, _ = aux
         num_tasks = len(self.task_names)
         shared_ids = {id(v) for v in self.shared_variables}
         index = [i for i, v in enumerate(t_vars) if id(v) in shared_ids]
-        sources = [trainable[i] for i in index]
-        matrix = ops.stack([flatten_gradients([rows[i][k] for i in index], sources)
-                            for k in range(1, num_tasks + 1)])
         state = _State(t_vars + nt_vars, list(trainable) + list(new_nt))
         combined, weights, residual = state.run(
             self.weighting.variables,
-            lambda: _combine_unscaled(self.weighting, matrix, task_losses, present, scale))
-        combined = dict(zip(index, unflatten(combined, sources)))
-        grads = []
-        for i, r in enumerate(rows):
-            regularization = r[num_tasks + 1]
-            if i in combined:
-                grads.append(combined[i] + regularization)
-            else:
-                grads.append(ops.sum(r[1:num_tasks + 1], axis=0) + regularization)
+            lambda: _combine_unscaled(self.weighting, [task_rows[i] for i in index],
+                                      task_losses, present, scale))
+        combined = dict(zip(index, combined))
+        last = num_tasks + 1 if regularized else num_tasks
+        summed = _pullback(pullback, vector, list(range(1, last + 1)))
+        if regularized:
+            regularization = _pullback(pullback, vector, [num_tasks + 1])
+            combined = {i: c + regularization[i] for i, c in combined.items()}
+        grads = [combined.get(i, g) for i, g in enumerate(summed)]
         return grads, weights, residual, state.get(nt_vars)
 
-    def _with_weighting_gradients(self, rows, t_vars, grads, task_losses, present, state, scale):
+    def _with_weighting_gradients(self, task_rows, t_vars, grads, task_losses, present, state,
+                                  scale):
         """GradNorm: the method's own gradients from the per-task gradients of the
-        last shared kernel (rows 1..K), times the loss `scale` like every gradient."""
+        last shared kernel (`task_rows`, K per variable), times the loss `scale` like
+        every gradient."""
         num_tasks = len(self.task_names)
         kernel = self.last_shared_kernel
         at = next(i for i, v in enumerate(t_vars) if v is kernel)
-        kernel_grads = ops.reshape(rows[at][1:num_tasks + 1], (num_tasks, -1))
+        kernel_grads = ops.reshape(task_rows[at], (num_tasks, -1))
         if scale is not None:
             kernel_grads = ops.cast(kernel_grads, keras.config.floatx()) / scale
         own = state.run(self.weighting.variables,
@@ -352,7 +367,6 @@ class JAXTrainer:
         trunk, heads = self._split_at_representation()
         t_vars, nt_vars = self.trainable_variables, self.non_trainable_variables
         model_vars = t_vars + nt_vars
-        num_tasks = len(self.task_names)
 
         def run_trunk(trainable_values):
             rep, new_nt = _run(model_vars, list(trainable_values) + list(non_trainable),
@@ -377,13 +391,12 @@ class JAXTrainer:
         (rep_rows, head_rows), (aux, new_nt) = jax.jacrev(
             run_heads, argnums=(0, 1), has_aux=True)(representation, trainable)
         _, _, _, present, task_losses, _, objective = aux
-        matrix = ops.stack([flatten_gradients([r[k] for r in rep_rows], representation)
-                            for k in range(num_tasks)])
         state = _State(model_vars, list(trainable) + list(new_nt))
         combined, weights, residual = state.run(
             self.weighting.variables,
-            lambda: _combine_unscaled(self.weighting, matrix, task_losses, present, scale))
-        (trunk_grads,) = trunk_vjp(unflatten(combined, representation))
+            lambda: _combine_unscaled(self.weighting, list(rep_rows), task_losses, present,
+                                      scale))
+        (trunk_grads,) = trunk_vjp(combined)
 
         def regularization(trainable_values):
             def forward():
