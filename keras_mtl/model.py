@@ -308,8 +308,9 @@ class MultiTaskModel(Trainer, keras.Model):
                 costs a copy of the training state per step), or "ignore" (no check,
                 as in plain Keras: the step is applied, and `keras.callbacks.
                 TerminateOnNaN` can stop training at a non-finite loss). The check of
-                "raise" costs one reduction per gradient: about 5% of the step of a
-                small MLP (`benchmarks/overhead.py`).
+                "raise" costs one reduction per gradient, and on JAX a select that
+                keeps a failed step's state: about 5% (TensorFlow) and 13% (JAX) of a
+                1 ms step of a small MLP (`benchmarks/README.md`).
             freeze_absent_tasks: when a batch has no label for a task (its sample
                 weights sum to 0), leave that task's variables and optimizer state
                 untouched, as if only the present tasks' heads and the trunk were
