@@ -233,6 +233,26 @@ def test_nonfinite_step_is_skipped_as_if_its_batch_were_not_there():
             np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
+@pytest.mark.parametrize("policy", ["skip", "raise"])
+def test_a_nonfinite_step_changes_nothing_when_assignments_bypass_the_gate(monkeypatch, policy):
+    """The optimizer's assignments are gated as they are made; were a Keras release to
+    assign variables in a stateless scope some other way, the step still selects
+    every value that did not go through the gate."""
+    from keras_mtl.backend.jax import trainer as jax_trainer
+    monkeypatch.setattr(jax_trainer._GatedScope, "add_update", keras.StatelessScope.add_update)
+    x, y = _nan_batch_data()
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="dwa", on_nonfinite=policy)
+    model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
+    before = _state(model)
+    try:
+        model.train_on_batch(x[16:32], {k: v[16:32] for k, v in y.items()})
+    except FloatingPointError:
+        assert policy == "raise"
+    for a, b in zip(before, _state(model)):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("weighting", ["uncertainty", "dwa", "famo"])
 def test_keras_file_round_trip(tmp_path, weighting):
     model, _ = _fit(weighting)

@@ -17,6 +17,12 @@ the shared representation. Gradient methods see the per-task gradients per varia
 (`combine_blocks`: the Gramian as a sum of per-variable Gramians), not as one K x P
 matrix.
 
+Non-finite steps (`on_nonfinite` "raise" and "skip"): a step whose task losses or
+gradients are not finite changes no state. The optimizer applies the gradients in a
+`keras.StatelessScope` that makes each of its assignments only where the step is
+applied (`_GatedScope`), which lets XLA update the state in place; every other value
+the step returns is selected between its new and old value.
+
 Mixed precision: under a `LossScaleOptimizer` (the `mixed_float16` policy) every loss
 is multiplied by the optimizer's loss scale before differentiation (`scale_loss`,
 read from the step's optimizer state) and the optimizer's `stateless_apply` unscales
@@ -76,6 +82,44 @@ def _run(variables, values, fn, collect_losses=True):
     state = _State(variables, values)
     out = state.run(variables, fn, collect_losses=collect_losses)
     return out, state.get(variables)
+
+
+class _GatedScope(keras.StatelessScope):
+    """A `keras.StatelessScope` in which an assignment takes effect only where `gate`
+    is true (elsewhere the variable keeps its value); `gated` maps the ids of the
+    values it assigned to them (held, so that no other value takes an id)."""
+
+    def __init__(self, gate, state_mapping):
+        super().__init__(state_mapping=state_mapping)
+        self.gate, self.gated = gate, {}
+
+    def add_update(self, update):
+        variable, value = update
+        kept = jnp.where(self.gate, value, self.get_current_value(variable))
+        # Later reads of the variable (Adam's update reads the moments it has just
+        # assigned) read the gated value: without the barrier XLA recomputes the moments
+        # from their old values there, and copies the whole state to keep both.
+        kept = jax.lax.optimization_barrier(kept)
+        self.gated[id(kept)] = kept
+        super().add_update((variable, kept))
+
+
+def _gated_apply(gate, optimizer, optimizer_values, grads, variables, values):
+    """`(new values, new optimizer values, gated)`: `optimizer.stateless_apply(
+    optimizer_values, grads, values)` (`values`: those of the `variables` the
+    optimizer was built on) with each of the optimizer's assignments made only where
+    `gate` is true, which lets XLA update the state in place, and the values so
+    gated by id (a value that changed in another way is not among them: whatever
+    way a Keras release assigns variables in a stateless scope, a value is trusted
+    only if it went through the gate). With `gate` None,
+    or a `LossScaleOptimizer` (which assigns in its own `lax.cond`), nothing is gated."""
+    if gate is None or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return (*optimizer.stateless_apply(optimizer_values, grads, values), {})
+    variables = list(variables) + list(optimizer.variables)
+    with _GatedScope(gate, list(zip(variables, list(values) + list(optimizer_values)))) as scope:
+        optimizer.apply(grads)
+    new = [scope.get_current_value(v) for v in variables]
+    return new[:len(values)], new[len(values):], scope.gated
 
 
 def _pullback(pullback, vector, entries):
@@ -241,12 +285,15 @@ class JAXTrainer:
         if weighting.needs_last_shared_gradients:
             grads = self._with_weighting_gradients(task_rows, t_vars, grads, task_losses,
                                                    present, state_values, scale)
-        check = self.on_nonfinite != "ignore"
-        if check:
+        applied = record = None
+        if self.on_nonfinite != "ignore":
+            # A non-finite step changes nothing: skipped, or recorded for the train
+            # function to raise, and then no later step changes anything either.
             finite = all_finite(task_losses, grads, self.optimizer)
-
-        new_trainable, new_optimizer = self.optimizer.stateless_apply(
-            optimizer_values, grads, trainable)
+            applied, record = self._nonfinite_gate(finite, nt_vars, non_trainable,
+                                                   optimizer_values, task_losses)
+        new_trainable, new_optimizer, gated = _gated_apply(
+            applied, self.optimizer, optimizer_values, grads, t_vars, trainable)
         state_values.set(t_vars, new_trainable)
         opt_state = _State(self.optimizer.variables, new_optimizer)
         self._freeze(state_values, opt_state, trainable, optimizer_values, present)
@@ -267,28 +314,34 @@ class JAXTrainer:
         logs, new_metrics = self._run_logging(log, metrics_values, state_values)
         new_state = (state_values.get(t_vars), state_values.get(nt_vars),
                      opt_state.get(self.optimizer.variables), new_metrics)
-        if not check:
+        if applied is None:
             return logs, new_state
-        # A non-finite step changes nothing: skipped, or recorded for the train function
-        # to raise, and then no later step changes anything either.
+        # The values of the optimizer's gated assignments stand; every other value the
+        # step returns is selected.
         old_state = (trainable, non_trainable, optimizer_values, metrics_values)
-        applied = finite
-        record = self.__dict__["_nonfinite_record"]
-        if record:
-            old_nt = _State(nt_vars, non_trainable)
-            failed_step, failed_losses = old_nt.get(record)
-            first_failure = ops.logical_and(ops.logical_not(finite), failed_step < 0)
-            applied = ops.logical_and(finite, failed_step < 0)
-            iterations = _State(self.optimizer.variables, optimizer_values).get(
-                [self.optimizer.iterations])[0]
-        new_state = jax.tree.map(lambda new, old: jnp.where(applied, new, old), new_state, old_state)
-        if record:
+        new_state = jax.tree.map(
+            lambda new, old: new if id(new) in gated else jnp.where(applied, new, old),
+            new_state, old_state)
+        if record is not None:
             recorded = _State(nt_vars, new_state[1])
-            recorded.set(record, [
-                jnp.where(first_failure, ops.cast(iterations, "int32"), failed_step),
-                jnp.where(first_failure, ops.cast(task_losses, failed_losses.dtype), failed_losses)])
+            recorded.set(self._nonfinite_record, record)
             new_state = (new_state[0], recorded.get(nt_vars)) + new_state[2:]
         return logs, new_state
+
+    def _nonfinite_gate(self, finite, nt_vars, non_trainable, optimizer_values, task_losses):
+        """`(applied, record)`: whether the step changes the state (it is finite, and
+        under "raise" no earlier step failed), and under "raise" the new values of
+        the non-finite record (the first failed step's number and task losses)."""
+        record = self.__dict__["_nonfinite_record"]
+        if not record:
+            return finite, None
+        failed_step, failed_losses = _State(nt_vars, non_trainable).get(record)
+        iterations = _State(self.optimizer.variables, optimizer_values).get(
+            [self.optimizer.iterations])[0]
+        first_failure = ops.logical_and(ops.logical_not(finite), failed_step < 0)
+        return ops.logical_and(finite, failed_step < 0), [
+            jnp.where(first_failure, ops.cast(iterations, "int32"), failed_step),
+            jnp.where(first_failure, ops.cast(task_losses, failed_losses.dtype), failed_losses)]
 
     def _shared_parameter_gradients(self, task_rows, pullback, vector, regularized, aux,
                                     t_vars, nt_vars, new_nt, trainable, scale):
