@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 import keras_mtl  # noqa: E402
-from keras_mtl.backend.common import flatten_gradients, unflatten  # noqa: E402
+from keras_mtl.backend.common import combine_blocks, flatten_gradients  # noqa: E402
 from keras_mtl.weighting import (aligned_mtl, cagrad, graddrop, gradvac, imtl, mgda,  # noqa: E402,F401
                                  nash_mtl, pcgrad)
 
@@ -89,18 +89,20 @@ def _setting(name, k, n):
 def fused_gradient_method_gradients(self, tape, task_losses, present, scaled_per_task, scaled_rest,
                                     scaled_regularization, variables, representation=None):
     """`MultiTaskModel._gradient_method_gradients` with one gradient call per task
-    for both the K x P row and that task's own variables (proposed change)."""
+    for both that task's per-variable blocks and its own variables (proposed change;
+    one replica, no loss scale)."""
     shared_ids = {id(v) for v in self.shared_variables}
     shared = [v for v in variables if id(v) in shared_ids]
     sources = shared if representation is None else representation
-    rows, by_id = [], {}
+    per_task, by_id = [], {}
     for name, loss in zip(self.task_names, scaled_per_task):
         own = list(self.task_variables[name])
-        grads = tape.gradient(loss, list(sources) + own)
-        rows.append(flatten_gradients(grads[:len(sources)], sources))
+        grads = tape.gradient(loss, list(sources) + own,
+                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        per_task.append(grads[:len(sources)])
         by_id.update(zip((id(v) for v in own), grads[len(sources):]))
-    combined, weights = self.weighting.combine_gradients(ops.stack(rows), task_losses, present)
-    combined = unflatten(combined, sources)
+    blocks = [ops.stack(grads) for grads in zip(*per_task)]
+    combined, weights, _ = combine_blocks(self.weighting, blocks, task_losses, present)
     if representation is not None:
         combined = tape.gradient(representation, shared, output_gradients=combined)
     by_id.update(zip((id(v) for v in shared), combined))

@@ -67,7 +67,9 @@ def num_replicas():
 
 
 def replica_sum(value):
-    """The sum of `value` over the replicas (every replica gets the same result)."""
+    """The sum of `value` (a tensor, or a list or other nested structure of tensors,
+    reduced in one batched all-reduce) over the replicas (every replica gets the same
+    result)."""
     context = _context()
     if context is None:
         return value

@@ -38,14 +38,6 @@ def _row_like(vector, block):
     return ops.reshape(vector, tuple(block.shape[1:]) if static else ops.shape(block)[1:])
 
 
-def combine_rows(method, matrix, losses, present, sum_gramian=None):
-    """`combine_blocks` for the K x P matrix of per-task gradients: `(combined,
-    weights, residual)`, `combined` of shape (P,)."""
-    (combined,), weights, residual = combine_blocks(method, [matrix], losses, present,
-                                                    sum_gramian)
-    return combined, weights, residual
-
-
 def combine_blocks(method, blocks, losses, present, sum_gramian=None):
     """`(combined, weights, residual)` of a gradient method for per-task gradients in
     blocks of one replica holding the whole batch: `blocks[i]` holds the K tasks'
@@ -73,6 +65,19 @@ def combine_blocks(method, blocks, losses, present, sum_gramian=None):
     if len(blocks) == 1:
         return [_row_like(combined, blocks[0])], weights, None
     return unflatten(combined, [b[0] for b in blocks]), weights, None
+
+
+def combine_unscaled(method, blocks, losses, present, scale, sum_gramian=None):
+    """`combine_blocks` for blocks that carry the loss `scale` of mixed precision (None
+    without one): the method sees them without it, and the combined gradients get it
+    back (in the blocks' dtypes)."""
+    if scale is None:
+        return combine_blocks(method, blocks, losses, present, sum_gramian)
+    combined, weights, residual = combine_blocks(
+        method, [ops.cast(b, keras.config.floatx()) / scale for b in blocks], losses, present,
+        sum_gramian)
+    return ([ops.cast(c * scale, b.dtype) for c, b in zip(combined, blocks)], weights,
+            residual)
 
 
 def all_finite(task_losses, grads, optimizer):

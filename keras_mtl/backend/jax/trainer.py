@@ -36,7 +36,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_mtl.backend.common import all_finite, combine_blocks, nonfinite_failure
+from keras_mtl.backend.common import all_finite, combine_unscaled, nonfinite_failure
 
 # Under on_nonfinite="raise", how many calls of the train function pass between two
 # reads of the non-finite record (each read waits for the step to finish).
@@ -142,17 +142,6 @@ def _pullback_rows(pullback, vector, entries):
 def _scaled(value, scale):
     """`value` times the loss scale (in its dtype), or `value` without one."""
     return value if scale is None else value * ops.cast(scale, value.dtype)
-
-
-def _combine_unscaled(method, blocks, losses, present, scale):
-    """`combine_blocks` for blocks that carry the loss `scale`: the method sees them
-    without it, and the combined gradients get it back (in the blocks' dtypes)."""
-    if scale is None:
-        return combine_blocks(method, blocks, losses, present)
-    combined, weights, residual = combine_blocks(
-        method, [ops.cast(b, keras.config.floatx()) / scale for b in blocks], losses, present)
-    return ([ops.cast(c * scale, b.dtype) for c, b in zip(combined, blocks)], weights,
-            residual)
 
 
 class _NonfiniteCheck(keras.callbacks.Callback):
@@ -359,8 +348,8 @@ class JAXTrainer:
         state = _State(t_vars + nt_vars, list(trainable) + list(new_nt))
         combined, weights, residual = state.run(
             self.weighting.variables,
-            lambda: _combine_unscaled(self.weighting, [task_rows[i] for i in index],
-                                      task_losses, present, scale))
+            lambda: combine_unscaled(self.weighting, [task_rows[i] for i in index],
+                                     task_losses, present, scale))
         combined = dict(zip(index, combined))
         last = num_tasks + 1 if regularized else num_tasks
         summed = _pullback(pullback, vector, list(range(1, last + 1)))
@@ -447,8 +436,8 @@ class JAXTrainer:
         state = _State(model_vars, list(trainable) + list(new_nt))
         combined, weights, residual = state.run(
             self.weighting.variables,
-            lambda: _combine_unscaled(self.weighting, list(rep_rows), task_losses, present,
-                                      scale))
+            lambda: combine_unscaled(self.weighting, list(rep_rows), task_losses, present,
+                                     scale))
         (trunk_grads,) = trunk_vjp(combined)
 
         def regularization(trainable_values):

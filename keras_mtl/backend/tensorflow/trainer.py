@@ -9,8 +9,8 @@ import tensorflow as tf
 from keras import ops
 
 from keras_mtl import _distribute, _private
-from keras_mtl.backend.common import (all_finite, combine_rows, flatten_gradients,
-                                      nonfinite_failure, unflatten)
+from keras_mtl.backend.common import (all_finite, combine_unscaled, nonfinite_failure,
+                                      unflatten)
 from keras_mtl.backend.tensorflow import fast_dispatch
 
 
@@ -246,44 +246,47 @@ class TensorFlowTrainer:
         `(gradients, task_weights, residual)` (residual None when the method reports
         none).
 
-        The K x P matrix holds per-task gradients of the shared variables, or, with a
-        `representation` (list of tensors), of the shared representation; then the
-        combined representation gradient goes back through the trunk in one pass.
+        The method gets the per-task gradients in blocks (`combine_blocks`): the K
+        tasks' gradients of each shared variable, or, with a `representation` (list
+        of tensors), of each tensor of the shared representation; then the combined
+        representation gradient goes back through the trunk in one pass.
         """
         shared_ids = {id(v) for v in self.shared_variables}
         shared = [v for v in variables if id(v) in shared_ids]
         others = [v for v in variables if id(v) not in shared_ids]
         sources = shared if representation is None else representation
-        rows = [flatten_gradients(tape.gradient(l, sources), sources) for l in scaled_per_task]
-        matrix = ops.stack(rows)
+        # A source that a task's loss does not reach gets a zero gradient from it.
+        per_task = [tape.gradient(l, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+                    for l in scaled_per_task]
+        blocks = [ops.stack(grads) for grads in zip(*per_task)]
         # Methods see the true gradients: without the loss scale of mixed precision.
-        scale, dtype = self._loss_scale(), matrix.dtype
-        if scale is not None:
-            matrix = ops.cast(matrix, keras.config.floatx()) / scale
-        method, replicas, residual = self.weighting, _distribute.num_replicas(), None
+        method, scale = self.weighting, self._loss_scale()
         if representation is None:
-            # Each replica's rows are its share of the global batch's gradients: the
-            # method sees their sum, and every replica then holds the whole combined
-            # gradient (divided by the replica count, as replicas' gradients add up).
-            matrix = _distribute.replica_sum(matrix)
-        if method.uses_gramian or representation is None:
-            # For the representation, the replicas' rows span the batch: the global
-            # Gramian is the sum of the replicas' Gramians, and each replica applies
-            # the weights to its own rows.
-            combined, weights, residual = combine_rows(
-                method, matrix, task_losses, present,
-                sum_gramian=_distribute.replica_sum if representation is not None else None)
-        else:
-            matrix, start = _distribute.replica_concat(matrix, axis=1)
-            combined, weights = method.combine_gradients(matrix, task_losses, present)
+            # Each replica's blocks are its share of the global batch's gradients: the
+            # method sees their sums (one batched all-reduce), and every replica then
+            # holds the whole combined gradient (divided by the replica count, as
+            # replicas' gradients add up).
+            replicas = _distribute.num_replicas()
+            combined, weights, residual = combine_unscaled(
+                method, _distribute.replica_sum(blocks), task_losses, present, scale)
             if replicas > 1:
-                combined = combined[start:start + ops.shape(rows[0])[0]]
-        if representation is None and replicas > 1:
-            combined = combined / replicas
-        if scale is not None:
-            # float16 rows (of a float16 representation) need the scale back.
-            combined = ops.cast(combined * scale, dtype)
-        combined = unflatten(combined, sources)
+                combined = [c / replicas for c in combined]
+        elif method.uses_gramian:
+            # The replicas' blocks of the representation span the batch: the global
+            # Gramian is the sum of the replicas' Gramians, and each replica applies
+            # the weights to its own blocks.
+            combined, weights, residual = combine_unscaled(
+                method, blocks, task_losses, present, scale, sum_gramian=_distribute.replica_sum)
+        else:
+            # The method sees the K x P matrix of all replicas' blocks side by side;
+            # each replica keeps its own columns of the combined gradient.
+            matrix = ops.concatenate(
+                [ops.reshape(b, (len(scaled_per_task), -1)) for b in blocks], axis=1)
+            everyone, start = _distribute.replica_concat(matrix, axis=1)
+            (combined,), weights, residual = combine_unscaled(
+                method, [everyone], task_losses, present, scale)
+            combined = unflatten(combined[start:start + ops.shape(matrix)[1]],
+                                 [b[0] for b in blocks])
         if representation is not None:
             combined = tape.gradient(representation, shared, output_gradients=combined)
         if self.losses:
