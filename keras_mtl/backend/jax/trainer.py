@@ -278,7 +278,7 @@ class JAXTrainer:
         if self.on_nonfinite != "ignore":
             # A non-finite step changes nothing: skipped, or recorded for the train
             # function to raise, and then no later step changes anything either.
-            finite = all_finite(task_losses, grads, self.optimizer)
+            finite = all_finite(task_losses, grads, self.optimizer, test="entries")
             applied, record = self._nonfinite_gate(finite, nt_vars, non_trainable,
                                                    optimizer_values, task_losses)
         new_trainable, new_optimizer, gated = _gated_apply(
