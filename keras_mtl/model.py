@@ -305,12 +305,12 @@ class MultiTaskModel(Trainer, keras.Model):
                 TensorFlow the train function reads the record after each call, on
                 JAX every 32 calls and at the end of each epoch),
                 "skip" (the step changes no variable, optimizer or weighting state;
-                costs a copy of the training state per step), or "ignore" (no check,
+                on TensorFlow it costs a copy of the training state per step), or "ignore" (no check,
                 as in plain Keras: the step is applied, and `keras.callbacks.
                 TerminateOnNaN` can stop training at a non-finite loss). The check of
-                "raise" costs one reduction per gradient, and on JAX a select that
-                keeps a failed step's state: about 5% (TensorFlow) and 13% (JAX) of a
-                1 ms step of a small MLP (`benchmarks/README.md`).
+                "raise" costs one reduction per gradient, which every variable's
+                update waits for: about 5% of a 1 ms step of a small MLP on either
+                backend, nothing measurable on a SegNet (`benchmarks/README.md`).
             freeze_absent_tasks: when a batch has no label for a task (its sample
                 weights sum to 0), leave that task's variables and optimizer state
                 untouched, as if only the present tasks' heads and the trunk were
