@@ -305,9 +305,10 @@ class MultiTaskModel(Trainer, keras.Model):
                 TensorFlow the train function reads the record after each call, on
                 JAX every 32 calls and at the end of each epoch),
                 "skip" (the step changes no variable, optimizer or weighting state;
-                on TensorFlow it costs a copy of the training state per step), or "ignore" (no check,
-                as in plain Keras: the step is applied, and `keras.callbacks.
-                TerminateOnNaN` can stop training at a non-finite loss). The check of
+                on TensorFlow it costs a copy of the training state per step), or
+                "ignore" (no check, as in plain Keras: the step is applied, and
+                `keras.callbacks.TerminateOnNaN` can stop training at a non-finite
+                loss). The check of
                 "raise" costs one reduction per gradient, which every variable's
                 update waits for: about 5% of a 1 ms step of a small MLP on either
                 backend, nothing measurable on a SegNet (`benchmarks/README.md`).

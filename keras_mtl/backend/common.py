@@ -86,8 +86,8 @@ def all_finite(task_losses, grads, optimizer, test="sum"):
     reaches all). `test`: "sum" tests the sum of the tensors' sums (one reduction
     per tensor, the fewest ops for TensorFlow's graph executor: a NaN or Inf anywhere
     makes it non-finite, and so does a sum that overflows); "entries" tests every
-    entry (exact; XLA fuses the test into the reduction, faster than the sums on
-    JAX). Under a `LossScaleOptimizer`, which skips steps with non-finite scaled
+    entry (exact; on JAX, where XLA fuses the test into the reduction, as fast as
+    the sums). Under a `LossScaleOptimizer`, which skips steps with non-finite scaled
     gradients and lowers the scale itself, only the losses count."""
     tensors = [task_losses]
     if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
