@@ -61,3 +61,40 @@ def two_task_data():
         return x, {"a": rng.integers(0, 3, size=(n,)),
                    "b": rng.normal(size=(n, b_units)).astype("float32")}
     return make
+
+
+@keras.saving.register_keras_serializable(package="keras_mtl_tests")
+def _rmse(y, p):
+    return keras.ops.sqrt(keras.ops.mean(keras.ops.square(y - p)))
+
+
+@pytest.fixture
+def zero_error_model():
+    """Factory of a two-task model whose task "b" (RMSE) has, on zero inputs and zero
+    labels, a finite loss (0) and a NaN gradient (the derivative of sqrt at 0). Not
+    `two_task_model`, whose biases, once trained, move predictions off 0: without
+    biases, zero inputs predict exactly 0."""
+    def make(**compile_args):
+        inputs = keras.Input((8,))
+        h = keras.layers.Dense(16, activation="relu", use_bias=False, name="trunk")(inputs)
+        outputs = {n: keras.layers.Dense(k, use_bias=False, name=n)(h)
+                   for n, k in (("a", 3), ("b", 1))}
+        model = keras_mtl.MultiTaskModel(inputs=inputs, outputs=outputs, tasks=[
+            keras_mtl.Task("a", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+            keras_mtl.Task("b", loss=_rmse)])
+        model.compile(optimizer="adam", task_optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                      **compile_args)
+        return model
+    return make
+
+
+@pytest.fixture
+def zero_error_data(two_task_data):
+    """`(x, y)` of `two_task_data` with zero labels for task "b" and zero inputs in the
+    batch of 8 at index `zero_batch`: `zero_error_model`'s non-finite step."""
+    def make(zero_batch, n=32):
+        x, y = two_task_data(n)
+        y["b"][:] = 0.0
+        x[zero_batch * 8:(zero_batch + 1) * 8] = 0.0
+        return x, y
+    return make

@@ -96,41 +96,16 @@ def test_skipped_nonfinite_step_leaves_the_random_state_of_a_method_given_by_nam
         np.testing.assert_array_equal(a, b)
 
 
-@keras.saving.register_keras_serializable(package="reliability_test")
-def _rmse(y, p):
-    return keras.ops.sqrt(keras.ops.mean(keras.ops.square(y - p)))
-
-
-def _zero_error_model(**compile_args):
-    # Not `two_task_model`, whose biases, once trained, move predictions off 0: without
-    # biases, zero inputs predict exactly 0, so on zero labels task b's RMSE is 0, a
-    # finite loss whose gradient is NaN (the derivative of sqrt at 0).
-    inputs = keras.Input((8,))
-    h = keras.layers.Dense(16, activation="relu", use_bias=False, name="trunk")(inputs)
-    outputs = {n: keras.layers.Dense(k, use_bias=False, name=n)(h) for n, k in (("a", 3), ("b", 1))}
-    model = keras_mtl.MultiTaskModel(inputs=inputs, outputs=outputs, tasks=[
-        keras_mtl.Task("a", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-        keras_mtl.Task("b", loss=_rmse)])
-    model.compile(optimizer="adam", task_optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-                  **compile_args)
-    return model
-
-
-def _zero_error_data(x, y, zero_batch):
-    y["b"][:] = 0.0
-    x[zero_batch * 8:(zero_batch + 1) * 8] = 0.0
-    return x, y
-
-
 @pytest.mark.parametrize("weighting,jit_compile", [("equal", False), ("mgda", False), ("equal", True)])
-def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, jit_compile, two_task_data):
+def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, jit_compile, zero_error_model,
+                                                          zero_error_data):
     # A skipped step is as if its batch were not there: same weights, same logs.
-    x, y = _zero_error_data(*two_task_data(), zero_batch=2)
+    x, y = zero_error_data(zero_batch=2)
     keep = np.r_[0:16, 24:32]
     runs = []
     for data in ((x, y), (x[keep], {k: v[keep] for k, v in y.items()})):
         keras.utils.set_random_seed(0)
-        model = _zero_error_model(on_nonfinite="skip", weighting=weighting, jit_compile=jit_compile)
+        model = zero_error_model(on_nonfinite="skip", weighting=weighting, jit_compile=jit_compile)
         history = model.fit(*data, batch_size=8, epochs=2, shuffle=False, verbose=0).history
         runs.append((model, history))
     (model, history), (reference, reference_history) = runs
@@ -146,9 +121,9 @@ def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, jit_compile
     (True, 2, 2),  # recorded by the XLA step, read after each execution of two steps
 ])
 def test_nonfinite_gradient_raises_at_its_own_step(jit_compile, steps_per_execution, applied,
-                                                   two_task_data):
-    model = _zero_error_model(jit_compile=jit_compile, steps_per_execution=steps_per_execution)
-    x, y = _zero_error_data(*two_task_data(), zero_batch=2)
+                                                   zero_error_model, zero_error_data):
+    model = zero_error_model(jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    x, y = zero_error_data(zero_batch=2)
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"non-finite gradient with finite losses of task\(s\)\]? "
                              r"\['?a'?,? '?b'?\] \[?at training step\]? \[?2\]?,? \[?losses"):

@@ -233,6 +233,39 @@ def test_nonfinite_step_is_skipped_as_if_its_batch_were_not_there():
             np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
+@pytest.mark.parametrize("weighting", ["equal", "mgda"])
+def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, zero_error_model,
+                                                          zero_error_data):
+    # Finite losses, a NaN gradient: the skipped step is as if its batch were not there.
+    x, y = zero_error_data(zero_batch=2)
+    keep = np.r_[0:16, 24:32]
+    runs = []
+    for data in ((x, y), (x[keep], {k: v[keep] for k, v in y.items()})):
+        keras.utils.set_random_seed(0)
+        model = zero_error_model(on_nonfinite="skip", weighting=weighting)
+        history = model.fit(*data, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+        runs.append((_state(model), history))
+    (state, history), (reference, reference_history) = runs
+    assert np.all(np.array(history["loss"]) > 0)
+    np.testing.assert_allclose(history["loss"], reference_history["loss"], rtol=1e-6)
+    for a, b in zip(state, reference):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_nonfinite_gradient_with_finite_losses_raises_and_changes_nothing(zero_error_model,
+                                                                         zero_error_data):
+    x, y = zero_error_data(zero_batch=2)
+    model = zero_error_model()
+    model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=8, shuffle=False, verbose=0)
+    before = _state(model)
+    with pytest.raises(FloatingPointError, match=r"non-finite gradient with finite losses of "
+                                                 r"task\(s\) \['a', 'b'\] at training step 2"):
+        model.fit(x[16:], {k: v[16:] for k, v in y.items()}, batch_size=8, shuffle=False,
+                  verbose=0)
+    for a, b in zip(before, _state(model)):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("policy", ["skip", "raise"])
 def test_a_nonfinite_step_changes_nothing_when_assignments_bypass_the_gate(monkeypatch, policy):
     """The optimizer's assignments are gated as they are made; were a Keras release to
