@@ -98,3 +98,27 @@ def zero_error_data(two_task_data):
         x[zero_batch * 8:(zero_batch + 1) * 8] = 0.0
         return x, y
     return make
+
+
+@pytest.fixture
+def assert_skipped_as_if_absent(zero_error_data):
+    """Checks that a model from `make()` (compiled with on_nonfinite="skip") trained on
+    `zero_error_data`, whose third batch has finite losses and a NaN gradient, ends as
+    one trained without that batch: the same loss history, the same variables (the
+    model's, its optimizer's, its weighting method's)."""
+    def check(make):
+        x, y = zero_error_data(zero_batch=2)
+        keep = np.r_[0:16, 24:32]
+        runs = []
+        for data in ((x, y), (x[keep], {k: v[keep] for k, v in y.items()})):
+            keras.utils.set_random_seed(0)
+            model = make()
+            history = model.fit(*data, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+            state = model.variables + model.optimizer.variables + model.weighting.variables
+            runs.append((history["loss"], [(v.path, v.numpy()) for v in state]))
+        (losses, state), (reference_losses, reference) = runs
+        assert np.all(np.array(losses) > 0)
+        np.testing.assert_allclose(losses, reference_losses, rtol=1e-6)
+        for (path, value), (_, expected) in zip(state, reference):
+            np.testing.assert_allclose(value, expected, rtol=1e-6, err_msg=path)
+    return check
