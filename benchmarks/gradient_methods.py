@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 import keras_mtl  # noqa: E402
-from keras_mtl.backend.common import combine_blocks, flatten_gradients  # noqa: E402
+from keras_mtl.backend.common import combine_blocks  # noqa: E402
 from keras_mtl.weighting import (aligned_mtl, cagrad, graddrop, gradvac, imtl, mgda,  # noqa: E402,F401
                                  nash_mtl, pcgrad)
 
@@ -46,6 +46,14 @@ METHODS = ("mgda", "pcgrad", "cagrad", "imtl", "nash_mtl", "aligned_mtl", "gradv
 _CLASSES = {"mgda": mgda.MGDA, "pcgrad": pcgrad.PCGrad, "cagrad": cagrad.CAGrad, "imtl": imtl.IMTL,
             "nash_mtl": nash_mtl.NashMTL, "aligned_mtl": aligned_mtl.AlignedMTL,
             "gradvac": gradvac.GradVac, "graddrop": graddrop.GradDrop}
+
+
+def flatten_gradients(grads, sources):
+    """Concatenates gradients into one vector; a missing gradient counts as zeros."""
+    return ops.concatenate([
+        ops.reshape(g if g is not None else ops.zeros_like(s), (-1,))
+        for g, s in zip(grads, sources)
+    ])
 
 
 class _EpochTimer(keras.callbacks.Callback):

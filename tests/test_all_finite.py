@@ -26,7 +26,7 @@ def test_a_nan_or_inf_anywhere_makes_the_step_nonfinite(test):
             broken[k][np.unravel_index(5 % broken[k].size, shape)] = bad
             assert not _check([0.5, 2.0], broken, test), (bad, k)
         assert not _check([0.5, bad], grads, test)
-    # Opposite infinities, whose sum is NaN, and a NaN cancelled by nothing.
+    # Opposite infinities in one tensor: its sum is NaN, and neither entry is finite.
     assert not _check([0.5, 2.0], [np.array([np.inf, -np.inf]), None, grads[2]], test)
 
 

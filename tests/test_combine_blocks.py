@@ -67,7 +67,6 @@ def test_matrix_method_on_blocks_is_the_same_as_on_the_matrix():
         assert tuple(part.shape) == block.shape[1:]
 
 
-
 def test_scaled_float16_blocks_reach_the_method_unscaled_and_combine_scaled():
     k, scale = 3, 1024.0
     matrix = opposed_family(k, 3, cosine=-0.6, ratio=4.0, p=23)

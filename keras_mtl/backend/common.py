@@ -1,6 +1,6 @@
 """Pieces of the train step that every backend's trainer shares (`keras.ops` only):
-the flat layout of per-task gradients, their combination by a weighting method, and
-the finiteness of a step."""
+the combination of per-task gradients by a weighting method (given per variable, or
+flat and split back into tensors), and the finiteness of a step."""
 
 import keras
 import numpy as np
@@ -8,14 +8,6 @@ from keras import ops
 
 from keras_mtl._distribute import replica_sum
 from keras_mtl.weighting.base import apply_weights, gramian
-
-
-def flatten_gradients(grads, sources):
-    """Concatenates gradients into one vector; a missing gradient counts as zeros."""
-    return ops.concatenate([
-        ops.reshape(g if g is not None else ops.zeros_like(s), (-1,))
-        for g, s in zip(grads, sources)
-    ])
 
 
 def unflatten(vector, like):
