@@ -111,8 +111,8 @@ def _gated_apply(gate, optimizer, optimizer_values, grads, variables, values):
     `gate` is true, which lets XLA update the state in place, and the values so
     gated by id (a value that changed in another way is not among them: whatever
     way a Keras release assigns variables in a stateless scope, a value is trusted
-    only if it went through the gate). With `gate` None,
-    or a `LossScaleOptimizer` (which assigns in its own `lax.cond`), nothing is gated."""
+    only if it went through the gate). With `gate` None, or a `LossScaleOptimizer`
+    (which assigns in its own `lax.cond`), nothing is gated."""
     if gate is None or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         return (*optimizer.stateless_apply(optimizer_values, grads, values), {})
     variables = list(variables) + list(optimizer.variables)
