@@ -105,6 +105,25 @@ def _run(strategy, architecture, case):
     return state, logs
 
 
+def run_mixed(strategy, architecture, case, steps=2):
+    """Trains `steps` global batches under the mixed_float16 policy (a loss scale of
+    2**15) with SGD, whose changes are proportional to the gradients; returns the
+    model's variables before and after."""
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        with strategy.scope():
+            keras.utils.set_random_seed(0)
+            model = build(architecture)
+            model.compile(optimizer=keras.optimizers.SGD(0.1),
+                          task_optimizer=keras.optimizers.SGD(0.1), weighting=CASES[case]())
+        before = [v.numpy() for v in model.variables]
+        model.fit(data(architecture).take(steps), epochs=1, shuffle=False, verbose=0)
+        return before, [v.numpy() for v in model.variables]
+    finally:
+        keras.config.set_dtype_policy(policy)
+
+
 def differences(state1, logs1, state2, logs2):
     """The largest absolute difference of the states and relative one of the logs."""
     assert len(state1) == len(state2) and sorted(logs1) == sorted(logs2)

@@ -4,7 +4,9 @@ the training state and logs of one replica on the same global batches, for every
 weighting method (both gradient modes) and every architecture, with partial labels
 split unevenly between the replicas (so that per-replica statistics would differ
 from global ones). The runs are in float64, where the states agree to about 1e-15;
-the tests allow 1e-9 (see `distribute_utils.py` for why not float32)."""
+the tests allow 1e-9 (see `distribute_utils.py` for why not float32). Under the
+mixed_float16 policy (float16 arithmetic, a loss scale), two replicas' changes of the
+variables match one replica's to 2% of their size."""
 
 import json
 import os
@@ -64,6 +66,46 @@ def test_every_weighting_method_two_replicas_match_one():
 
 def test_every_architecture_two_replicas_match_one():
     _mirrored("architectures")
+
+
+_MIXED = textwrap.dedent("""
+    import sys
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from distribute_utils import run_mixed
+
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    failures = []
+    for case in sys.argv[1:]:
+        before, one = run_mixed(tf.distribute.get_strategy(), "hard_sharing", case)
+        same, two = run_mixed(mirrored, "hard_sharing", case)
+        # float16 arithmetic: the changes agree to about 1e-3 of their size; a combined
+        # gradient twice too large (replicas summed, not averaged) misses by about 4.
+        worst = 0.0
+        for b, s, a1, a2 in zip(before, same, one, two):
+            np.testing.assert_array_equal(b, s)
+            change = np.abs(a1 - b).max()
+            worst = max(worst, np.abs(a1 - a2).max() / (change + 1e-6))
+        moved = max(np.abs(a - b).max() for a, b in zip(one, before))
+        print(f"{case:34s} largest change {moved:.1e}, difference / change {worst:.1e}",
+              flush=True)
+        if not (worst < 0.02 and moved > 1e-3):
+            failures.append((case, moved, worst))
+    assert not failures, failures
+    print("OK")
+""")
+
+
+def test_mixed_float16_two_replicas_match_one():
+    # Under a loss scale the methods combine per-variable blocks summed over replicas,
+    # unscaled; every gradient reaches the optimizer scaled and summed.
+    result = subprocess.run(
+        [sys.executable, "-c", _MIXED, "equal", "gradnorm", "mgda/shared_parameters",
+         "nash_mtl/shared_parameters", "pcgrad/representation", "graddrop/representation"],
+        capture_output=True, text=True, env=_ENV, timeout=900)
+    assert result.returncode == 0 and result.stdout.strip().endswith("OK"), (
+        result.stdout[-3000:] + result.stderr[-3000:])
 
 
 _MULTI_WORKER_RUNS = [("hard_sharing", "dtp"), ("hard_sharing", "gradnorm"),
