@@ -303,7 +303,7 @@ class MultiTaskModel(Trainer, keras.Model):
                 `jit_compile=True`, which cannot compile assertions, the step records
                 the failure and the error comes after it, like `TerminateOnNaN`: on
                 TensorFlow the train function reads the record after each call, on
-                JAX every 32 calls and at the end of each epoch),
+                JAX within 64 calls and at the end of each epoch),
                 "skip" (the step changes no variable, optimizer or weighting state;
                 on TensorFlow it costs a copy of the training state per step), or
                 "ignore" (no check, as in plain Keras: the step is applied, and

@@ -39,7 +39,8 @@ from keras import ops
 from keras_mtl.backend.common import all_finite, combine_unscaled, nonfinite_failure
 
 # Under on_nonfinite="raise", how many calls of the train function pass between two
-# reads of the non-finite record (each read waits for the step to finish).
+# reads of the non-finite record. Each read is of a copy taken at the previous read,
+# long computed by then, so that no read waits for a step.
 _CHECK_EVERY = 32
 
 
@@ -146,7 +147,8 @@ def _scaled(value, scale):
 
 class _NonfiniteCheck(keras.callbacks.Callback):
     """Raises at the end of an epoch in which a step was not finite (the train
-    function also looks every `_CHECK_EVERY` calls)."""
+    function also reads, every `_CHECK_EVERY` calls, the record as it was at its
+    previous read)."""
 
     def on_train_begin(self, logs=None):
         self.model._clear_nonfinite_record()
@@ -527,13 +529,19 @@ class JAXTrainer:
                   if v is self._nonfinite_record[0])
 
         def function(state, iterator):
-            # The record in the state the previous call returned, before this call's
-            # step takes (donates) that state.
             calls = self.__dict__.get("_calls_since_check", 0) + 1
             self.__dict__["_calls_since_check"] = calls % _CHECK_EVERY
-            if calls == _CHECK_EVERY and int(state[1][at]) >= 0:
-                self._restore(state)
-                self._raise_recorded_nonfinite()
+            if calls == _CHECK_EVERY:
+                # The copy taken `_CHECK_EVERY` calls ago; then a copy (dispatched, not
+                # waited for) of the record in the state the previous call returned,
+                # before this call's step takes (donates) that state. From a failed
+                # step on no step changes the state, so `state` is the state from
+                # before it.
+                earlier = self.__dict__.get("_record_copy")
+                self.__dict__["_record_copy"] = jnp.copy(state[1][at])
+                if earlier is not None and int(earlier) >= 0:
+                    self._restore(state)
+                    self._raise_recorded_nonfinite()
             return step(state, iterator)
 
         self.train_function = function
@@ -549,6 +557,7 @@ class JAXTrainer:
         """A record left in the model when a step raised for it: `fit` writes the
         state back into the model after that, record included."""
         self.__dict__["_calls_since_check"] = 0
+        self.__dict__["_record_copy"] = None
         for v in self.__dict__.get("_nonfinite_record", ())[:1]:
             v.assign(-1)
 
