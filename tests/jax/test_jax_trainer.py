@@ -197,6 +197,32 @@ def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unappl
     assert int(model.optimizer.iterations.numpy()) == 2
 
 
+def test_a_failure_found_at_the_end_of_an_epoch_leaves_the_epoch_update_unapplied():
+    """The record read at the end of an epoch raises before the weighting method's
+    epoch update (DWA's), so the model holds the state from before the failed step,
+    as after a failure found by `train_on_batch`."""
+    x, y = _nan_batch_data()
+    good, bad = slice(32, 48), slice(16, 32)
+    states = []
+    for call in ("fit", "train_on_batch"):
+        keras.utils.set_random_seed(0)
+        model = tiny_model()
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="dwa")
+        model.fit(x[good], {k: v[good] for k, v in y.items()}, batch_size=16, verbose=0)
+        with pytest.raises(FloatingPointError, match="at training step 2"):
+            if call == "fit":  # a finite step, then the failed one, the epoch's last
+                both = np.r_[good, bad]
+                model.fit(x[both], {k: v[both] for k, v in y.items()}, batch_size=16,
+                          verbose=0, shuffle=False)
+            else:
+                for part in (good, bad):
+                    model.train_on_batch(x[part], {k: v[part] for k, v in y.items()})
+        states.append(_state(model))
+    assert float(model.weighting.epochs_seen.numpy()) == 1.0
+    for a, b in zip(*states):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_ignore_trains_as_raise_on_finite_steps_and_applies_a_nonfinite_one():
     x, y = _nan_batch_data()
     states = []
