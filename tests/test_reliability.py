@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 import keras_mtl
+from weighting_utils import fit_and_step_logs
 
 _ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -249,6 +250,21 @@ def test_mixed_precision_with_two_optimizers(policy, tmp_path, make_model, two_t
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("on_nonfinite", ["raise", "skip"])
+def test_a_loss_scale_overflow_counts_for_nothing_in_the_weight_logs(on_nonfinite, make_model,
+                                                                     two_task_data):
+    # The first batch's loss-scaled float16 gradients overflow: the LossScaleOptimizer
+    # skips that step and lowers the scale, and MGDA's weights for it are NaN. The
+    # epoch's weight and residual means are those of the applied step alone.
+    x, y = two_task_data(16)
+    y["b"][:8] *= 1e4
+    logs, reference = fit_and_step_logs(
+        lambda: make_model(weighting="mgda", on_nonfinite=on_nonfinite), x, y)
+    for key in ("a_weight", "b_weight", "weighting_residual"):
+        assert np.isfinite(reference[key]), reference
+        np.testing.assert_allclose(logs[key], reference[key], rtol=1e-6, err_msg=key)
 
 
 def _first_gradient_matrix_norm(policy, mode, make_model, two_task_data):

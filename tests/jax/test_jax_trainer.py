@@ -15,7 +15,7 @@ import keras_mtl
 from keras_mtl.backbones.mlp import mlp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from weighting_utils import TASKS, tiny_data, tiny_model  # noqa: E402
+from weighting_utils import TASKS, fit_and_step_logs, tiny_data, tiny_model  # noqa: E402
 
 GRADIENT_METHODS = ["aligned_mtl", "cagrad", "graddrop", "gradvac", "imtl", "mgda", "nash_mtl",
                     "pcgrad"]
@@ -369,6 +369,25 @@ def _updates(policy, weighting, steps=3):
         return [a - b for a, b in zip(model.get_weights(), before)], model
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("on_nonfinite", ["raise", "skip"])
+def test_a_loss_scale_overflow_counts_for_nothing_in_the_weight_logs(on_nonfinite):
+    # The first batch's loss-scaled float16 gradients overflow: the LossScaleOptimizer
+    # skips that step and lowers the scale, and MGDA's weights for it are NaN. The
+    # epoch's weight and residual means are those of the applied step alone.
+    def make():
+        model = _logits_model()
+        model.compile(optimizer=keras.optimizers.SGD(0.05), weighting="mgda",
+                      on_nonfinite=on_nonfinite)
+        return model
+
+    x, y = tiny_data(32)
+    y["reg"][:16] *= 1e4
+    logs, reference = fit_and_step_logs(make, x, y)
+    for key in [f"{t}_weight" for t in TASKS] + ["weighting_residual"]:
+        assert np.isfinite(reference[key]), reference
+        np.testing.assert_allclose(logs[key], reference[key], rtol=1e-6, err_msg=key)
 
 
 @pytest.mark.parametrize("policy,tolerance", [("mixed_float16", 0.03), ("mixed_bfloat16", 0.15)])

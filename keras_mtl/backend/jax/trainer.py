@@ -297,7 +297,7 @@ class JAXTrainer:
         def log():
             self._update_trackers(x, total, logged, weights, counts)
             if residual is not None:
-                self._residual_tracker.update_state(residual)
+                self._update_residual(residual, weights)
             return self.compute_metrics(x, y, y_pred, sample_weight)
 
         logs, new_metrics = self._run_logging(log, metrics_values, state_values)

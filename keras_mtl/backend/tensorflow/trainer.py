@@ -124,7 +124,7 @@ class TensorFlowTrainer:
                 tape, task_losses, present, scaled_per_task, scaled_rest, scaled_regularization,
                 variables, representation=representation if representation_mode else None)
             if residual is not None:
-                self._residual_tracker.update_state(residual)
+                self._update_residual(residual, weights)
         else:
             raise ValueError(f"Unknown gradient_mode={weighting.gradient_mode!r} of {weighting.name}.")
         if weighting.needs_last_shared_gradients:
