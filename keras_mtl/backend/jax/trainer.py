@@ -523,17 +523,18 @@ class JAXTrainer:
         step = self.train_function
         if self.on_nonfinite != "raise":
             return step
-        at = next(i for i, v in enumerate(self.non_trainable_variables)
-                  if v is self._nonfinite_record[0])
-
         def function(state, iterator):
             # The record in the state the previous call returned, before this call's
-            # step takes (donates) that state.
+            # step takes (donates) that state; found there at each read, as state
+            # variables made after this function (the task activity) come before it.
             calls = self.__dict__.get("_calls_since_check", 0) + 1
             self.__dict__["_calls_since_check"] = calls % _CHECK_EVERY
-            if calls == _CHECK_EVERY and int(state[1][at]) >= 0:
-                self._restore(state)
-                self._raise_recorded_nonfinite()
+            if calls == _CHECK_EVERY:
+                at = next(i for i, v in enumerate(self.non_trainable_variables)
+                          if v is self._nonfinite_record[0])
+                if int(state[1][at]) >= 0:
+                    self._restore(state)
+                    self._raise_recorded_nonfinite()
             return step(state, iterator)
 
         self.train_function = function
