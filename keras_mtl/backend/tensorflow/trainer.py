@@ -109,6 +109,9 @@ class TensorFlowTrainer:
             present, task_losses = self._participating(logged_losses, counts)
             weighting.observe(y, y_pred, sample_weight)
             objective, weights = weighting.combine(task_losses, training=True, present=present)
+            # Weights that are a method's variable itself (TensorFlow converts a Keras
+            # variable to itself) are read here, before the step updates that variable.
+            weights = tf.identity(weights)
             total = objective + regularization
             scaled = self._scaled(total)
             if persistent:
