@@ -631,17 +631,30 @@ class MultiTaskModel(Trainer, keras.Model):
         activity = self.__dict__.get("_task_activity")
         if activity is not None:
             weights = ops.where(activity > 0, weights, 0.0)
-        one = ops.ones_like(weights)
+        one = ops.ones_like(weights) * self._weighed(weights)
+        weights = ops.where(ops.isfinite(weights), weights, 0.0)
         if finite is not None:
             # A skipped step counts for nothing in the logs.
             batch, one = batch * ops.cast(finite, keras.config.floatx()), one * ops.cast(finite, keras.config.floatx())
             counts = counts * ops.cast(finite, keras.config.floatx())
             total = ops.where(finite, total, 0.0)
             task_losses = ops.where(finite, task_losses, 0.0)
-            weights = ops.where(ops.isfinite(weights), weights, 0.0)
         self._total_loss_tracker.update_state(total, sample_weight=batch)
         self._task_loss_tracker.update_state(task_losses, counts)
         self._task_weight_tracker.update_state(weights, one)
+
+    @staticmethod
+    def _weighed(weights):
+        """1 (floatx) for a step whose task weights are all finite, else 0: a gradient
+        method's weights for non-finite gradients (such as a loss-scale overflow, which
+        the `LossScaleOptimizer` of mixed precision skips) count for nothing in the
+        epoch means of the weights and the residual."""
+        return ops.cast(ops.all(ops.isfinite(weights)), keras.config.floatx())
+
+    def _update_residual(self, residual, weights):
+        weighed = self._weighed(weights)
+        self._residual_tracker.update_state(ops.where(weighed > 0, residual, 0.0),
+                                            sample_weight=weighed)
 
     def _frozen_when_absent(self):
         """Per task, what a step leaves unchanged when the task takes no part in it:
@@ -697,8 +710,10 @@ class MultiTaskModel(Trainer, keras.Model):
         _check_not_empty(x, "training")
         _check_not_empty(validation, "validation")
         # The model's own callbacks run first: a checkpoint at the end of an epoch
-        # must hold the weighting method's state after its epoch update.
-        ours = [_EpochEndCallback()] + self._trainer_callbacks()
+        # must hold the weighting method's state after its epoch update. The
+        # trainer's run before that update: a non-finite step recorded in the epoch
+        # raises with the state from before it.
+        ours = self._trainer_callbacks() + [_EpochEndCallback()]
         given = isinstance(callbacks, keras.callbacks.CallbackList)
         theirs = [c for c in (callbacks.callbacks if given else callbacks or [])
                   if not isinstance(c, tuple(type(c) for c in ours))]

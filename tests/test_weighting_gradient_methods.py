@@ -486,3 +486,23 @@ def test_a_solver_stopped_short_warns_once():
         _, history = fit_tiny(NashMTL(max_iterations=1), epochs=2)
     assert history.history["weighting_residual"][0] > NashMTL.residual_bound
     assert sum("mean residual" in str(w.message) for w in record) == 1
+
+
+@pytest.mark.parametrize("make", [lambda: NashMTL(), lambda: NashMTL(update_weights_every=3),
+                                  lambda: GradVac(beta=0.5, seed=1), lambda: PCGrad(seed=1)],
+                         ids=["nash_mtl", "nash_mtl_every_3", "gradvac", "pcgrad"])
+def test_a_nonfinite_gramian_leaves_the_method_state_as_it_was(make):
+    # A loss-scale overflow under mixed_float16 (which the LossScaleOptimizer skips)
+    # hands the method an Inf Gramian: its weights are NaN, and its state (Nash-MTL's
+    # weights and step count, GradVac's targets, the seed generator) stays as it was,
+    # not moved by the solve on the stand-in identity.
+    method = make()
+    grads = _conflicting(3, 12, seed=0)
+    _combine(method, grads)  # a finite step first, so that the state is not the initial one
+    before = [v.numpy().copy() for v in method.variables]
+    overflow = grads.copy()
+    overflow[1, 4] = np.inf
+    _, weights = _combine(method, overflow)
+    assert np.isnan(weights).all()
+    for variable, value in zip(method.variables, before):
+        np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)

@@ -102,3 +102,24 @@ def test_fit_keeps_weights_summing_to_k_and_round_trips(tmp_path):
     np.testing.assert_allclose(model.weighting.loss_weights.numpy().sum(), 3.0, rtol=1e-5)
     assert model.weighting.initialised.numpy() == 1.0
     assert_round_trip(model, tmp_path)
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 2])
+def test_logged_weights_are_those_each_step_used(steps_per_execution):
+    # The weights of each step are read when its objective is formed, before its own
+    # update of them: the epoch mean of two steps is the mean of the initial weights
+    # and the weights after the first step.
+    x, y = tiny_data(32)
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.05), weighting="gradnorm",
+                  steps_per_execution=steps_per_execution)
+    used = [model.weighting.loss_weights.numpy().copy()]
+    reference = tiny_model()
+    reference.set_weights(model.get_weights())
+    reference.compile(optimizer=keras.optimizers.SGD(0.05), weighting="gradnorm")
+    reference.train_on_batch(x[:16], {k: v[:16] for k, v in y.items()})
+    used.append(reference.weighting.loss_weights.numpy().copy())
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False).history
+    assert not np.allclose(used[0], used[1])
+    logged = [history[f"{t}_weight"][0] for t in model.task_names]
+    np.testing.assert_allclose(logged, np.mean(used, axis=0), rtol=1e-5)

@@ -74,3 +74,27 @@ def assert_round_trip(model, tmp_path):
     logs = loaded.fit(x, y, batch_size=16, epochs=1, verbose=0).history
     assert np.isfinite(logs["loss"][-1])
     return loaded
+
+
+def fit_and_step_logs(make, x, y):
+    """`(fit logs, step logs)`: the first epoch's logs of a model from `make()` (seeded
+    alike each time) fitted on `(x, y)` as two batches, and the logs of the second of
+    two `train_on_batch` calls on those batches, under mixed_float16."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    half = len(x) // 2
+    runs = []
+    try:
+        for call in ("fit", "train_on_batch"):
+            keras.utils.set_random_seed(0)
+            model = make()
+            if call == "fit":
+                history = model.fit(x, y, batch_size=half, shuffle=False, verbose=0).history
+                runs.append({k: v[0] for k, v in history.items()})
+            else:
+                model.train_on_batch(x[:half], {k: v[:half] for k, v in y.items()})
+                runs.append(model.train_on_batch(x[half:], {k: v[half:] for k, v in y.items()},
+                                                 return_dict=True))
+            assert int(model.optimizer.iterations.numpy()) == 1
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return runs

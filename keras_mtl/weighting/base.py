@@ -184,12 +184,19 @@ class GradientWeighting(Weighting):
 
     def solve_gramian(self, gram, losses, present=None):
         """`gramian_weights` guarded against a non-finite Gramian (a NaN or Inf
-        gradient): the solvers then see the identity, and the weights are NaN, so
+        gradient): the solvers then see the identity, the weights are NaN, so
         that the step's non-finite check sees the failure instead of a linear
-        solve raising inside the step."""
+        solve raising inside the step, and the method's state (weights kept between
+        steps, seed generators) stays as it was, which matters where the step still
+        applies its state (a loss-scale overflow, which the `LossScaleOptimizer` of
+        mixed precision skips itself)."""
         finite = ops.all(ops.isfinite(gram))
         safe = ops.where(finite, gram, ops.eye(ops.shape(gram)[0], dtype=gram.dtype))
+        state = list(self.variables)
+        before = [ops.copy(v.value) for v in state]  # a copy: a TensorFlow read may alias
         weights, residual = self.gramian_weights(safe, losses, present)
+        for variable, old in zip(state, before):
+            variable.assign(ops.where(finite, ops.convert_to_tensor(variable), old))
         return ops.where(finite, weights, float("nan")), residual
 
     def get_config(self):

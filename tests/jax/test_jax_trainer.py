@@ -15,7 +15,7 @@ import keras_mtl
 from keras_mtl.backbones.mlp import mlp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from weighting_utils import TASKS, tiny_data, tiny_model  # noqa: E402
+from weighting_utils import TASKS, fit_and_step_logs, tiny_data, tiny_model  # noqa: E402
 
 GRADIENT_METHODS = ["aligned_mtl", "cagrad", "graddrop", "gradvac", "imtl", "mgda", "nash_mtl",
                     "pcgrad"]
@@ -198,6 +198,49 @@ def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unappl
     assert int(model.optimizer.iterations.numpy()) == 2
 
 
+def test_the_record_is_read_every_32_calls_after_the_task_activity_is_made():
+    # The task activity, made after the train function (here between two fits; the
+    # task-wise early stopping callback makes it in `on_train_begin`), comes before
+    # the record in the state.
+    x, y = _nan_batch_data()  # a NaN label in the batch x[16:32]
+    x = np.concatenate([x] + [x[32:48]] * 67)  # 70 batches: reads within the epoch
+    y = {k: np.concatenate([v] + [v[32:48]] * 67) for k, v in y.items()}
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="equal")
+    model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
+    model.task_activity()
+    counter = _BatchCount()
+    with pytest.raises(FloatingPointError, match="at training step 2"):
+        model.fit(x, y, batch_size=16, verbose=0, shuffle=False, callbacks=[counter])
+    assert counter.batches < 70, counter.batches
+
+
+def test_a_failure_found_at_the_end_of_an_epoch_leaves_the_epoch_update_unapplied():
+    """The record read at the end of an epoch raises before the weighting method's
+    epoch update (DWA's), so the model holds the state from before the failed step,
+    as after a failure found by `train_on_batch`."""
+    x, y = _nan_batch_data()
+    good, bad = slice(32, 48), slice(16, 32)
+    states = []
+    for call in ("fit", "train_on_batch"):
+        keras.utils.set_random_seed(0)
+        model = tiny_model()
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="dwa")
+        model.fit(x[good], {k: v[good] for k, v in y.items()}, batch_size=16, verbose=0)
+        with pytest.raises(FloatingPointError, match="at training step 2"):
+            if call == "fit":  # a finite step, then the failed one, the epoch's last
+                both = np.r_[good, bad]
+                model.fit(x[both], {k: v[both] for k, v in y.items()}, batch_size=16,
+                          verbose=0, shuffle=False)
+            else:
+                for part in (good, bad):
+                    model.train_on_batch(x[part], {k: v[part] for k, v in y.items()})
+        states.append(_state(model))
+    assert float(model.weighting.epochs_seen.numpy()) == 1.0
+    for a, b in zip(*states):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_ignore_trains_as_raise_on_finite_steps_and_applies_a_nonfinite_one():
     x, y = _nan_batch_data()
     states = []
@@ -344,6 +387,25 @@ def _updates(policy, weighting, steps=3):
         return [a - b for a, b in zip(model.get_weights(), before)], model
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("on_nonfinite", ["raise", "skip"])
+def test_a_loss_scale_overflow_counts_for_nothing_in_the_weight_logs(on_nonfinite):
+    # The first batch's loss-scaled float16 gradients overflow: the LossScaleOptimizer
+    # skips that step and lowers the scale, and MGDA's weights for it are NaN. The
+    # epoch's weight and residual means are those of the applied step alone.
+    def make():
+        model = _logits_model()
+        model.compile(optimizer=keras.optimizers.SGD(0.05), weighting="mgda",
+                      on_nonfinite=on_nonfinite)
+        return model
+
+    x, y = tiny_data(32)
+    y["reg"][:16] *= 1e4
+    logs, reference = fit_and_step_logs(make, x, y)
+    for key in [f"{t}_weight" for t in TASKS] + ["weighting_residual"]:
+        assert np.isfinite(reference[key]), reference
+        np.testing.assert_allclose(logs[key], reference[key], rtol=1e-6, err_msg=key)
 
 
 @pytest.mark.parametrize("policy,tolerance", [("mixed_float16", 0.03), ("mixed_bfloat16", 0.15)])

@@ -299,7 +299,7 @@ class JAXTrainer:
         def log():
             self._update_trackers(x, total, logged, weights, counts)
             if residual is not None:
-                self._residual_tracker.update_state(residual)
+                self._update_residual(residual, weights)
             return self.compute_metrics(x, y, y_pred, sample_weight)
 
         logs, new_metrics = self._run_logging(log, metrics_values, state_values)
@@ -525,8 +525,6 @@ class JAXTrainer:
         step = self.train_function
         if self.on_nonfinite != "raise":
             return step
-        at = next(i for i, v in enumerate(self.non_trainable_variables)
-                  if v is self._nonfinite_record[0])
 
         def function(state, iterator):
             calls = self.__dict__.get("_calls_since_check", 0) + 1
@@ -534,9 +532,12 @@ class JAXTrainer:
             if calls == _CHECK_EVERY:
                 # The copy taken `_CHECK_EVERY` calls ago; then a copy (dispatched, not
                 # waited for) of the record in the state the previous call returned,
-                # before this call's step takes (donates) that state. From a failed
-                # step on no step changes the state, so `state` is the state from
-                # before it.
+                # before this call's step takes (donates) that state. The record is
+                # found there at each read: state variables made after this function
+                # (the task activity) come before it. From a failed step on no step
+                # changes the state, so `state` is the state from before it.
+                at = next(i for i, v in enumerate(self.non_trainable_variables)
+                          if v is self._nonfinite_record[0])
                 earlier = self.__dict__.get("_record_copy")
                 self.__dict__["_record_copy"] = jnp.copy(state[1][at])
                 if earlier is not None and int(earlier) >= 0:

@@ -109,6 +109,9 @@ class TensorFlowTrainer:
             present, task_losses = self._participating(logged_losses, counts)
             weighting.observe(y, y_pred, sample_weight)
             objective, weights = weighting.combine(task_losses, training=True, present=present)
+            # Weights that are a method's variable itself (TensorFlow converts a Keras
+            # variable to itself) are read here, before the step updates that variable.
+            weights = tf.identity(weights)
             total = objective + regularization
             scaled = self._scaled(total)
             if persistent:
@@ -124,7 +127,7 @@ class TensorFlowTrainer:
                 tape, task_losses, present, scaled_per_task, scaled_rest, scaled_regularization,
                 variables, representation=representation if representation_mode else None)
             if residual is not None:
-                self._residual_tracker.update_state(residual)
+                self._update_residual(residual, weights)
         else:
             raise ValueError(f"Unknown gradient_mode={weighting.gradient_mode!r} of {weighting.name}.")
         if weighting.needs_last_shared_gradients:
@@ -132,12 +135,20 @@ class TensorFlowTrainer:
         del tape
         if self.on_nonfinite != "ignore":
             finite = all_finite(task_losses, grads, self.optimizer)
+        checked = []
         if self._records_nonfinite():
             # XLA cannot compile assertions.
             self._record_nonfinite(task_losses, finite)
         elif self.on_nonfinite == "raise":
-            self._assert_finite(task_losses, finite)
-        self.optimizer.apply(grads, variables)
+            checked = [self._assert_finite(task_losses, finite)]
+            # The update waits for the check (its gradients too, for updates made in a
+            # cross-replica context): a graph runs stateful ops on different resources
+            # in no fixed order, and a failing step must raise before it changes the
+            # model or its optimizers.
+            with tf.control_dependencies(checked):
+                grads = [None if g is None else tf.identity(g) for g in grads]
+        with tf.control_dependencies(checked):
+            self.optimizer.apply(grads, variables)
         if per_task_state:
             updated = present if self.freeze_absent_tasks else self._task_activity > 0
             for k, (state, old_values) in enumerate(zip(per_task_state, per_task_snapshot)):
@@ -196,7 +207,7 @@ class TensorFlowTrainer:
                 lambda: fail("keras_mtl: non-finite loss in task(s)", tf.boolean_mask(names, bad)),
                 lambda: fail("keras_mtl: non-finite gradient with finite losses of task(s)", names))
 
-        tf.cond(finite, tf.no_op, fail_loss_or_gradient)
+        return tf.cond(finite, tf.no_op, fail_loss_or_gradient)
 
     @_private.no_automatic_dependency_tracking
     def _create_nonfinite_record(self, num_tasks):
