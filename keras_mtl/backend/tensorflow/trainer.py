@@ -92,6 +92,13 @@ class TensorFlowTrainer:
         if skip_nonfinite:
             protected = self._training_state()
             snapshot = [tf.identity(v.value) for v in protected]
+        asserting = self.on_nonfinite == "raise" and not self._records_nonfinite()
+        if asserting:
+            # What the forward pass changes before the check: batch statistics, seed
+            # generator states, the weighting method's state.
+            forward_state = list({id(v): v for v in list(self.non_trainable_variables)
+                                  + list(self.weighting.variables)}.values())
+            forward_snapshot = [tf.identity(v.value) for v in forward_state]
         per_task_state = self._frozen_when_absent()
         if per_task_state:
             per_task_snapshot = [[tf.identity(v.value) for v in vs] for vs in per_task_state]
@@ -139,8 +146,12 @@ class TensorFlowTrainer:
         if self._records_nonfinite():
             # XLA cannot compile assertions.
             self._record_nonfinite(task_losses, finite)
-        elif self.on_nonfinite == "raise":
-            checked = [self._assert_finite(task_losses, finite)]
+        elif asserting:
+            # A failing step raises with the forward pass's changes undone.
+            restored = [v.assign(ops.where(finite, v.value, old))
+                        for v, old in zip(forward_state, forward_snapshot)]
+            with tf.control_dependencies(restored):
+                checked = [self._assert_finite(task_losses, finite)]
             # The update waits for the check (its gradients too, for updates made in a
             # cross-replica context): a graph runs stateful ops on different resources
             # in no fixed order, and a failing step must raise before it changes the
