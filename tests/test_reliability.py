@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import keras_mtl
-from weighting_utils import fit_and_step_logs
+from weighting_utils import batch_statistics_backbone, fit_and_step_logs
 
 _ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -44,16 +44,8 @@ def test_nonfinite_loss_raises_naming_task_and_step(make_model, two_task_data):
         model.fit(x, y, batch_size=8, shuffle=False, epochs=1, verbose=0)
 
 
-def _batch_statistics_backbone(input_shape):
-    """Dense, batch normalization (moving statistics) and dropout (a seed generator
-    state): state that the forward pass changes."""
-    inputs = keras.Input(input_shape)
-    x = keras.layers.BatchNormalization()(keras.layers.Dense(16)(inputs))
-    return keras.Model(inputs, keras.layers.Dropout(0.3)(keras.layers.ReLU()(x)))
-
-
 @pytest.mark.parametrize("weighting,backbone", [("equal", "mlp"), ("dwa", "mlp"),
-                                                ("equal", _batch_statistics_backbone)],
+                                                ("equal", batch_statistics_backbone)],
                          ids=["equal", "dwa", "batch-statistics"])
 @pytest.mark.parametrize("steps_per_execution", [1, 2])
 def test_nonfinite_loss_raises_before_the_step_changes_the_model(

@@ -13,8 +13,17 @@ from keras_mtl.backbones.mlp import mlp
 TASKS = ("cls", "reg", "bin")
 
 
-def tiny_model():
-    """An 8-dim input, 2 shared dense layers, a 3-class, a regression and a binary task."""
+def batch_statistics_backbone(input_shape):
+    """Dense, batch normalization (moving statistics) and dropout (a seed generator
+    state): a backbone whose forward pass changes state."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.BatchNormalization()(keras.layers.Dense(16)(inputs))
+    return keras.Model(inputs, keras.layers.Dropout(0.3)(keras.layers.ReLU()(x)))
+
+
+def tiny_model(backbone=None):
+    """An 8-dim input, 2 shared dense layers (or `backbone`), a 3-class, a regression
+    and a binary task."""
     tasks = [
         keras_mtl.Task("cls", head=keras.layers.Dense(3, activation="softmax", name="cls_out"),
                        loss="sparse_categorical_crossentropy", metrics=["accuracy"]),
@@ -23,7 +32,7 @@ def tiny_model():
                        loss="binary_crossentropy"),
     ]
     return keras_mtl.build("hard_sharing", tasks, input_shape=(8,),
-                           backbone=functools.partial(mlp, units=(16, 8)))
+                           backbone=backbone or functools.partial(mlp, units=(16, 8)))
 
 
 def tiny_data(n=64, seed=0):

@@ -15,7 +15,8 @@ import keras_mtl
 from keras_mtl.backbones.mlp import mlp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from weighting_utils import TASKS, fit_and_step_logs, tiny_data, tiny_model  # noqa: E402
+from weighting_utils import (TASKS, batch_statistics_backbone, fit_and_step_logs,  # noqa: E402
+                             tiny_data, tiny_model)
 
 GRADIENT_METHODS = ["aligned_mtl", "cagrad", "graddrop", "gradvac", "imtl", "mgda", "nash_mtl",
                     "pcgrad"]
@@ -239,6 +240,25 @@ def test_a_failure_found_at_the_end_of_an_epoch_leaves_the_epoch_update_unapplie
     assert float(model.weighting.epochs_seen.numpy()) == 1.0
     for a, b in zip(*states):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("policy", ["raise", "skip"])
+def test_a_nonfinite_step_keeps_what_the_forward_pass_changed(policy):
+    # Moving statistics, the dropout seed and DWA's loss sums change in the forward pass.
+    model = tiny_model(backbone=batch_statistics_backbone)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="dwa", on_nonfinite=policy)
+    x, y = _nan_batch_data()
+    model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
+    variables = model.variables + model.optimizer.variables + model.weighting.variables
+    before = [v.numpy().copy() for v in variables]
+    if policy == "raise":
+        with pytest.raises(FloatingPointError, match="non-finite loss"):
+            model.fit(x[16:32], {k: v[16:32] for k, v in y.items()}, batch_size=16, verbose=0)
+    else:
+        model.fit(x[16:32], {k: v[16:32] for k, v in y.items()}, batch_size=16, verbose=0)
+    assert any("seed_generator" in v.path for v in variables)
+    for variable, value in zip(variables, before):
+        np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
 
 
 def test_ignore_trains_as_raise_on_finite_steps_and_applies_a_nonfinite_one():
