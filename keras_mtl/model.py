@@ -309,8 +309,8 @@ class MultiTaskModel(Trainer, keras.Model):
                 "ignore" (no check, as in plain Keras: the step is applied, and
                 `keras.callbacks.TerminateOnNaN` can stop training at a non-finite
                 loss). The check of "raise" costs one reduction per gradient, which
-                every variable's update waits for: about 5% of a 1 ms step of a small
-                MLP on either backend, nothing measurable on a SegNet
+                every variable's update waits for: 5-8% of a 1-2 ms `fit` step of a
+                small MLP on either backend, nothing measurable on a SegNet
                 (`benchmarks/README.md`).
             freeze_absent_tasks: when a batch has no label for a task (its sample
                 weights sum to 0), leave that task's variables and optimizer state
