@@ -711,8 +711,8 @@ class MultiTaskModel(Trainer, keras.Model):
         _check_not_empty(validation, "validation")
         # The model's own callbacks run first: a checkpoint at the end of an epoch
         # must hold the weighting method's state after its epoch update. The
-        # trainer's run before that update: a non-finite step recorded in the epoch
-        # raises with the state from before it.
+        # trainer's own callbacks run before that update: a non-finite step recorded
+        # in the epoch raises with the state from before it.
         ours = self._trainer_callbacks() + [_EpochEndCallback()]
         given = isinstance(callbacks, keras.callbacks.CallbackList)
         theirs = [c for c in (callbacks.callbacks if given else callbacks or [])
