@@ -4,7 +4,8 @@ from the same initial weights, and writes both runs' weights and weighting state
 OUT.npz ("<config>/<one|all>/<i>"). Run with
 `XLA_FLAGS=--xla_force_host_platform_device_count=2 KERAS_BACKEND=jax`.
 
-Usage: python data_parallel_run.py OUT.npz CONFIG... (CONFIG: METHOD:MODE[:masks])
+Usage: python data_parallel_run.py OUT.npz CONFIG... (CONFIG: METHOD:MODE[:masks][:mixed],
+"mixed": the mixed_float16 policy, with its loss scale)
 """
 
 import os
@@ -26,6 +27,8 @@ def train(config, initial, devices):
     keras.utils.set_random_seed(0)
     distribution = keras.distribution.DataParallel(devices=devices) if devices else None
     keras.distribution.set_distribution(distribution)
+    if "mixed" in options:
+        keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         model = tiny_model()
         if initial is not None:
@@ -46,6 +49,7 @@ def train(config, initial, devices):
         return [np.asarray(w) for w in model.get_weights()] + state
     finally:
         keras.distribution.set_distribution(None)
+        keras.mixed_precision.set_global_policy("float32")
 
 
 def main(out, configs):
