@@ -10,6 +10,16 @@ from keras_mtl._distribute import replica_sum
 from keras_mtl.weighting.base import apply_weights, gramian
 
 
+def unique(variables):
+    """`variables` without repeats (by identity), in their first order."""
+    seen, result = set(), []
+    for v in variables:
+        if id(v) not in seen:
+            seen.add(id(v))
+            result.append(v)
+    return result
+
+
 def unflatten(vector, like):
     """Splits a flat vector into pieces shaped like the variables or tensors `like`."""
     parts, offset = [], 0

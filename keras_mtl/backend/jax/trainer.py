@@ -36,21 +36,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_mtl.backend.common import all_finite, combine_unscaled, nonfinite_failure
+from keras_mtl.backend.common import all_finite, combine_unscaled, nonfinite_failure, unique
 
 # Under on_nonfinite="raise", how many calls of the train function pass between two
 # reads of the non-finite record. Each read is of a copy taken at the previous read,
 # long computed by then, so that no read waits for a step.
 _CHECK_EVERY = 32
-
-
-def _unique(variables):
-    seen, unique = set(), []
-    for v in variables:
-        if id(v) not in seen:
-            seen.add(id(v))
-            unique.append(v)
-    return unique
 
 
 class _State:
@@ -170,7 +161,7 @@ class JAXTrainer:
         network = super().trainable_variables
         if weighting is None:
             return network
-        return _unique(list(network) + list(weighting.trainable_variables))
+        return unique(list(network) + list(weighting.trainable_variables))
 
     @property
     def non_trainable_variables(self):
@@ -184,7 +175,7 @@ class JAXTrainer:
         if activity is not None:
             variables.append(activity)
         variables += list(self.__dict__.get("_nonfinite_record", ()))
-        return _unique(variables)
+        return unique(variables)
 
     def _trainer_callbacks(self):
         return [_NonfiniteCheck()] if self.on_nonfinite == "raise" else []

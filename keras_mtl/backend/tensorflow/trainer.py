@@ -10,7 +10,7 @@ from keras import ops
 
 from keras_mtl import _distribute, _private
 from keras_mtl.backend.common import (all_finite, combine_unscaled, nonfinite_failure,
-                                      unflatten)
+                                      unflatten, unique)
 from keras_mtl.backend.tensorflow import fast_dispatch
 
 
@@ -18,6 +18,17 @@ from keras_mtl.backend.tensorflow import fast_dispatch
 # (the first non-finite step, -1 for none; only its sign is read there, the step itself
 # from the record); the train function takes it out.
 RECORDED_STEP = "keras_mtl_nonfinite_step"
+
+
+def _snapshot(variables):
+    """The variables' current values, read before the step's later assignments."""
+    return [tf.identity(v.value) for v in variables]
+
+
+def _keep_where(condition, variables, old_values):
+    """Assigns each variable its new value where `condition`, else its old value;
+    returns the assignments."""
+    return [v.assign(ops.where(condition, v.value, old)) for v, old in zip(variables, old_values)]
 
 
 class _PackedLogs:
@@ -91,17 +102,17 @@ class TensorFlowTrainer:
         skip_nonfinite = self.on_nonfinite == "skip"
         if skip_nonfinite:
             protected = self._training_state()
-            snapshot = [tf.identity(v.value) for v in protected]
+            snapshot = _snapshot(protected)
         asserting = self.on_nonfinite == "raise" and not self._records_nonfinite()
         if asserting:
             # What the forward pass changes before the check: batch statistics, seed
             # generator states, the weighting method's state.
-            forward_state = list({id(v): v for v in list(self.non_trainable_variables)
-                                  + list(self.weighting.variables)}.values())
-            forward_snapshot = [tf.identity(v.value) for v in forward_state]
+            forward_state = unique(list(self.non_trainable_variables)
+                                   + list(self.weighting.variables))
+            forward_snapshot = _snapshot(forward_state)
         per_task_state = self._frozen_when_absent()
         if per_task_state:
-            per_task_snapshot = [[tf.identity(v.value) for v in vs] for vs in per_task_state]
+            per_task_snapshot = [_snapshot(vs) for vs in per_task_state]
         persistent = weighting.gradient_mode is not None or weighting.needs_last_shared_gradients
         representation_mode = weighting.gradient_mode == "representation"
         with tf.GradientTape(persistent=persistent) as tape:
@@ -148,9 +159,7 @@ class TensorFlowTrainer:
             self._record_nonfinite(task_losses, finite)
         elif asserting:
             # A failing step raises with the forward pass's changes undone.
-            restored = [v.assign(ops.where(finite, v.value, old))
-                        for v, old in zip(forward_state, forward_snapshot)]
-            with tf.control_dependencies(restored):
+            with tf.control_dependencies(_keep_where(finite, forward_state, forward_snapshot)):
                 checked = [self._assert_finite(task_losses, finite)]
             # The update waits for the check (its gradients too, for updates made in a
             # cross-replica context): a graph runs stateful ops on different resources
@@ -163,8 +172,7 @@ class TensorFlowTrainer:
         if per_task_state:
             updated = present if self.freeze_absent_tasks else self._task_activity > 0
             for k, (state, old_values) in enumerate(zip(per_task_state, per_task_snapshot)):
-                for v, old in zip(state, old_values):
-                    v.assign(ops.where(updated[k], v.value, old))
+                _keep_where(updated[k], state, old_values)
         if weighting.needs_post_step_losses:
             # Inference mode, so that the extra forward pass moves no batch statistics.
             new_pred = self(x, training=False)
@@ -172,8 +180,7 @@ class TensorFlowTrainer:
         if skip_nonfinite:
             # Undo the whole step (weights, batch statistics, optimizer and weighting
             # state) when a task loss or a gradient was not finite.
-            for v, old in zip(protected, snapshot):
-                v.assign(ops.where(finite, v.value, old))
+            _keep_where(finite, protected, snapshot)
             self._update_trackers(x, total, logged_losses, weights, counts, finite)
             metrics = tf.cond(finite, lambda: self.compute_metrics(x, y, y_pred, sample_weight),
                               self.get_metrics_result)
