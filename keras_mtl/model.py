@@ -775,6 +775,10 @@ class MultiTaskModel(Trainer, keras.Model):
             callbacks = ours + theirs
         try:
             return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
+        except StopIteration as error:
+            # Keras' JAX trainer builds the model from the first training batch.
+            self.train_function = self.test_function = None
+            raise _empty_data_error("training") from error
         except Exception:
             # A step that failed while tracing (bad labels, bad input) must not leave
             # a half-built train function behind for the next `fit`.
