@@ -41,7 +41,8 @@ class _OptimizerAssignment:
 class _EpochEndCallback(keras.callbacks.Callback):
     """Runs the weighting method's epoch-level update after each training epoch;
     raises for an epoch without a training step (training data of unknown length
-    that turned out empty); warns once when the method's solver ended the epoch
+    that turned out empty); under on_nonfinite="skip", warns for an epoch with
+    skipped steps and raises for one with only skipped steps; warns once when the method's solver ended the epoch
     with a mean residual above the method's bound."""
 
     def on_epoch_end(self, epoch, logs=None):

@@ -71,8 +71,9 @@ class TaskwiseEarlyStopping(keras.callbacks.Callback):
     With `backup_dir`, the losses seen and the stops are written there after each
     epoch and read back when training restarts (at the epoch `BackupAndRestore`
     resumes from; put this callback before it in the list), and the file is deleted
-    when training ends. A file that cannot be read is an error naming it. Without it the state lives in this object: a later `fit`
-    that starts at epoch e keeps the epochs before e.
+    when training ends; a file that cannot be read is an error naming it. Without it
+    the state lives in this object: a later `fit` that starts at epoch e keeps the
+    epochs before e.
 
     Args:
         tasks: the auxiliary tasks to monitor (names); the others never stop.
