@@ -300,3 +300,47 @@ def check_targets():
 
 CHECKS = {"anchors": check_anchors, "iou": check_iou, "matching": check_matching, "box_coding": check_box_coding,
           "sampling": check_sampling, "smooth_l1": check_smooth_l1, "nms": check_nms, "targets": check_targets}
+
+
+def rectangles(n, size=32, seed=0):
+    """Images of one or two bright rectangles on noise, their boxes and box masks."""
+    rng = np.random.default_rng(seed)
+    images = rng.normal(0.0, 0.05, size=(n, size, size, 3)).astype("float32")
+    boxes = np.zeros((n, 2, 4), "float32")
+    mask = np.zeros((n, 2), bool)
+    for i in range(n):
+        for j in range(1 + (i % 2)):
+            w, h = rng.integers(6, 16, size=2)
+            x, y = rng.integers(0, size - w), rng.integers(0, size - h)
+            images[i, y:y + h, x:x + w] += 1.0
+            boxes[i, j], mask[i, j] = (x, y, x + w, y + h), True
+    return images, boxes, mask
+
+
+def check_rpn_trains_saves_and_reloads(path):
+    """An RPN head on the conv backbone's stride-4 tap trains with fit (uncertainty
+    weighting in the place of the paper's lambda), logs the
+    epoch's mAP, and reloads from a `.keras` file with the same predictions."""
+    import keras_mtl
+
+    images, boxes, mask = rectangles(16)
+    anchor_boxes = detection.anchors((8, 8), 4, scales=(8.0, 12.0), aspect_ratios=(0.5, 1.0, 2.0))
+    y, w = detection.rpn_targets(anchor_boxes, boxes, mask, num_samples=64, seed=0)
+    y, w = {k: _np(v) for k, v in y.items()}, {k: _np(v) for k, v in w.items()}
+    tasks = detection.rpn_tasks(num_anchors=6, tap="block2", channels=16)
+    model = keras_mtl.build("hard_sharing", tasks, backbone="conv", input_shape=(32, 32, 3))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), weighting="uncertainty")
+    evaluation = detection.DetectionEvaluation([(images, boxes, mask)], anchor_boxes, (32, 32),
+                                               max_output_size=10, iou_threshold=0.5)
+    history = model.fit(images, y, sample_weight=w, batch_size=8, epochs=3, verbose=0,
+                        callbacks=[evaluation]).history
+    for name in ("objectness_loss", "boxes_loss", "val_map", "val_map50"):
+        assert len(history[name]) == 3 and np.all(np.isfinite(history[name])), name
+    assert history["objectness_loss"][-1] < history["objectness_loss"][0]
+    assert history["boxes_loss"][-1] < history["boxes_loss"][0]
+    assert 0.0 <= history["val_map"][-1] <= history["val_map50"][-1] <= 1.0
+    file = str(path / "rpn.keras")
+    model.save(file)
+    again = keras.models.load_model(file)
+    for name, value in model.predict(images, verbose=0).items():
+        np.testing.assert_allclose(again.predict(images, verbose=0)[name], value, rtol=1e-5, atol=1e-5)
