@@ -135,3 +135,24 @@ def test_bad_arguments_are_named():
         scenes_arrays(2, height=0)
     with pytest.raises(ValueError, match="tasks"):
         scenes(2, 8, 8, tasks=("segmentation", "albedo"))
+
+
+def test_object_boxes_are_the_exact_extent_of_every_visible_object(data):
+    # Reference: a loop over every pixel of every image.
+    _, labels = data
+    boxes, classes, mask = labels["boxes"], labels["box_classes"], labels["box_mask"]
+    assert boxes.shape == (len(boxes), 6, 4) and mask.sum() > len(boxes)
+    np.testing.assert_array_equal(mask.sum(1), labels["object_count"])
+    for n in range(len(boxes)):
+        extent = {}
+        for i, j in zip(*np.nonzero(labels["instances"][n])):
+            k = labels["instances"][n, i, j] - 1
+            x1, y1, x2, y2, c = extent.get(k, (j, i, j + 1, i + 1, labels["segmentation"][n, i, j]))
+            extent[k] = (min(x1, j), min(y1, i), max(x2, j + 1), max(y2, i + 1), c)
+        for k in range(6):
+            if k in extent:
+                assert mask[n, k]
+                np.testing.assert_array_equal(boxes[n, k], extent[k][:4])
+                assert classes[n, k] == extent[k][4] == 3 + k // 2
+            else:
+                assert not mask[n, k] and np.all(boxes[n, k] == 0) and classes[n, k] == 0
