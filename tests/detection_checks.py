@@ -330,8 +330,10 @@ def check_rpn_trains_saves_and_reloads(path):
     tasks = detection.rpn_tasks(num_anchors=6, tap="block2", channels=16)
     model = keras_mtl.build("hard_sharing", tasks, backbone="conv", input_shape=(32, 32, 3))
     model.compile(optimizer=keras.optimizers.Adam(3e-3), weighting="uncertainty")
-    evaluation = detection.DetectionEvaluation([(images, boxes, mask)], anchor_boxes, (32, 32),
-                                               max_output_size=10, iou_threshold=0.5)
+    layer = detection.ProposalLayer((8, 8), 4, (8.0, 12.0), (0.5, 1.0, 2.0), image_size=(32, 32),
+                                    max_output_size=10, iou_threshold=0.5)
+    np.testing.assert_array_equal(_np(layer.anchors), _np(anchor_boxes))
+    evaluation = detection.DetectionEvaluation([(images, boxes, mask)], layer)
     history = model.fit(images, y, sample_weight=w, batch_size=8, epochs=3, verbose=0,
                         callbacks=[evaluation]).history
     for name in ("objectness_loss", "boxes_loss", "val_map", "val_map50"):

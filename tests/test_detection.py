@@ -12,7 +12,6 @@ def test_detection_matches_reference(check):
     detection_checks.CHECKS[check]()
 
 
-@pytest.mark.slow
 def test_rpn_trains_saves_and_reloads(tmp_path):
     detection_checks.check_rpn_trains_saves_and_reloads(tmp_path)
 

@@ -9,12 +9,13 @@ from keras_mtl.detection.detection_evaluation import DetectionEvaluation
 from keras_mtl.detection.iou import iou
 from keras_mtl.detection.matching import IGNORED, NEGATIVE, POSITIVE, match_anchors
 from keras_mtl.detection.nms import non_max_suppression
+from keras_mtl.detection.proposal_layer import ProposalLayer
 from keras_mtl.detection.proposals import proposals
 from keras_mtl.detection.rpn import rpn_tasks
 from keras_mtl.detection.sampling import sample_anchors
 from keras_mtl.detection.smooth_l1 import SmoothL1
 from keras_mtl.detection.targets import rpn_targets
 
-__all__ = ["DetectionEvaluation", "IGNORED", "MeanAveragePrecision", "NEGATIVE", "POSITIVE", "SmoothL1", "anchors", "decode_boxes",
+__all__ = ["DetectionEvaluation", "IGNORED", "MeanAveragePrecision", "NEGATIVE", "POSITIVE", "ProposalLayer", "SmoothL1", "anchors", "decode_boxes",
            "encode_boxes", "iou", "match_anchors", "non_max_suppression", "proposals", "rpn_targets",
            "rpn_tasks", "sample_anchors"]

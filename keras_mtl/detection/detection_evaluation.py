@@ -4,49 +4,51 @@ import keras
 import numpy as np
 
 from keras_mtl.detection.average_precision import MeanAveragePrecision
-from keras_mtl.detection.proposals import proposals
 
 
 class DetectionEvaluation(keras.callbacks.Callback):
     """Adds `<prefix>map` and `<prefix>map50` to the logs after every epoch.
 
-    Predicts every batch of `data`, turns the RPN's outputs into boxes
-    (`proposals`, one class: object) and accumulates them in a
-    `MeanAveragePrecision` over the whole of `data`, so the logs, `History` and
-    later callbacks (early stopping, checkpoints) see the epoch's mAP. Place it
-    before the callbacks that read these logs.
+    Predicts every batch of `data` through the model followed by `layer` (a
+    `ProposalLayer`, compiled with the model's `predict`) and accumulates the boxes
+    (one class: object) in a `MeanAveragePrecision` over the whole of `data`, so the
+    logs, `History` and later callbacks (early stopping, checkpoints) see the
+    epoch's mAP. Place it before the callbacks that read these logs.
 
     Args:
-        data: an iterable of `(images, boxes, box_mask)` batches (numpy arrays or
-            tensors; boxes `(B, M, 4)`), read again every epoch.
-        anchors: the `(A, 4)` anchors of the model's outputs.
-        image_size: `(height, width)`.
+        data: an iterable of `(images, boxes, box_mask)` batches (boxes
+            `(B, M, 4)`), read again every epoch.
+        layer: a `ProposalLayer` matching the model's anchors.
         objectness, regression: the two tasks' names.
         prefix: the log names' prefix.
-        **proposal_options: passed to `proposals` (`max_output_size`, ...).
 
     Example:
 
     ```python
-    evaluation = DetectionEvaluation([(images, boxes, mask)], anchor_boxes, (48, 64))
-    model.fit(x, y, sample_weight=w, callbacks=[evaluation])  # logs "val_map", "val_map50"
+    layer = ProposalLayer((6, 8), 8, image_size=(48, 64))
+    model.fit(x, y, sample_weight=w, callbacks=[DetectionEvaluation([(x, boxes, mask)], layer)])
     ```
     """
 
-    def __init__(self, data, anchors, image_size, objectness="objectness", regression="boxes",
-                 prefix="val_", **proposal_options):
+    def __init__(self, data, layer, objectness="objectness", regression="boxes", prefix="val_"):
         super().__init__()
-        self.data, self.anchors, self.image_size = data, anchors, tuple(image_size)
-        self.objectness, self.regression, self.prefix = objectness, regression, prefix
-        self.proposal_options = proposal_options
+        self.data, self.layer, self.prefix = data, layer, prefix
+        self.objectness, self.regression = objectness, regression
+        self._detector = None
+
+    def detector(self):
+        """The model followed by the layer (built once per model)."""
+        if self._detector is None or self._detector[0] is not self.model:
+            outputs = dict(zip(self.model.output_names, keras.tree.flatten(self.model.outputs)))
+            self._detector = (self.model, keras.Model(
+                self.model.inputs, self.layer(outputs[self.objectness], outputs[self.regression])))
+        return self._detector[1]
 
     def evaluate(self):
         """`{"map": ..., "map50": ...}` of the model on `data`."""
         metric = MeanAveragePrecision()
         for images, boxes, box_mask in self.data:
-            out = self.model.predict_on_batch(images)
-            found, scores, valid = proposals(self.anchors, out[self.objectness], out[self.regression],
-                                             self.image_size, **self.proposal_options)
+            found, scores, valid = self.detector().predict_on_batch(images)
             box_mask = np.asarray(box_mask)
             metric.update_state(boxes, np.zeros(box_mask.shape, int), box_mask, found, scores,
                                 np.zeros(np.shape(valid), int), valid)

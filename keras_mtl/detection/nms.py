@@ -40,7 +40,6 @@ def non_max_suppression(boxes, scores, max_output_size, iou_threshold=0.7,
         raise ValueError(f"iou_threshold must be in [0, 1]. Received: iou_threshold={iou_threshold!r}")
     boxes = ops.convert_to_tensor(boxes)
     scores = ops.cast(ops.convert_to_tensor(scores), boxes.dtype)
-    overlaps = iou(boxes, boxes)  # (B, N, N)
     size = int(max_output_size)
     slots = ops.arange(size, dtype="int32")
 
@@ -51,7 +50,8 @@ def non_max_suppression(boxes, scores, max_output_size, iou_threshold=0.7,
         here = slots == k
         indices = ops.where(here, ops.where(any_alive, chosen, 0)[:, None], indices)
         valid = ops.logical_or(valid, ops.logical_and(here, any_alive[:, None]))
-        row = ops.take_along_axis(overlaps, chosen[:, None, None], axis=1)[:, 0, :]
+        # One row of IoUs per step: K rows cost far less than the N x N matrix.
+        row = iou(ops.take_along_axis(boxes, chosen[:, None, None], axis=1), boxes)[:, 0, :]
         keep = ops.logical_and(row <= iou_threshold,
                                ops.arange(ops.shape(scores)[-1], dtype="int32") != chosen[:, None])
         return ops.logical_and(alive, keep), indices, valid
