@@ -333,6 +333,8 @@ def check_rpn_trains_saves_and_reloads(path):
     layer = detection.ProposalLayer((8, 8), 4, (8.0, 12.0), (0.5, 1.0, 2.0), image_size=(32, 32),
                                     max_output_size=10, iou_threshold=0.5)
     np.testing.assert_array_equal(_np(layer.anchors), _np(anchor_boxes))
+    again = detection.ProposalLayer.from_config(layer.get_config())
+    assert again.get_config() == layer.get_config()
     evaluation = detection.DetectionEvaluation([(images, boxes, mask)], layer)
     history = model.fit(images, y, sample_weight=w, batch_size=8, epochs=3, verbose=0,
                         callbacks=[evaluation]).history

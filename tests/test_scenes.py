@@ -156,3 +156,18 @@ def test_object_boxes_are_the_exact_extent_of_every_visible_object(data):
                 assert classes[n, k] == extent[k][4] == 3 + k // 2
             else:
                 assert not mask[n, k] and np.all(boxes[n, k] == 0) and classes[n, k] == 0
+
+
+def test_box_labels_batch_in_tf_data_and_map_to_rpn_targets():
+    from keras_mtl import detection
+    from keras_mtl.datasets.scenes import BOX_LABELS
+
+    anchor_boxes = detection.anchors((6, 8), 8, scales=(8.0, 16.0))
+    data = scenes(6, 48, 64, seed=2, tasks=BOX_LABELS, batch_size=4).map(
+        lambda x, y: (x, *detection.rpn_targets(anchor_boxes, y["boxes"], y["box_mask"], num_samples=32, seed=0)))
+    batches = list(data.as_numpy_iterator())
+    assert [len(x) for x, _, _ in batches] == [4, 2]
+    for _, y, w in batches:
+        assert y["objectness"].shape[1:] == (len(anchor_boxes), 1) and y["boxes"].shape[2] == 4
+        np.testing.assert_array_equal(w["objectness"].sum(1), 32)
+        assert np.all(w["boxes"] <= y["objectness"][..., 0])
