@@ -41,12 +41,16 @@ class _OptimizerAssignment:
 class _EpochEndCallback(keras.callbacks.Callback):
     """Runs the weighting method's epoch-level update after each training epoch;
     raises for an epoch without a training step (training data of unknown length
-    that turned out empty); warns once when the method's solver ended the epoch
+    that turned out empty); under on_nonfinite="skip", warns for an epoch with
+    skipped steps and raises for one with only skipped steps; warns once when the method's solver ended the epoch
     with a mean residual above the method's bound."""
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and "loss" not in logs:
             raise _empty_data_error("training")
+        skipped = getattr(self.model, "_skipped_tracker", None)
+        if skipped is not None:
+            skipped.check(epoch)
         weighting = self.model.weighting
         weighting.on_epoch_end()
         residual = (logs or {}).get("weighting_residual")
@@ -58,6 +62,42 @@ class _EpochEndCallback(keras.callbacks.Callback):
                 f"keras_mtl: {type(weighting).__name__}'s solver ended epoch {epoch} with a "
                 f"mean residual of {residual:.3g}, above its bound {bound:g}: its task weights "
                 "are not the exact optimum (see the method's docstring).", stacklevel=2)
+
+
+class _SkippedSteps(keras.metrics.Metric):
+    """The number of training steps that `on_nonfinite="skip"` skipped in the epoch,
+    logged as `skipped_steps`; `check` warns when there were some and raises when the
+    epoch had no other step (training cannot progress: a diverging learning rate, or
+    data that is non-finite throughout)."""
+
+    def __init__(self):
+        super().__init__(name="skipped_steps")
+        self.skipped = self.add_variable((), "zeros", name="skipped")
+        self.steps = self.add_variable((), "zeros", name="steps")
+
+    def update_state(self, finite):
+        # Every replica of a tf.distribute step counts it; the sum counts it once.
+        share = 1.0 / _distribute.num_replicas()
+        self.skipped.assign_add(share * (1.0 - ops.cast(finite, self.dtype)))
+        self.steps.assign_add(share)
+
+    def result(self):
+        return ops.round(self.skipped)
+
+    def check(self, epoch):
+        skipped, steps = round(float(self.skipped.numpy())), round(float(self.steps.numpy()))
+        if skipped and skipped == steps:
+            raise FloatingPointError(
+                f"keras_mtl: every one of the {steps} training steps of epoch {epoch} was "
+                "skipped for a non-finite task loss or gradient (on_nonfinite='skip'): "
+                "training cannot progress. Check the data for NaN/Inf and lower the "
+                "learning rate; compile(on_nonfinite='raise') names the first failing "
+                "step and its tasks.")
+        if skipped:
+            warnings.warn(
+                f"keras_mtl: on_nonfinite='skip' skipped {skipped} of {steps} training steps "
+                f"in epoch {epoch} for a non-finite task loss or gradient (logged as "
+                "`skipped_steps`).", stacklevel=2)
 
 
 class _PerTaskMean(keras.metrics.Metric):
@@ -424,6 +464,7 @@ class MultiTaskModel(Trainer, keras.Model):
         self._task_weight_tracker = _PerTaskMean(names, "_weight", name="task_weights")
         self._residual_tracker = (keras.metrics.Mean(name="weighting_residual")
                                   if weighting.gradient_mode is not None else None)
+        self._skipped_tracker = _SkippedSteps() if on_nonfinite == "skip" else None
         self.optimizer.build(self._optimized_variables())
         self._task_compile_config = {
             "optimizer": shared_optimizer,
@@ -513,8 +554,9 @@ class MultiTaskModel(Trainer, keras.Model):
         if not self.compiled:
             return metrics
         trackers = [self._total_loss_tracker, self._task_loss_tracker, self._task_weight_tracker]
-        if getattr(self, "_residual_tracker", None) is not None:
-            trackers.append(self._residual_tracker)
+        for tracker in ("_residual_tracker", "_skipped_tracker"):
+            if getattr(self, tracker, None) is not None:
+                trackers.append(getattr(self, tracker))
         # Keras' own "loss" metric (its train step's) is replaced by this model's.
         return trackers + [m for m in metrics if m.name != "loss"]
 
@@ -639,6 +681,7 @@ class MultiTaskModel(Trainer, keras.Model):
             counts = counts * ops.cast(finite, keras.config.floatx())
             total = ops.where(finite, total, 0.0)
             task_losses = ops.where(finite, task_losses, 0.0)
+            self._skipped_tracker.update_state(finite)
         self._total_loss_tracker.update_state(total, sample_weight=batch)
         self._task_loss_tracker.update_state(task_losses, counts)
         self._task_weight_tracker.update_state(weights, one)
@@ -687,6 +730,10 @@ class MultiTaskModel(Trainer, keras.Model):
                 name=f"{self.name}_with_representation")
         return cache["representation"]
 
+    def _evaluation_logs(self, logs):
+        """A test step's logs: without `skipped_steps`, which counts training steps."""
+        return {k: v for k, v in logs.items() if k != "skipped_steps"}
+
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         y = self.labels_by_task(y)
         present = {n: w for n, w in self._sample_weights_by_task(sample_weight).items()
@@ -729,6 +776,10 @@ class MultiTaskModel(Trainer, keras.Model):
             callbacks = ours + theirs
         try:
             return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
+        except StopIteration as error:
+            # Keras' JAX trainer builds the model from the first training batch.
+            self.train_function = self.test_function = None
+            raise _empty_data_error("training") from error
         except Exception:
             # A step that failed while tracing (bad labels, bad input) must not leave
             # a half-built train function behind for the next `fit`.
