@@ -185,3 +185,61 @@ def gram_factor(gram):
     gram = (gram + gram.T) / 2
     values, vectors = np.linalg.eigh(gram)
     return vectors * np.sqrt(np.maximum(values, 0.0))
+
+
+def hard_cases():
+    """(name, K x P float32 matrix, present K booleans): the inputs that break solvers,
+    beyond `stress_cases`: rank-deficient, exactly duplicated and exactly parallel
+    gradients, a zero gradient, an absent task, 0 in the convex hull, gradient scales
+    of 1e-10 and 1e10."""
+    rng = np.random.default_rng(7)
+    base = scaled_family(4, 5, 10.0)
+    low_rank = (rng.normal(size=(5, 2)) @ rng.normal(size=(2, 48))).astype("float32")
+    duplicated = np.concatenate([base, base[1:2]])
+    parallel = np.concatenate([base, 3 * base[2:3]])
+    zero_row = np.insert(base, 1, 0.0, axis=0)
+    hull = np.concatenate([base[:2], -base[:2] - 0.1 * base[2:3]])
+    every = np.ones(len(base), bool)
+    spanning = (rng.normal(size=(6, 3)) * rng.uniform(0.1, 3, size=(6, 1))).astype("float32")
+    return [
+        ("k6-in-r3", spanning, np.ones(6, bool)),
+        ("rank2-k5", low_rank, np.ones(5, bool)),
+        ("duplicated", duplicated, np.ones(5, bool)),
+        ("parallel", parallel, np.ones(5, bool)),
+        ("zero-row", zero_row, np.ones(5, bool)),
+        ("absent", zero_row, np.array([True, False, True, True, True])),
+        ("zero-in-hull", hull, np.ones(4, bool)),
+        ("scale-1e-10", (base * 1e-10).astype("float32"), every),
+        ("scale-1e10", (base * 1e10).astype("float32"), every),
+    ]
+
+
+def dual_cone_projection(grads, bounds):
+    """The weights `v` of the projection of `J^T b` onto the dual cone `{x : J x >= 0}`
+    of the rows of `J = grads` (Quinton and Rey 2024, Proposition 1: `J^T v` with `v`
+    minimising `v^T J J^T v` subject to `v >= b`). The projection is `x = J^T b + J^T
+    mu`, `mu >= 0` minimising `||J^T b + J^T mu||` (the dual of the projection's
+    problem), a non-negative least squares problem solved by scipy's Lawson-Hanson."""
+    from scipy.optimize import nnls
+
+    grads = np.asarray(grads, "float64")
+    bounds = np.asarray(bounds, "float64")
+    norms = np.linalg.norm(grads, axis=1)
+    # A zero gradient (to the float32 Gramian's rounding) adds nothing to J^T v: its
+    # weight stays at its bound.
+    rows = norms > 1e-6 * norms.max()
+    mu = np.zeros(len(grads))
+    mu[rows], _ = nnls(grads[rows].T / norms.max(), -grads.T @ bounds / norms.max(), maxiter=100 * len(grads))
+    return bounds + mu
+
+
+def upgrad(grads):
+    """UPGrad (Quinton and Rey 2024): `sum_i pi_J(g_i)`, the weights `sum_i v_i` of
+    the projections of each gradient onto the dual cone."""
+    k = len(grads)
+    return sum(dual_cone_projection(grads, np.eye(k)[i]) for i in range(k))
+
+
+def dualproj(grads):
+    """DualProj: the weights of the projection of the summed gradient onto the dual cone."""
+    return dual_cone_projection(grads, np.ones(len(grads)))
