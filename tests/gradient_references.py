@@ -243,3 +243,19 @@ def upgrad(grads):
 def dualproj(grads):
     """DualProj: the weights of the projection of the summed gradient onto the dual cone."""
     return dual_cone_projection(grads, np.ones(len(grads)))
+
+
+def config(grads, rcond):
+    """ConFIG (Liu et al. 2024, equation 2): `g_u = U^+ 1 / ||U^+ 1||` for the unit
+    gradients `U` (zero rows stay 0), `combined = (sum_k g_k . g_u) g_u`, with the
+    pseudo-inverse's singular values cut below `rcond` times the largest. Returns the
+    weights `w` of `combined = w^T grads` (least squares in the row space)."""
+    grads = np.asarray(grads, "float64")
+    norms = np.linalg.norm(grads, axis=1)
+    # A zero gradient (to the float32 Gramian's rounding) has no direction.
+    nonzero = norms[:, None] > 1e-6 * norms.max()
+    units = np.divide(grads, norms[:, None], out=np.zeros_like(grads), where=nonzero)
+    direction = np.linalg.pinv(units, rcond=rcond) @ np.ones(len(grads))
+    direction /= np.linalg.norm(direction)
+    combined = np.sum(grads @ direction) * direction
+    return np.linalg.lstsq(grads.T, combined, rcond=None)[0]

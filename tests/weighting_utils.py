@@ -212,6 +212,6 @@ def check_dual_cone_method(make, reference, cases, present_cases=False):
         expected[kept] = reference(factor[kept])
         assert_close_to_reference(name, weights, expected, factor, compare_weights=name not in DEGENERATE)
         assert_non_conflicting(name, weights @ factor, factor, rows=np.linalg.norm(factor, axis=1) @ weights)
-        assert np.all(weights[present] >= 1.0 - 1e-6), (name, weights)
+        assert np.all(weights[present] >= 1.0 - 1e-5), (name, weights)  # float32 weights
         assert np.all(weights[~present] == 0.0), (name, weights)
         assert np.isfinite(residual) and residual < reference_tolerance(), (name, residual)

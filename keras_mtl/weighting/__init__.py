@@ -19,11 +19,12 @@ from keras_mtl.weighting.imtl import IMTL
 from keras_mtl.weighting.mgda import MGDA
 from keras_mtl.weighting.nash_mtl import NashMTL
 from keras_mtl.weighting.pcgrad import PCGrad
+from keras_mtl.weighting.config import ConFIG
 from keras_mtl.weighting.dualproj import DualProj
 from keras_mtl.weighting.upgrad import UPGrad
 
 __all__ = [
-    "AlignedMTL", "CAGrad", "DTP", "DualProj", "DWA", "Equal", "FAMO", "Fixed", "GLS", "GradDrop", "GradNorm",
+    "AlignedMTL", "CAGrad", "ConFIG", "DTP", "DualProj", "DWA", "Equal", "FAMO", "Fixed", "GLS", "GradDrop", "GradNorm",
     "GradVac", "IMTL", "MGDA", "NashMTL", "PCGrad", "RLW", "Uncertainty", "UPGrad",
     "Weighting", "available", "get", "register",
 ]

@@ -8,6 +8,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from test_weighting_config import (  # noqa: E402,F401
+    test_fit_trains as test_config_fit_trains,
+    test_matches_the_reference_and_makes_equal_angles as test_config_stress,
+    test_matches_the_reference_on_degenerate_gradients as test_config_degenerate,
+    test_orthogonal_gradients_by_hand as test_config_by_hand,
+)
 from test_weighting_dualproj import (  # noqa: E402,F401
     test_fit_trains as test_dualproj_fit_trains,
     test_matches_the_reference_on_degenerate_gradients as test_dualproj_degenerate,
