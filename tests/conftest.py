@@ -16,6 +16,9 @@ def pytest_configure(config):
         "sweeps that train every weighting method, task-wise early stopping runs, "
         "applications, full real-data loader checks); "
         "`-m 'not slow'` leaves it out, `-m slow` runs it alone")
+    config.addinivalue_line(
+        "markers", "peers: agreement with the PyTorch peers (TorchJD); needs `pip install .[peers]`, "
+        "skipped without it")
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,104 @@
+"""Agreement with TorchJD 0.18 (the peer): the same float64 Jacobians to keras_mtl (with
+floatx float64) and to TorchJD's aggregators, for each method both have. Where they
+differ by definition, the test says which source each follows (docs/methods.md has the
+table)."""
+
+import os
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+torchjd_aggregation = pytest.importorskip("torchjd.aggregation")
+pytest.importorskip("quadprog")
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import gradient_references as ref  # noqa: E402
+from keras_mtl import weighting  # noqa: E402
+from weighting_utils import solve_gradients  # noqa: E402
+
+from torchjd._linalg import QuadprogProjector  # noqa: E402
+
+pytestmark = pytest.mark.peers
+
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    keras.config.set_floatx("float64")
+    yield
+    keras.config.set_floatx("float32")
+
+
+def _cases(full_rank_only=False):
+    """(name, float64 K x P Jacobian): the stress families and the degenerate ones
+    ("zero-in-hull" is rank 3 of 4 to float32 rounding: singular values 1e-8 apart)."""
+    cases = [(name, grads.astype("float64")) for name, grads in ref.stress_cases()]
+    for name, grads, present in ref.hard_cases():
+        if present.all() and not (full_rank_only and name in ("k6-in-r3", "rank2-k5", "duplicated",
+                                                               "parallel", "zero-row", "zero-in-hull")):
+            cases.append((name, grads.astype("float64")))
+    return cases
+
+
+def _ours(method, jacobian):
+    """keras_mtl's combined direction for the float64 `jacobian`."""
+    return solve_gradients(method, jacobian)[0]
+
+
+def _peer(aggregator, jacobian):
+    return aggregator(torch.from_numpy(jacobian)).numpy()
+
+
+def _relative(a, b):
+    return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300)
+
+
+@pytest.mark.parametrize("name", ["upgrad", "dualproj"])
+def test_dual_cone_projections_agree_without_the_peers_regularisation(name):
+    """UPGrad and DualProj, the paper's definitions (Quinton and Rey 2024, Proposition 1),
+    agree to 1e-5 with TorchJD's solved without its regularisation (`reg_eps=0`;
+    quadprog needs a positive definite Gramian, so full-rank inputs only). keras_mtl is
+    on the scale of the summed gradients, TorchJD on the mean's: ours / K."""
+    peer_class = {"upgrad": torchjd_aggregation.UPGrad, "dualproj": torchjd_aggregation.DualProj}[name]
+    peer = peer_class(projector=QuadprogProjector(norm_eps=0.0, reg_eps=0.0))
+    methods = {}
+    for case, jacobian in _cases(full_rank_only=True):
+        method = methods.setdefault(len(jacobian), weighting.get(name))
+        ours = _ours(method, jacobian) / len(jacobian)
+        assert _relative(ours, _peer(peer, jacobian)) < TOLERANCE, (name, case)
+
+
+@pytest.mark.parametrize("name", ["upgrad", "dualproj"])
+def test_the_peers_default_regularisation_moves_the_projection_off_the_dual_cone(name):
+    """TorchJD's default solves on `G / trace(G) + 1e-4 I`: on ill-conditioned inputs its
+    update is not the paper's projection and conflicts with a task, which keras_mtl's
+    does not (both checked on the float64 reference's terms)."""
+    peer_class = {"upgrad": torchjd_aggregation.UPGrad, "dualproj": torchjd_aggregation.DualProj}[name]
+    peer = peer_class()
+    reference = {"upgrad": ref.upgrad, "dualproj": ref.dualproj}[name]
+    differences = []
+    methods = {}
+    for case, jacobian in _cases(full_rank_only=True):
+        method = methods.setdefault(len(jacobian), weighting.get(name))
+        k = len(jacobian)
+        expected = reference(jacobian) @ jacobian / k
+        ours = _ours(method, jacobian) / k
+        assert _relative(ours, expected) < TOLERANCE, case
+        differences.append(_relative(_peer(peer, jacobian), expected))
+    assert max(differences) > 1e-3, max(differences)
+
+
+def test_config_agrees():
+    """ConFIG: TorchJD's is the authors' code (pinv of the unit gradients, equation 2),
+    on the same sum scale. On rank-deficient inputs the two pseudo-inverses cut
+    different singular values (TorchJD: `P eps sigma_max` on the Jacobian; keras_mtl:
+    `sqrt(K eps) sigma_max`, from the Gramian): compared on full-rank inputs."""
+    peer = torchjd_aggregation.ConFIG()
+    methods = {}
+    for case, jacobian in _cases(full_rank_only=True):
+        method = methods.setdefault(len(jacobian), weighting.ConFIG())
+        assert _relative(_ours(method, jacobian), _peer(peer, jacobian)) < TOLERANCE, case
