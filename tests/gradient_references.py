@@ -259,3 +259,26 @@ def config(grads, rcond):
     direction /= np.linalg.norm(direction)
     combined = np.sum(grads @ direction) * direction
     return np.linalg.lstsq(grads.T, combined, rcond=None)[0]
+
+
+def krum(grads, n_byzantine, n_selected=1, squared=True):
+    """Multi-Krum (Blanchard et al. 2017): each gradient's score is the sum of its
+    squared distances (`squared=False`: distances, as TorchJD) to its `n - f - 2`
+    nearest others; the mean of the `n_selected` lowest-scoring gradients, ties to the
+    lower index. Returns the mean's weights."""
+    grads = np.asarray(grads, "float64")
+    n = len(grads)
+    distances = np.linalg.norm(grads[:, None] - grads[None], axis=2)
+    if squared:
+        distances = distances ** 2
+    scores = [np.sort(np.delete(distances[i], i))[:n - n_byzantine - 2].sum() for i in range(n)]
+    weights = np.zeros(n)
+    weights[np.argsort(scores, kind="stable")[:n_selected]] = 1.0 / n_selected
+    return weights
+
+
+def trimmed_mean(grads, trim_number):
+    """Coordinate-wise trimmed mean (Yin et al. 2018): per coordinate, the mean of the
+    values left after dropping the `trim_number` largest and smallest."""
+    ordered = np.sort(np.asarray(grads, "float64"), axis=0)
+    return ordered[trim_number:len(ordered) - trim_number].mean(axis=0)

@@ -27,3 +27,14 @@ from test_weighting_upgrad import (  # noqa: E402,F401
     test_matches_the_reference_on_ill_conditioned_and_opposed_gradients as test_upgrad_stress,
     test_two_conflicting_gradients_by_hand as test_upgrad_by_hand,
 )
+from test_weighting_krum import (  # noqa: E402,F401
+    test_absent_task_is_left_out as test_krum_absent_task,
+    test_an_outlier_is_never_selected as test_krum_by_hand,
+    test_fit_trains as test_krum_fit_trains,
+    test_matches_the_reference as test_krum_reference,
+)
+from test_weighting_trimmed_mean import (  # noqa: E402,F401
+    test_by_hand as test_trimmed_mean_by_hand,
+    test_fit_trains as test_trimmed_mean_fit_trains,
+    test_matches_the_reference as test_trimmed_mean_reference,
+)

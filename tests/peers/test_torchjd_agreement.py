@@ -102,3 +102,42 @@ def test_config_agrees():
     for case, jacobian in _cases(full_rank_only=True):
         method = methods.setdefault(len(jacobian), weighting.ConFIG())
         assert _relative(_ours(method, jacobian), _peer(peer, jacobian)) < TOLERANCE, case
+
+
+def test_trimmed_mean_agrees():
+    """The trimmed mean: the same definition (Yin et al. 2018); TorchJD averages, keras_mtl
+    is on the sum scale: ours / K."""
+    for trim_number in (0, 1, 2):
+        peer = torchjd_aggregation.TrimmedMean(trim_number=trim_number)
+        methods = {}
+        for case, jacobian in _cases():
+            if len(jacobian) < 2 * trim_number + 1:
+                continue
+            method = methods.setdefault(len(jacobian), weighting.TrimmedMean(trim_number=trim_number))
+            ours = _ours(method, jacobian) / len(jacobian)
+            assert _relative(ours, _peer(peer, jacobian)) < TOLERANCE, (case, trim_number)
+
+
+def test_krum_agrees_where_the_distance_rules_pick_the_same():
+    """Krum: the paper scores a gradient by the sum of its SQUARED distances to its
+    `n - f - 2` nearest others (Blanchard et al. 2017, definition of Krum); TorchJD 0.18
+    sums the distances themselves (`KrumWeighting.forward`). keras_mtl follows the
+    paper. Where the two rules select the same gradient the results agree (ours / K);
+    on this constructed input they do not, and keras_mtl is the paper's."""
+    methods = {}
+    for case, jacobian in _cases():
+        k = len(jacobian)
+        if k < 4:
+            continue
+        f = (k - 3) // 2
+        peer = torchjd_aggregation.Krum(n_byzantine=f)
+        assert _relative(_peer(peer, jacobian), ref.krum(jacobian, f, squared=False) @ jacobian) < TOLERANCE
+        if np.array_equal(ref.krum(jacobian, f), ref.krum(jacobian, f, squared=False)):
+            method = methods.setdefault(k, weighting.Krum(n_byzantine=f))
+            assert _relative(_ours(method, jacobian) / k, _peer(peer, jacobian)) < TOLERANCE, case
+    # Scores over the 2 nearest others: distances sum to 5.54 for task 1 and 5.66 for
+    # task 3, squares to 16.35 and 16.17: TorchJD picks task 1, the paper task 3.
+    jacobian = np.array([[1.0, 2.0], [-0.3, -2.1], [1.7, -2.6], [-1.4, 1.2], [-4.5, 0.8]])
+    ours = _ours(weighting.Krum(n_byzantine=1), jacobian) / 5
+    np.testing.assert_allclose(ours, jacobian[3], rtol=1e-12)
+    np.testing.assert_allclose(_peer(torchjd_aggregation.Krum(n_byzantine=1), jacobian), jacobian[1])
