@@ -27,6 +27,11 @@ from test_weighting_upgrad import (  # noqa: E402,F401
     test_matches_the_reference_on_ill_conditioned_and_opposed_gradients as test_upgrad_stress,
     test_two_conflicting_gradients_by_hand as test_upgrad_by_hand,
 )
+from test_weighting_imtl_l import (  # noqa: E402,F401
+    test_fit_trains_and_round_trips as test_imtl_l_fit_and_round_trip,
+    test_objective_and_weights as test_imtl_l_objective,
+    test_one_step_of_the_scales_follows_the_objectives_gradient as test_imtl_l_one_step,
+)
 from test_weighting_krum import (  # noqa: E402,F401
     test_absent_task_is_left_out as test_krum_absent_task,
     test_an_outlier_is_never_selected as test_krum_by_hand,

@@ -141,3 +141,21 @@ def test_krum_agrees_where_the_distance_rules_pick_the_same():
     ours = _ours(weighting.Krum(n_byzantine=1), jacobian) / 5
     np.testing.assert_allclose(ours, jacobian[3], rtol=1e-12)
     np.testing.assert_allclose(_peer(torchjd_aggregation.Krum(n_byzantine=1), jacobian), jacobian[1])
+
+
+def test_imtl_l_agrees():
+    """IMTL-L: TorchJD's `IMTLL` has the same objective `sum_k exp(s_k) L_k - s_k` and
+    the same start (s = 0); compared at random scales and losses."""
+    from torchjd.scalarization import IMTLL
+
+    rng = np.random.default_rng(0)
+    for k in (2, 5, 10):
+        s, losses = rng.normal(size=k), np.exp(rng.normal(size=k) * 3)
+        method = weighting.IMTLL()
+        method.build((k,))
+        method.log_scales.assign(s)
+        ours = float(method.combine(keras.ops.convert_to_tensor(losses), training=True)[0])
+        peer = IMTLL(k).double()
+        with torch.no_grad():
+            peer.log_scale.copy_(torch.from_numpy(s))
+        assert abs(ours - float(peer(torch.from_numpy(losses)))) <= TOLERANCE * abs(ours)
