@@ -6,7 +6,7 @@ import pytest
 
 import gradient_references as ref
 from keras_mtl.weighting import Krum
-from weighting_utils import assert_weights_logged, fit_tiny, solve_gradients
+from weighting_utils import assert_round_trip, assert_weights_logged, fit_tiny, solve_gradients
 
 
 def test_an_outlier_is_never_selected():
@@ -51,7 +51,8 @@ def test_rejects_too_few_tasks():
         Krum(n_byzantine=0, n_selected=0)
 
 
-def test_fit_trains():
-    _, history = fit_tiny(Krum(n_byzantine=0), epochs=2)
+def test_fit_trains_and_round_trips(tmp_path):
+    model, history = fit_tiny(Krum(n_byzantine=0), epochs=2)
     assert np.all(np.isfinite(history.history["loss"]))
     assert_weights_logged(history, 2)
+    assert_round_trip(model, tmp_path)

@@ -35,7 +35,7 @@ from test_weighting_imtl_l import (  # noqa: E402,F401
 from test_weighting_krum import (  # noqa: E402,F401
     test_absent_task_is_left_out as test_krum_absent_task,
     test_an_outlier_is_never_selected as test_krum_by_hand,
-    test_fit_trains as test_krum_fit_trains,
+    test_fit_trains_and_round_trips as test_krum_fit_and_round_trip,
     test_matches_the_reference as test_krum_reference,
 )
 from test_weighting_trimmed_mean import (  # noqa: E402,F401
