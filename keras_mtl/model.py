@@ -7,10 +7,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_mtl import _callback_list, _distribute, _private
+from keras_mtl import _callback_list, _data_checks, _distribute, _private
 from keras_mtl import losses as losses_lib
 from keras_mtl import weighting as weighting_lib
 from keras_mtl.backend import Trainer
+from keras_mtl.losses.pairwise import BatchLoss
 from keras_mtl.graph import is_functional, shared_representation, variable_partition
 from keras_mtl.task import Task, check_task_names, loaded_spec, saved_spec, serialized
 from keras_mtl.weighting._checks import check_float
@@ -41,12 +42,16 @@ class _OptimizerAssignment:
 class _EpochEndCallback(keras.callbacks.Callback):
     """Runs the weighting method's epoch-level update after each training epoch;
     raises for an epoch without a training step (training data of unknown length
-    that turned out empty); warns once when the method's solver ended the epoch
+    that turned out empty); under on_nonfinite="skip", warns for an epoch with
+    skipped steps and raises for one with only skipped steps; warns once when the method's solver ended the epoch
     with a mean residual above the method's bound."""
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and "loss" not in logs:
             raise _empty_data_error("training")
+        skipped = getattr(self.model, "_skipped_tracker", None)
+        if skipped is not None:
+            skipped.check(epoch)
         weighting = self.model.weighting
         weighting.on_epoch_end()
         residual = (logs or {}).get("weighting_residual")
@@ -58,6 +63,42 @@ class _EpochEndCallback(keras.callbacks.Callback):
                 f"keras_mtl: {type(weighting).__name__}'s solver ended epoch {epoch} with a "
                 f"mean residual of {residual:.3g}, above its bound {bound:g}: its task weights "
                 "are not the exact optimum (see the method's docstring).", stacklevel=2)
+
+
+class _SkippedSteps(keras.metrics.Metric):
+    """The number of training steps that `on_nonfinite="skip"` skipped in the epoch,
+    logged as `skipped_steps`; `check` warns when there were some and raises when the
+    epoch had no other step (training cannot progress: a diverging learning rate, or
+    data that is non-finite throughout)."""
+
+    def __init__(self):
+        super().__init__(name="skipped_steps")
+        self.skipped = self.add_variable((), "zeros", name="skipped")
+        self.steps = self.add_variable((), "zeros", name="steps")
+
+    def update_state(self, finite):
+        # Every replica of a tf.distribute step counts it; the sum counts it once.
+        share = 1.0 / _distribute.num_replicas()
+        self.skipped.assign_add(share * (1.0 - ops.cast(finite, self.dtype)))
+        self.steps.assign_add(share)
+
+    def result(self):
+        return ops.round(self.skipped)
+
+    def check(self, epoch):
+        skipped, steps = round(float(self.skipped.numpy())), round(float(self.steps.numpy()))
+        if skipped and skipped == steps:
+            raise FloatingPointError(
+                f"keras_mtl: every one of the {steps} training steps of epoch {epoch} was "
+                "skipped for a non-finite task loss or gradient (on_nonfinite='skip'): "
+                "training cannot progress. Check the data for NaN/Inf and lower the "
+                "learning rate; compile(on_nonfinite='raise') names the first failing "
+                "step and its tasks.")
+        if skipped:
+            warnings.warn(
+                f"keras_mtl: on_nonfinite='skip' skipped {skipped} of {steps} training steps "
+                f"in epoch {epoch} for a non-finite task loss or gradient (logged as "
+                "`skipped_steps`).", stacklevel=2)
 
 
 class _PerTaskMean(keras.metrics.Metric):
@@ -120,7 +161,9 @@ def _check_label(task, label, prediction, loss=None):
     sparse = compatible(y, p[:-1]) or compatible(y, p[:-1] + (1,))
     shaped, indices = (None,) + p, (None,) + p[:-1]
     kind = _label_kind(loss)
-    if kind == "sparse":
+    if isinstance(loss, BatchLoss):
+        ok, expected = len(y) == 0 or y == (1,), "identity labels of shape (batch,) or (batch, 1)"
+    elif kind == "sparse":
         ok, expected = sparse, f"class indices of shape {indices} or {indices + (1,)}"
     elif kind == "dense":
         ok, expected = dense, f"labels of shape {shaped}"
@@ -135,6 +178,20 @@ def _check_label(task, label, prediction, loss=None):
 
 
 _DATA_ARGUMENT = {"training": "x", "validation": "validation_data", "evaluation": "x"}
+
+
+def _all_arrays(data):
+    """Whether `data` (a structure) is not None and holds numpy arrays only."""
+    arrays = keras.tree.flatten(data) if isinstance(data, (dict, list, tuple)) else [data]
+    return data is not None and all(isinstance(a, np.ndarray) for a in arrays)
+
+
+def _raise_data_error(error):
+    """Raises the `ValueError` of a failed data check in a `tf.data` pipeline
+    (`_data_checks.checked_dataset`) for the error it raised, if it is one."""
+    checked = _data_checks.data_error(error)
+    if checked is not None:
+        raise checked from None
 
 
 def _empty_data_error(which):
@@ -424,6 +481,7 @@ class MultiTaskModel(Trainer, keras.Model):
         self._task_weight_tracker = _PerTaskMean(names, "_weight", name="task_weights")
         self._residual_tracker = (keras.metrics.Mean(name="weighting_residual")
                                   if weighting.gradient_mode is not None else None)
+        self._skipped_tracker = _SkippedSteps() if on_nonfinite == "skip" else None
         self.optimizer.build(self._optimized_variables())
         self._task_compile_config = {
             "optimizer": shared_optimizer,
@@ -513,8 +571,9 @@ class MultiTaskModel(Trainer, keras.Model):
         if not self.compiled:
             return metrics
         trackers = [self._total_loss_tracker, self._task_loss_tracker, self._task_weight_tracker]
-        if getattr(self, "_residual_tracker", None) is not None:
-            trackers.append(self._residual_tracker)
+        for tracker in ("_residual_tracker", "_skipped_tracker"):
+            if getattr(self, tracker, None) is not None:
+                trackers.append(getattr(self, tracker))
         # Keras' own "loss" metric (its train step's) is replaced by this model's.
         return trackers + [m for m in metrics if m.name != "loss"]
 
@@ -561,16 +620,61 @@ class MultiTaskModel(Trainer, keras.Model):
             labels[s["name"]] = y[..., start:stop]
         return labels
 
+    def _outputs_by_task(self):
+        return dict(zip(self.output_names, keras.tree.flatten(self.outputs)))
+
     def _check_array_labels(self, y):
         """Checks numpy labels against the outputs before Keras converts them (which
-        fails on strings with an error that does not name the task)."""
-        arrays = keras.tree.flatten(y) if isinstance(y, (dict, list, tuple)) else [y]
-        if y is None or not all(isinstance(a, np.ndarray) for a in arrays):
+        fails on strings with an error that does not name the task), and their values
+        against the task's loss (`_data_checks.value_rule`)."""
+        if not _all_arrays(y):
             return
-        outputs = dict(zip(self.output_names, keras.tree.flatten(self.outputs)))
+        outputs = self._outputs_by_task()
         losses = getattr(self, "_task_losses", {})
         for name, label in self.labels_by_task(y).items():
             _check_label(name, label, outputs[name], losses.get(name))
+            _data_checks.check_label_values(
+                name, label, _data_checks.value_rule(losses.get(name), outputs[name]))
+
+    def _check_arrays(self, x, y, sample_weight):
+        """The checks of `_data_checks` on numpy inputs, labels and sample weights."""
+        _data_checks.check_inputs(x, [t.name for t in keras.tree.flatten(self.inputs)])
+        self._check_array_labels(y)
+        if sample_weight is None or not _all_arrays(sample_weight):
+            return
+        outputs = self._outputs_by_task()
+        for name, weight in self._sample_weights_by_task(sample_weight).items():
+            if weight is not None:
+                _data_checks.check_weight_shape(name, weight, outputs[name])
+                _data_checks.check_weight_values(name, weight)
+
+    def _complete_sample_weights(self, y, sample_weight):
+        """A sample-weight dict of numpy arrays that names some tasks, with weights of
+        1 for the others (Keras wants one array per output)."""
+        if not (isinstance(sample_weight, dict) and sample_weight and isinstance(y, dict)
+                and _all_arrays(sample_weight)):
+            return sample_weight
+        size = len(keras.tree.flatten(sample_weight)[0])
+        return {n: sample_weight[n] if n in sample_weight
+                else np.ones(size, keras.config.floatx()) for n in self.task_names}
+
+    def _checked_data(self, x, y, sample_weight):
+        """`(x, sample_weight)` to pass to Keras' `fit` or `evaluate`: arrays checked
+        (`_check_arrays`), a partial sample-weight dict completed, a `tf.data`
+        pipeline or a generator wrapped to check each batch (`_data_checks`)."""
+        outputs, losses = self._outputs_by_task(), getattr(self, "_task_losses", {})
+        if _data_checks.is_dataset(x):
+            rules = {n: _data_checks.value_rule(losses.get(n), outputs[n]) for n in outputs}
+            return _data_checks.checked_dataset(
+                x, rules, outputs, self.labels_by_task, self._sample_weights_by_task,
+                [t.name for t in keras.tree.flatten(self.inputs)]), sample_weight
+        if _data_checks.is_generator(x):
+            return _data_checks.checked_generator(
+                x, lambda batch: self._check_arrays(
+                    *keras.utils.unpack_x_y_sample_weight(batch))), sample_weight
+        sample_weight = self._complete_sample_weights(y, sample_weight)
+        self._check_arrays(x, y, sample_weight)
+        return x, sample_weight
 
     def _sample_weights_by_task(self, sample_weight):
         if sample_weight is None or not isinstance(sample_weight, dict):
@@ -597,6 +701,8 @@ class MultiTaskModel(Trainer, keras.Model):
         for name in self.task_names:
             _check_label(name, y[name], y_pred[name], self._task_losses[name])
             weight = sample_weight[name]
+            if weight is not None:
+                _data_checks.check_weight_shape(name, weight, y_pred[name])
             values.append(ops.cast(_distribute.unscale_loss(
                 self._task_losses[name](y[name], y_pred[name], weight)), keras.config.floatx()))
             if weight is None:
@@ -628,9 +734,8 @@ class MultiTaskModel(Trainer, keras.Model):
         """Epoch means: the total loss per example, each task's loss per labelled
         entry (`counts` of them in this batch), the weights per step."""
         batch = ops.cast(ops.shape(keras.tree.flatten(x)[0])[0], keras.config.floatx())
-        activity = self.__dict__.get("_task_activity")
-        if activity is not None:
-            weights = ops.where(activity > 0, weights, 0.0)
+        # A task absent from the batch (or inactive) takes no part in it: weight 0.
+        weights = ops.where(self._participating(weights, counts)[0], weights, 0.0)
         one = ops.ones_like(weights) * self._weighed(weights)
         weights = ops.where(ops.isfinite(weights), weights, 0.0)
         if finite is not None:
@@ -639,6 +744,7 @@ class MultiTaskModel(Trainer, keras.Model):
             counts = counts * ops.cast(finite, keras.config.floatx())
             total = ops.where(finite, total, 0.0)
             task_losses = ops.where(finite, task_losses, 0.0)
+            self._skipped_tracker.update_state(finite)
         self._total_loss_tracker.update_state(total, sample_weight=batch)
         self._task_loss_tracker.update_state(task_losses, counts)
         self._task_weight_tracker.update_state(weights, one)
@@ -687,6 +793,10 @@ class MultiTaskModel(Trainer, keras.Model):
                 name=f"{self.name}_with_representation")
         return cache["representation"]
 
+    def _evaluation_logs(self, logs):
+        """A test step's logs: without `skipped_steps`, which counts training steps."""
+        return {k: v for k, v in logs.items() if k != "skipped_steps"}
+
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         y = self.labels_by_task(y)
         present = {n: w for n, w in self._sample_weights_by_task(sample_weight).items()
@@ -694,8 +804,16 @@ class MultiTaskModel(Trainer, keras.Model):
         return super().compute_metrics(x, y, y_pred, present or None)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        self._check_array_labels(y)
-        logs = super().evaluate(x, y, *args, **kwargs)
+        if not kwargs.get("_use_cached_eval_dataset"):
+            # (fit's validation data, checked by fit, is cached.)
+            x, weights = self._checked_data(x, y, kwargs.get("sample_weight"))
+            if weights is not None:
+                kwargs["sample_weight"] = weights
+        try:
+            logs = super().evaluate(x, y, *args, **kwargs)
+        except Exception as error:
+            _raise_data_error(error)
+            raise
         if isinstance(logs, (dict, list)) and not logs:
             # No step ran: data of unknown length that turned out empty.
             raise _empty_data_error(
@@ -703,10 +821,18 @@ class MultiTaskModel(Trainer, keras.Model):
         return logs
 
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
-        self._check_array_labels(y)
+        x, weights = self._checked_data(x, y, kwargs.get("sample_weight"))
+        if weights is not None:
+            kwargs["sample_weight"] = weights
         validation = kwargs.get("validation_data")
         if isinstance(validation, (tuple, list)) and len(validation) in (2, 3):
-            self._check_array_labels(validation[1])
+            val_x, val_weights = self._checked_data(*validation, *(None,) * (3 - len(validation)))
+            validation = (val_x, validation[1]) + (
+                (val_weights,) if val_weights is not None else ())
+        elif validation is not None:
+            validation = self._checked_data(validation, None, None)[0]
+        if validation is not None:
+            kwargs["validation_data"] = validation
         _check_not_empty(x, "training")
         _check_not_empty(validation, "validation")
         # The model's own callbacks run first: a checkpoint at the end of an epoch
@@ -729,8 +855,13 @@ class MultiTaskModel(Trainer, keras.Model):
             callbacks = ours + theirs
         try:
             return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
-        except Exception:
+        except StopIteration as error:
+            # Keras' JAX trainer builds the model from the first training batch.
+            self.train_function = self.test_function = None
+            raise _empty_data_error("training") from error
+        except Exception as error:
             # A step that failed while tracing (bad labels, bad input) must not leave
             # a half-built train function behind for the next `fit`.
             self.train_function = self.test_function = None
+            _raise_data_error(error)
             raise

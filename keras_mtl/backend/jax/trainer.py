@@ -304,6 +304,12 @@ class JAXTrainer:
         new_state = jax.tree.map(
             lambda new, old: new if id(new) in gated else jnp.where(applied, new, old),
             new_state, old_state)
+        if self._skipped_tracker is not None:
+            # The skipped-step count is the one metric a skipped step changes.
+            metrics = _State(self.metrics_variables, new_state[3])
+            metrics.run(self._skipped_tracker.variables,
+                        lambda: self._skipped_tracker.update_state(applied), False)
+            new_state = new_state[:3] + (metrics.get(self.metrics_variables),)
         if record is not None:
             recorded = _State(nt_vars, new_state[1])
             recorded.set(self._nonfinite_record, record)
@@ -501,7 +507,7 @@ class JAXTrainer:
 
         def log():
             self._update_trackers(x, total, logged, weights, counts)
-            return self.compute_metrics(x, y, y_pred, sample_weight)
+            return self._evaluation_logs(self.compute_metrics(x, y, y_pred, sample_weight))
 
         logs, new_metrics = self._run_logging(
             log, metrics_values, _State(model_vars, new_values))

@@ -343,7 +343,8 @@ class TensorFlowTrainer:
         objective, weights = self.weighting.combine(combined_losses, training=False, present=present)
         total = objective + regularization
         self._update_trackers(x, total, task_losses, weights, counts)
-        return self._for_reduction(self.compute_metrics(x, y, y_pred, sample_weight))
+        return self._for_reduction(
+            self._evaluation_logs(self.compute_metrics(x, y, y_pred, sample_weight)))
 
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
