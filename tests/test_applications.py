@@ -56,7 +56,7 @@ def test_weighting_scenes_over_seeds_resumes_and_plots(tmp_path, monkeypatch, ca
     results = tmp_path / "weighting.json"
     flags = SCENES_FLAGS + ["--methods", "equal", "--seeds", "2", "--results", str(results)]
     assert application.parse_args(SCENES_FLAGS + ["--methods", "all"]).methods == [
-        m for m in application.keras_mtl.weighting.available() if m not in ("dtp", "fixed")]
+        m for m in application.keras_mtl.weighting.available() if m not in application.NEEDS_ARGUMENTS]
     application.main(flags)
     printed = capsys.readouterr().out
     stored = json.loads(results.read_text())
