@@ -81,7 +81,7 @@ def min_norm_point(grads):
     `||sum_k a_k g_k||`, by checking every face of the simplex: the answer is the
     affine-hull minimiser of the face whose weights are all positive and that has
     the smallest norm."""
-    grads = np.asarray(grads, "float64")
+    grads = _unit_scale(grads)
     best, best_weights = np.inf, None
     for face in _faces(len(grads)):
         point, weights = _affine_min_norm(grads[list(face)])
@@ -102,7 +102,23 @@ def cagrad(grads, c):
     orthonormal basis of its directions, `q = Q^T g0`), `F` is `q . y + rho
     sqrt(|p|^2 + |y|^2)` up to a constant, minimised at `y = -|p| q / sqrt(rho^2 -
     |q|^2)` (when `|q| < rho`). Returns `(w, d)`, `d = g0 + rho g_w / ||g_w||`."""
+    best_w, _ = _cagrad_dual(grads, c)
     grads = np.asarray(grads, "float64")
+    g0 = grads.mean(axis=0)
+    g_w = best_w @ grads
+    return best_w, g0 + c * np.linalg.norm(g0) * g_w / np.linalg.norm(g_w)
+
+
+def cagrad_value(grads, c):
+    """The optimum of CAGrad's problem, `max min_k g_k . d` over the ball
+    `||d - g0|| <= c ||g0||`: by strong duality the minimum of `F` (`cagrad`)."""
+    return _cagrad_dual(grads, c)[1]
+
+
+def _cagrad_dual(grads, c):
+    """`(w, F(w))` at the minimiser of `F` (see `cagrad`), by checking every face."""
+    scale = np.linalg.norm(np.asarray(grads, "float64"), axis=1).max()
+    grads = _unit_scale(grads)
     k = len(grads)
     g0 = grads.mean(axis=0)
     rho = c * np.linalg.norm(g0)
@@ -129,8 +145,7 @@ def cagrad(grads, c):
         if value < best:
             best, best_w = value, np.zeros(k)
             best_w[list(face)] = weights
-    g_w = best_w @ grads
-    return best_w, g0 + rho * g_w / np.linalg.norm(g_w)
+    return best_w, best * scale ** 2
 
 
 def imtl(grads):
@@ -145,31 +160,53 @@ def imtl(grads):
     return np.concatenate([[1 - rest.sum()], rest])
 
 
-def nash_mtl(grads, iterations=200):
+def nash_mtl(grads, normalize_gramian=False, iterations=400, largest=None):
     """Nash-MTL (Navon et al. 2022): `a > 0` with `M a = 1 / a`, `M` the Gramian
-    divided by its Frobenius norm, by damped Newton on `a^T M a / 2 - sum log a` to
-    float64 precision."""
+    (the paper's equation; divided by its Frobenius norm with `normalize_gramian`),
+    by damped Newton on `a^T M a / 2 - sum log a` to float64 precision, with the
+    Newton system as `(D M D + I) (delta / a) = -D gradient`, `D = diag(a)`. None
+    when there is no solution (0 in the convex hull of the gradients: the iterates
+    grow without bound, or past `largest` in the cosine basis)."""
     grads = np.asarray(grads, "float64")
-    gram = grads @ grads.T
-    gram /= np.linalg.norm(gram)
-    a = np.ones(len(grads)) / np.sqrt(np.sum(gram))
+    scale = np.linalg.norm(grads, axis=1).max()
+    gram = (grads / scale) @ (grads / scale).T
+    if normalize_gramian:
+        gram /= np.linalg.norm(gram)
+    a = np.ones(len(grads)) / np.sqrt(max(np.sum(gram), 1e-300))
     for _ in range(iterations):
         gradient = gram @ a - 1 / a
-        delta = -np.linalg.solve(gram + np.diag(1 / a ** 2), gradient)
+        system = a[:, None] * gram * a[None, :] + np.eye(len(a))
+        delta = -a * np.linalg.solve(system, a * gradient)
         decrement = np.sqrt(max(-gradient @ delta, 0.0))
         a = a + delta / (1 + decrement)
-        if decrement < 1e-15:
+        if decrement < 1e-15 or a.max() > 1e6:
             break
-    return a
+    if np.max(np.abs(a * (gram @ a) - 1)) > 1e-9:
+        return None
+    # In the cosine basis (`c = a n` for the paper's equation) a solution beyond
+    # `largest` exists or not by the float32 rounding of the Gramian: None.
+    paper = a / np.sqrt(np.linalg.norm((grads / scale) @ (grads / scale).T)) if normalize_gramian else a
+    if largest is not None and np.max(paper * np.linalg.norm(grads / scale, axis=1)) > largest:
+        return None
+    return a if normalize_gramian else a / scale
 
 
-def aligned_mtl(grads):
+def aligned_mtl(grads, rank=None):
     """Aligned-MTL (Senushkin et al. 2023): with `G = U S V^T`, the aligned gradients
     `s_min U V^T` summed: weights `s_min U S^{-1} U^T 1` (from the SVD of `G` itself,
-    not its Gramian)."""
+    not its Gramian), over the `rank` largest singular values (all by default)."""
     grads = np.asarray(grads, "float64")
     u, s, _ = np.linalg.svd(grads, full_matrices=False)
+    rank = len(s) if rank is None else rank
+    u, s = u[:, :rank], s[:rank]
     return s.min() * u @ ((u.T @ np.ones(len(grads))) / s)
+
+
+def _unit_scale(grads):
+    """The gradients divided by the largest norm: the references' tolerances on
+    conditioning are then independent of the gradients' scale."""
+    grads = np.asarray(grads, "float64")
+    return grads / np.linalg.norm(grads, axis=1).max()
 
 
 def relative_error(value, reference):
