@@ -368,3 +368,11 @@ def check_identical_tasks_train(weighting, gradient_mode):
 @pytest.mark.parametrize("weighting", GRADIENT_METHODS)
 def test_identical_tasks_train_every_step(weighting, gradient_mode):
     check_identical_tasks_train(weighting, gradient_mode)
+
+
+def test_nash_mtl_configuration_without_normalize_gramian_keeps_the_normalised_form():
+    config = NashMTL(update_weights_every=3).get_config()
+    assert NashMTL.from_config(config).normalize_gramian is False
+    del config["normalize_gramian"]
+    restored = NashMTL.from_config(config)
+    assert restored.normalize_gramian is True and restored.update_weights_every == 3

@@ -190,3 +190,9 @@ class NashMTL(GradientWeighting):
         config.update(update_weights_every=self.update_weights_every, max_iterations=self.max_iterations,
                       max_norm=self.max_norm, normalize_gramian=self.normalize_gramian)
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # A configuration without `normalize_gramian` comes from a `.keras` file written
+        # when the normalised form was the only one: it keeps the form it trained with.
+        return cls(**{"normalize_gramian": True, **config})
