@@ -142,6 +142,12 @@ def check_inputs(x, input_names):
                 "`TextVectorization` in the data pipeline).")
 
 
+def _first(tf, values, bad):
+    """The first entry of `values` where `bad` holds (the first entry when none does):
+    one gather, so that a batch without a bad entry costs no boolean mask."""
+    return tf.gather(values, tf.argmax(tf.cast(bad, tf.int32)))[None]
+
+
 def checked_dataset(dataset, rules, outputs, labels_by_task, weights_by_task, input_names):
     """`dataset` (a `tf.data.Dataset` of `(x, y[, sample_weight])`) with its labels'
     values checked against `rules` (by task) and its sample weights checked to be
@@ -174,7 +180,7 @@ def checked_dataset(dataset, rules, outputs, labels_by_task, weights_by_task, in
             bad = _bad_values(tf, values, rule)
             checks.append(tf.debugging.Assert(
                 tf.logical_not(tf.reduce_any(bad)),
-                [f"{_MARK}Task '{task}': label", tf.boolean_mask(values, bad)[:1],
+                [f"{_MARK}Task '{task}': label", _first(tf, values, bad),
                  f": {_rule_text(rule)}."]))
         for task, weight in weights_by_task(weights).items():
             if weight is None:
@@ -183,7 +189,7 @@ def checked_dataset(dataset, rules, outputs, labels_by_task, weights_by_task, in
             bad = tf.logical_not(tf.math.is_finite(values) & (values >= 0))
             checks.append(tf.debugging.Assert(
                 tf.logical_not(tf.reduce_any(bad)),
-                [f"{_MARK}Task '{task}': sample weight", tf.boolean_mask(values, bad)[:1],
+                [f"{_MARK}Task '{task}': sample weight", _first(tf, values, bad),
                  f": {_WEIGHT_RULE}."]))
         with tf.control_dependencies(checks):
             return tf.nest.map_structure(tf.identity, element)
