@@ -126,15 +126,20 @@ def check_weight_shape(task, weight, prediction):
             f"the loss, shape {entries}.")
 
 
-def check_inputs(x, input_names):
+def check_inputs(x, model_inputs):
     """Raises for a numpy input array (or a `tf.data` input spec) of a non-numeric
-    dtype, naming the input."""
+    dtype where the model's input (`model_inputs`, its flat Keras tensors) is
+    numeric, naming the input."""
     inputs = keras.tree.flatten(x)
-    names = list(input_names) if len(input_names) == len(inputs) else [None] * len(inputs)
-    for name, value in zip(names, inputs):
+    if len(model_inputs) != len(inputs):
+        model_inputs = [None] * len(inputs)
+    for model_input, value in zip(model_inputs, inputs):
+        if model_input is not None and model_input.dtype == "string":
+            continue
         dtype = getattr(value, "dtype", None)
         kind = getattr(dtype, "kind", None)
         if kind in ("U", "S", "O") or getattr(dtype, "name", None) == "string":
+            name = getattr(model_input, "name", None)
             label = f"Input {name!r}" if name else "An input"
             raise ValueError(
                 f"{label} holds strings (dtype {dtype}): the model's inputs must be numeric. "
@@ -148,7 +153,7 @@ def _first(tf, values, bad):
     return tf.gather(values, tf.argmax(tf.cast(bad, tf.int32)))[None]
 
 
-def checked_dataset(dataset, rules, outputs, labels_by_task, weights_by_task, input_names):
+def checked_dataset(dataset, rules, outputs, labels_by_task, weights_by_task, model_inputs):
     """`dataset` (a `tf.data.Dataset` of `(x, y[, sample_weight])`) with its labels'
     values checked against `rules` (by task) and its sample weights checked to be
     masks, in a `map` appended to it; unchanged when there is nothing to check. The
@@ -158,7 +163,7 @@ def checked_dataset(dataset, rules, outputs, labels_by_task, weights_by_task, in
 
     spec = dataset.element_spec
     x_spec, y_spec, w_spec = keras.utils.unpack_x_y_sample_weight(spec)
-    check_inputs(x_spec, input_names)
+    check_inputs(x_spec, model_inputs)
     if y_spec is None:
         return dataset
     for task, weight in weights_by_task(w_spec).items():
