@@ -112,13 +112,15 @@ def check_weight_values(task, weight):
 
 def check_weight_shape(task, weight, prediction):
     """Raises naming `task` for a sample weight whose shape gives no one weight per
-    example (or per entry of the loss, e.g. per pixel) of `prediction`."""
+    example (or per entry of the loss, e.g. per pixel, or broadcast over some of its
+    axes with size 1, e.g. (B, 1, 1) per image) of `prediction`."""
     w, p = tuple(weight.shape), tuple(prediction.shape)
     entries = p[:-1] if len(p) > 1 else p
     if len(w) > 1 and w[-1] == 1:
         w = w[:-1]
     fits = len(w) <= len(entries) and all(
-        i is None or j is None or i == j for i, j in zip(w, entries))
+        i is None or j is None or i == j or (axis > 0 and i == 1)
+        for axis, (i, j) in enumerate(zip(w, entries)))
     if not (w and fits):
         raise ValueError(
             f"Task '{task}': sample weight shape {tuple(weight.shape)} does not fit the output "

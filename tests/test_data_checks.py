@@ -239,3 +239,14 @@ def test_a_sample_weight_dict_naming_an_unknown_task_is_an_error():
     x, y = tiny_data()
     with pytest.raises(ValueError, match=r"unknown task.*'clss'"):
         _compiled().fit(x, y, sample_weight={"clss": np.zeros(len(x), "float32")}, epochs=1, verbose=0)
+
+
+def test_a_sample_weight_broadcast_over_the_entries_of_a_dense_output_fits():
+    from keras_mtl import _data_checks
+
+    pixels = keras.KerasTensor((None, 8, 8, 3))
+    for shape in [(4,), (4, 1), (4, 1, 1), (4, 8, 8), (4, 8, 1), (4, 8, 8, 1)]:
+        _data_checks.check_weight_shape("seg", np.ones(shape, "float32"), pixels)
+    for shape in [(4, 2), (4, 8, 2), (4, 8, 8, 3, 1), (1, 8, 8, 3)]:
+        with pytest.raises(ValueError, match="Task 'seg': sample weight shape"):
+            _data_checks.check_weight_shape("seg", np.ones(shape, "float32"), pixels)
