@@ -160,14 +160,21 @@ def imtl(grads):
     return np.concatenate([[1 - rest.sum()], rest])
 
 
-def nash_mtl(grads, normalize_gramian=False, iterations=400, largest=None):
+def nash_mtl(grads, normalize_gramian=False, iterations=400, hull_floor=None):
     """Nash-MTL (Navon et al. 2022): `a > 0` with `M a = 1 / a`, `M` the Gramian
     (the paper's equation; divided by its Frobenius norm with `normalize_gramian`),
     by damped Newton on `a^T M a / 2 - sum log a` to float64 precision, with the
     Newton system as `(D M D + I) (delta / a) = -D gradient`, `D = diag(a)`. None
-    when there is no solution (0 in the convex hull of the gradients: the iterates
-    grow without bound, or past `largest` in the cosine basis)."""
+    when there is no solution: 0 in the convex hull of the gradients (the iterates
+    grow without bound), or, with `hull_floor`, the squared distance from 0 to the
+    convex hull of the unit gradients at most `hull_floor` (0 in the hull to the
+    rounding of the cosines)."""
     grads = np.asarray(grads, "float64")
+    if hull_floor is not None:
+        units = grads / np.linalg.norm(grads, axis=1, keepdims=True)
+        nearest = min_norm_point(units) @ units
+        if nearest @ nearest <= hull_floor:
+            return None
     scale = np.linalg.norm(grads, axis=1).max()
     gram = (grads / scale) @ (grads / scale).T
     if normalize_gramian:
@@ -179,14 +186,9 @@ def nash_mtl(grads, normalize_gramian=False, iterations=400, largest=None):
         delta = -a * np.linalg.solve(system, a * gradient)
         decrement = np.sqrt(max(-gradient @ delta, 0.0))
         a = a + delta / (1 + decrement)
-        if decrement < 1e-15 or a.max() > 1e6:
+        if decrement < 1e-15 or a.max() > 1e12:
             break
     if np.max(np.abs(a * (gram @ a) - 1)) > 1e-9:
-        return None
-    # In the cosine basis (`c = a n` for the paper's equation) a solution beyond
-    # `largest` exists or not by the float32 rounding of the Gramian: None.
-    paper = a / np.sqrt(np.linalg.norm((grads / scale) @ (grads / scale).T)) if normalize_gramian else a
-    if largest is not None and np.max(paper * np.linalg.norm(grads / scale, axis=1)) > largest:
         return None
     return a if normalize_gramian else a / scale
 

@@ -19,7 +19,7 @@ import gradient_references as ref
 import keras_mtl
 from keras_mtl.weighting import AlignedMTL, CAGrad, GradDrop, GradVac, IMTL, MGDA, NashMTL, PCGrad
 from keras_mtl.weighting.base import gramian
-from keras_mtl.weighting.nash_mtl import divergence_bound
+from keras_mtl.weighting.nash_mtl import hull_tolerance
 
 SCALES = (1.0, 1e-10, 1e10)
 
@@ -153,7 +153,7 @@ def check_nash(grads, normalize_gramian):
     norms = np.linalg.norm(factor, axis=1)
     usable = norms > 0
     expected = ref.nash_mtl(factor[usable], normalize_gramian=normalize_gramian,
-                            largest=divergence_bound("float32"))
+                            hull_floor=hull_tolerance("float32"))
     if expected is None:
         # No solution (0 in the hull of the gradients): the previous weights, 1.
         np.testing.assert_array_equal(weights, 1.0)
@@ -377,3 +377,23 @@ def test_nash_mtl_configuration_without_normalize_gramian_keeps_the_normalised_f
     del config["normalize_gramian"]
     restored = NashMTL.from_config(config)
     assert restored.normalize_gramian is True and restored.update_weights_every == 3
+
+
+@pytest.mark.parametrize("normalize_gramian", [False, True])
+def test_nash_mtl_solves_nearly_opposed_gradients(normalize_gramian):
+    """Two tasks at cosine -1 + 1e-5 have a solution (its weights about 1 / sqrt(1e-5)
+    in the cosine basis, past what float32's rounding bounds): 0 is well outside the
+    convex hull of the unit gradients (the nearest point at distance 2.2e-3, squared
+    20 times float32's epsilon), so it is solved, not replaced by the previous weights."""
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(2, 16))
+    a /= np.linalg.norm(a)
+    b -= (b @ a) * a
+    b /= np.linalg.norm(b)
+    cosine = -1.0 + 1e-5
+    grads = np.stack([a, 2.0 * (cosine * a + np.sqrt(1 - cosine ** 2) * b)])
+    weights, _, residual, factor = run(NashMTL(max_norm=0.0, normalize_gramian=normalize_gramian), grads)
+    expected = ref.nash_mtl(factor, normalize_gramian=normalize_gramian)
+    assert expected is not None
+    assert ref.relative_error(weights, expected) < 1e-5, (weights, expected)
+    assert residual < 1e-5

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_mtl.weighting._checks import check_float, check_int
 from keras_mtl.weighting.base import GradientWeighting, present_mask, unit_gramian
+from keras_mtl.weighting.min_norm import min_norm_weights
 from keras_mtl.weighting.registry import register
 
 
@@ -13,14 +14,15 @@ from keras_mtl.weighting.registry import register
 _DECREMENT_TOLERANCE = 1e-10
 
 
-def divergence_bound(dtype):
-    """The weight past which `bargaining_weights` stops (by default, for cosines
-    of this dtype): there `c_i c_j C_ij + 1` loses the 1 to the rounding of `C`,
-    so that the existence of a solution that large is decided by rounding."""
-    return 0.1 / float(np.sqrt(np.finfo(keras.backend.standardize_dtype(dtype)).eps))
+def hull_tolerance(dtype):
+    """The squared distance from 0 to the convex hull of the unit gradients below
+    which 0 counts as in the hull (no solution), for cosines of this dtype: the
+    rounding of the cosines moves that squared distance by a few epsilons, so
+    below ten it is decided by rounding."""
+    return 10.0 * float(np.finfo(keras.backend.standardize_dtype(dtype)).eps)
 
 
-def bargaining_weights(cosines, start, max_iterations, bound=None):
+def bargaining_weights(cosines, start, max_iterations, bound):
     """The `c > 0` solving `cosines c = 1 / c`, by damped Newton steps from `start`.
 
     `c` is the minimiser of the self-concordant `f(c) = c^T C c / 2 - sum_k log c_k`;
@@ -28,20 +30,18 @@ def bargaining_weights(cosines, start, max_iterations, bound=None):
     positive and converges from any positive start, quadratically near the solution
     (where a solution exists: without one, `f` is unbounded below and `c` grows).
     The start is rescaled to satisfy `c^T C c = K`, as the solution does. Stops
-    when `lambda^2` falls below 1e-10, a weight exceeds `bound` (no solution; default `divergence_bound`), or after
-    `max_iterations` steps. Returns `c`
-    and the residual `max_k |c_k (C c)_k - 1|`.
+    when `lambda^2` falls below 1e-10, a weight exceeds `bound` (larger than any
+    solution's weight), or after `max_iterations` steps. Returns `c` and the
+    residual `max_k |c_k (C c)_k - 1|`.
     """
     k = cosines.shape[0]
-    diverged = divergence_bound(cosines.dtype) if bound is None else bound
     curvature = ops.sum(start * ops.matmul(cosines, start))
     # (Unless `c^T C c` is 0 at the start: opposed gradients, no solution.)
     start = start * ops.where(curvature > 0, ops.sqrt(ops.cast(k, cosines.dtype) / ops.where(curvature > 0, curvature, 1.0)),
                               1.0)
 
     def not_converged(weights, squared_decrement):
-        # A damped step at most doubles a weight (see `divergence_bound`).
-        return (squared_decrement > _DECREMENT_TOLERANCE) & (ops.max(weights) < diverged)
+        return (squared_decrement > _DECREMENT_TOLERANCE) & (ops.max(weights) < bound)
 
     def newton(weights, squared_decrement):
         gradient = ops.matmul(cosines, weights) - 1.0 / weights
@@ -87,12 +87,15 @@ class NashMTL(GradientWeighting):
     Degenerate input: duplicated or parallel gradients have a solution (the
     copies share the weight); a zero gradient (its `log(g_k . d)` is `-inf` for
     every `d`) gets weight 0 and the other tasks are solved alone. Where the
-    problem has no solution, 0 in the convex hull of the other gradients (e.g.
-    exactly opposed gradients: no `d` improves every task), the solve does not
-    converge: its weights grow until `divergence_bound`, and then the previous
-    weights are kept (at the start, all 1: equal weighting, clipped) and the
-    residual is infinite. (A solve cut short by `max_iterations` is used, its
-    residual reported.)
+    problem has no solution, 0 in the convex hull of the gradients (e.g. exactly
+    opposed gradients: no `d` improves every task), the previous weights are kept
+    (at the start, all 1: equal weighting, clipped) and the residual is infinite.
+    That is decided from the geometry, before the Newton steps: the point of the
+    convex hull of the unit gradients nearest 0 (the min-norm solver's) is at a
+    squared distance within `hull_tolerance` of 0, the rounding of the cosines.
+    Any larger distance has a solution, however large its weights (gradients at
+    cosine -1 + 1e-5 are solved). (A solve cut short by `max_iterations` is used,
+    its residual reported.)
     With `update_weights_every = n > 1` the weights are recomputed only every
     n-th step and kept in a variable in between. Absent tasks get weight 0.
 
@@ -153,13 +156,20 @@ class NashMTL(GradientWeighting):
         else:
             scale = ops.ones(())
         # The K x K work in float64 where the backend has it, like the min-norm
-        # solver's; beyond the bound for the Gramian's own precision, a solution
-        # would be an artefact of its rounding (0 on the edge of the hull).
+        # solver's. A solution exists iff 0 is outside the convex hull of the unit
+        # gradients; at distance `m` from it, every weight of the solution is at
+        # most `sqrt(K) / m` (`||sum_k c_k u_k||^2 = K` and the sum of the `c_k`
+        # times `m` is at most that norm), so the Newton steps stop well past it.
+        cosines64 = ops.cast(cosines, "float64")
+        nearest, _ = min_norm_weights(cosines64, usable)
+        distance2 = ops.sum(nearest * ops.matmul(cosines64, nearest))
+        solvable = distance2 > hull_tolerance(cosines.dtype)
+        bound = ops.where(solvable, 100.0 * ops.sqrt(ops.sum(ops.cast(usable, "float64")) / ops.where(
+            solvable, distance2, 1.0)), 0.0)
         start = ops.where(usable, previous * ops.divide_no_nan(norms, scale), 1.0)
         start = ops.cast(ops.where(start > 0, start, 1.0), "float64")
-        bound = divergence_bound(cosines.dtype)
-        solution, residual = bargaining_weights(ops.cast(cosines, "float64"), start, self.max_iterations, bound)
-        diverged = ops.max(solution) >= bound
+        solution, residual = bargaining_weights(cosines64, start, self.max_iterations, bound)
+        diverged = ~solvable | (ops.max(solution) >= bound)
         solution, residual = ops.cast(solution, keras.config.floatx()), ops.cast(residual, keras.config.floatx())
         weights = ops.divide_no_nan(solution, norms) * scale * mask
         solved = (ops.all(ops.isfinite(weights)) & ops.all(ops.where(usable, weights > 0, True))

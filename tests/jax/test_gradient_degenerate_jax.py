@@ -26,3 +26,8 @@ def test_cagrad_c_above_one_with_zero_in_the_hull_is_zero():
 @pytest.mark.parametrize("weighting", degenerate.GRADIENT_METHODS)
 def test_identical_tasks_train_every_step(weighting, gradient_mode):
     degenerate.check_identical_tasks_train(weighting, gradient_mode)
+
+
+@pytest.mark.parametrize("normalize_gramian", [False, True])
+def test_nash_mtl_solves_nearly_opposed_gradients(normalize_gramian):
+    degenerate.test_nash_mtl_solves_nearly_opposed_gradients(normalize_gramian)
