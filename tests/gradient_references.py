@@ -160,6 +160,13 @@ def imtl(grads):
     return np.concatenate([[1 - rest.sum()], rest])
 
 
+def unit_hull_distance2(grads):
+    """The squared distance from 0 to the convex hull of the unit gradients."""
+    units = np.asarray(grads, "float64") / np.linalg.norm(grads, axis=1, keepdims=True)
+    nearest = min_norm_point(units) @ units
+    return nearest @ nearest
+
+
 def nash_mtl(grads, normalize_gramian=False, iterations=400, hull_floor=None):
     """Nash-MTL (Navon et al. 2022): `a > 0` with `M a = 1 / a`, `M` the Gramian
     (the paper's equation; divided by its Frobenius norm with `normalize_gramian`),
@@ -170,11 +177,8 @@ def nash_mtl(grads, normalize_gramian=False, iterations=400, hull_floor=None):
     convex hull of the unit gradients at most `hull_floor` (0 in the hull to the
     rounding of the cosines)."""
     grads = np.asarray(grads, "float64")
-    if hull_floor is not None:
-        units = grads / np.linalg.norm(grads, axis=1, keepdims=True)
-        nearest = min_norm_point(units) @ units
-        if nearest @ nearest <= hull_floor:
-            return None
+    if hull_floor is not None and unit_hull_distance2(grads) <= hull_floor:
+        return None
     scale = np.linalg.norm(grads, axis=1).max()
     gram = (grads / scale) @ (grads / scale).T
     if normalize_gramian:
@@ -191,6 +195,49 @@ def nash_mtl(grads, normalize_gramian=False, iterations=400, hull_floor=None):
     if np.max(np.abs(a * (gram @ a) - 1)) > 1e-9:
         return None
     return a if normalize_gramian else a / scale
+
+
+def fairgrad(grads, alpha, hull_floor=None, iterations=500):
+    """FairGrad (Ban and Ji 2024, equation 4): `w > 0` with `G G^T w = w^(-1/alpha)`,
+    by Newton steps with backtracking on the convex `w^T M w / 2 - sum_k h(w_k)`,
+    `h' = w^(-1/alpha)`, `M` the Gramian of the gradients divided by the largest
+    norm (then `w` is rescaled by that norm to the power `-2 alpha / (1 + alpha)`),
+    to float64 precision. None where there is no solution: 0 in the convex hull of
+    the gradients, or with `hull_floor`, the squared distance from 0 to the convex
+    hull of the unit gradients at most `hull_floor`."""
+    grads = np.asarray(grads, "float64")
+    p = 1.0 / alpha
+    if hull_floor is not None and unit_hull_distance2(grads) <= hull_floor:
+        return None
+    scale = np.linalg.norm(grads, axis=1).max()
+    gram = (grads / scale) @ (grads / scale).T
+
+    def barrier(w):
+        return np.log(w) if p == 1 else w ** (1 - p) / (1 - p)
+
+    def value(w):
+        return w @ gram @ w / 2 - barrier(w).sum()
+
+    w = np.ones(len(grads))
+    for _ in range(iterations):
+        gradient = gram @ w - w ** -p
+        # The Newton system `(M + diag(p w^(-p-1))) delta = -gradient` in `delta / w`.
+        system = w[:, None] * gram * w[None, :] + np.diag(p * w ** (1 - p))
+        delta = -w * np.linalg.solve(system, w * gradient)
+        decrement = -gradient @ delta
+        step = 1.0
+        # (Full steps once the decrease is below the rounding of the objective.)
+        while np.any(w + step * delta <= 0) or (
+                decrement > 1e-8 and value(w + step * delta) > value(w) - 0.25 * step * decrement):
+            step /= 2
+            if step < 1e-30:
+                break
+        w = w + step * delta
+        if decrement < 1e-28:
+            break
+    if np.max(np.abs(w ** p * (gram @ w) - 1)) > 1e-9:
+        return None
+    return w * scale ** (-2.0 / (1.0 + p))
 
 
 def aligned_mtl(grads, rank=None):

@@ -1,5 +1,8 @@
-"""The minimum-norm point of the convex hull of the task gradients (MGDA, CAGrad)."""
+"""The minimum-norm point of the convex hull of the task gradients (MGDA, CAGrad,
+and the existence test of Nash-MTL's and FairGrad's equations)."""
 
+import keras
+import numpy as np
 from keras import ops
 
 from keras_mtl.weighting.base import unit_gramian
@@ -129,3 +132,19 @@ def min_norm_weights(gram, available=None, tolerance=1e-6, max_iterations=None, 
     weights = ops.where(ops.any(available), weights, 0.0)
     residual = ops.where(ops.any(zero) | ~ops.any(available), 0.0, residual(weights, support))
     return ops.cast(weights, out_dtype), ops.cast(residual, out_dtype)
+
+
+def hull_tolerance(dtype):
+    """The squared distance from 0 to the convex hull of the unit gradients below
+    which 0 counts as in the hull, for cosines of this dtype: the rounding of the
+    cosines moves that squared distance by a few epsilons, so below ten it is
+    decided by rounding."""
+    return 10.0 * float(np.finfo(keras.backend.standardize_dtype(dtype)).eps)
+
+
+def unit_hull_distance2(cosines, available):
+    """The squared distance from 0 to the convex hull of the `available` unit
+    gradients, whose Gramian is `cosines` (float64 where the backend has it)."""
+    cosines = ops.cast(cosines, "float64")
+    nearest, _ = min_norm_weights(cosines, available)
+    return ops.sum(nearest * ops.matmul(cosines, nearest))

@@ -1,25 +1,16 @@
 """Nash-MTL: the update that is the Nash bargaining solution between the tasks."""
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_mtl.weighting._checks import check_float, check_int
 from keras_mtl.weighting.base import GradientWeighting, present_mask, unit_gramian
-from keras_mtl.weighting.min_norm import min_norm_weights
+from keras_mtl.weighting.min_norm import hull_tolerance, unit_hull_distance2
 from keras_mtl.weighting.registry import register
 
 
 # Newton's decrement^2 / 2 bounds the suboptimality; below this, float32 noise.
 _DECREMENT_TOLERANCE = 1e-10
-
-
-def hull_tolerance(dtype):
-    """The squared distance from 0 to the convex hull of the unit gradients below
-    which 0 counts as in the hull (no solution), for cosines of this dtype: the
-    rounding of the cosines moves that squared distance by a few epsilons, so
-    below ten it is decided by rounding."""
-    return 10.0 * float(np.finfo(keras.backend.standardize_dtype(dtype)).eps)
 
 
 def bargaining_weights(cosines, start, max_iterations, bound):
@@ -161,8 +152,7 @@ class NashMTL(GradientWeighting):
         # most `sqrt(K) / m` (`||sum_k c_k u_k||^2 = K` and the sum of the `c_k`
         # times `m` is at most that norm), so the Newton steps stop well past it.
         cosines64 = ops.cast(cosines, "float64")
-        nearest, _ = min_norm_weights(cosines64, usable)
-        distance2 = ops.sum(nearest * ops.matmul(cosines64, nearest))
+        distance2 = unit_hull_distance2(cosines64, usable)
         solvable = distance2 > hull_tolerance(cosines.dtype)
         bound = ops.where(solvable, 100.0 * ops.sqrt(ops.sum(ops.cast(usable, "float64")) / ops.where(
             solvable, distance2, 1.0)), 0.0)

@@ -43,3 +43,15 @@ from test_weighting_trimmed_mean import (  # noqa: E402,F401
     test_fit_trains as test_trimmed_mean_fit_trains,
     test_matches_the_reference as test_trimmed_mean_reference,
 )
+from test_weighting_stch import (  # noqa: E402,F401
+    test_absent_tasks_are_left_out as test_stch_absent_tasks,
+    test_fit_measures_the_nadir_in_the_last_warmup_epoch_and_round_trips as test_stch_fit_and_round_trip,
+    test_objective_and_weights_match_the_reference as test_stch_reference,
+    test_warmup_is_the_sum_of_log_losses as test_stch_warmup,
+)
+from test_weighting_fairgrad import (  # noqa: E402,F401
+    test_absent_task_is_left_out as test_fairgrad_absent_task,
+    test_fit_trains_and_round_trips as test_fairgrad_fit_and_round_trip,
+    test_matches_the_reference_on_degenerate_gradients as test_fairgrad_degenerate,
+    test_orthogonal_gradients_by_hand as test_fairgrad_by_hand,
+)

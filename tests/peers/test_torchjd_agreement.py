@@ -159,3 +159,69 @@ def test_imtl_l_agrees():
         with torch.no_grad():
             peer.log_scale.copy_(torch.from_numpy(s))
         assert abs(ours - float(peer(torch.from_numpy(losses)))) <= TOLERANCE * abs(ours)
+
+
+def _scalarizer_cases():
+    """(K, float64 losses): random losses over twelve orders of magnitude."""
+    rng = np.random.default_rng(1)
+    return [(k, np.exp(rng.normal(size=k) * 4)) for k in (2, 3, 5, 10) for _ in range(3)]
+
+
+def test_stch_agrees():
+    """STCH after its warm-up: keras_mtl's `K mu log sum_k exp(log(L_k / n_k) / mu)` (the
+    authors' multi-task form) is K times TorchJD's `STCH(mu, weights=1)` (the paper's
+    `mu log sum_k exp(lambda_k (f_k - z_k) / mu)`, unit preferences) on the objectives
+    `f_k = log L_k` and the ideal point `z_k = log n_k`."""
+    from torchjd.scalarization import STCH
+
+    rng = np.random.default_rng(2)
+    for k, losses in _scalarizer_cases():
+        nadir = np.exp(rng.normal(size=k))
+        for mu in (0.05, 1.0, 5.0):
+            method = weighting.STCH(mu=mu, warmup_epochs=1)
+            method.build((k,))
+            method.loss_sum.assign(nadir)
+            method.loss_count.assign(np.ones(k))
+            method.epochs_seen.assign(1.0)
+            ours = float(method.combine(keras.ops.convert_to_tensor(losses))[0])
+            peer = STCH(mu, weights=torch.ones(k, dtype=torch.float64))
+            theirs = float(peer(torch.from_numpy(np.log(losses) - np.log(nadir))))
+            assert abs(ours - k * theirs) <= TOLERANCE * abs(ours), (k, mu, ours, k * theirs)
+
+
+def test_geometric_mean_is_gls():
+    """TorchJD's `GeometricMean` is GLS (Chennupati et al. 2019), keras_mtl's `gls`: the
+    same objective on losses above GLS's floor (`keras.config.epsilon()`)."""
+    from torchjd.scalarization import GeometricMean
+
+    for k, losses in _scalarizer_cases():
+        method = weighting.GLS()
+        method.build((k,))
+        losses = np.maximum(losses, 1e-6)
+        ours = float(method.combine(keras.ops.convert_to_tensor(losses))[0])
+        theirs = float(GeometricMean()(torch.from_numpy(losses)))
+        assert abs(ours - theirs) <= TOLERANCE * abs(ours), (k, ours, theirs)
+
+
+def test_fairgrad_agrees_where_the_peers_solver_converges():
+    """FairGrad, the same equation (Ban and Ji 2024, equation 4: `G G^T w = w^(-1/alpha)`)
+    and the same scale (the sum `sum_k w_k g_k`, unclipped). TorchJD solves it with
+    scipy's `least_squares` from uniform weights at its default tolerances (`1e-8` on the
+    cost's change): compared where its answer satisfies the equation to 1e-9 relative
+    (its residual, as keras_mtl's). keras_mtl's own answer is checked against the float64
+    reference on every input, the ones where the peer stops early included."""
+    compared = 0
+    for alpha in (0.5, 1.0, 2.0):
+        peer = torchjd_aggregation.FairGrad(alpha=alpha)
+        methods = {}
+        for case, jacobian in _cases(full_rank_only=True):
+            method = methods.setdefault(len(jacobian), weighting.FairGrad(alpha=alpha))
+            _, weights, _, _ = solve_gradients(method, jacobian)
+            expected = ref.fairgrad(jacobian, alpha)
+            assert _relative(weights, expected) < TOLERANCE, (case, alpha)
+            gram = jacobian @ jacobian.T
+            theirs = peer.gramian_weighting(torch.from_numpy(gram)).numpy()
+            if np.max(np.abs(theirs ** (1 / alpha) * (gram @ theirs) - 1)) < 1e-9:
+                compared += 1
+                assert _relative(_ours(method, jacobian), _peer(peer, jacobian)) < TOLERANCE, (case, alpha)
+    assert compared >= 20, compared
