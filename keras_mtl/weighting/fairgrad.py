@@ -144,11 +144,10 @@ class FairGrad(GradientWeighting):
         log_weights = (-2.0 / (1.0 + power)) * ops.log(ops.where(largest > 0, largest, 1.0)) + ops.log(c / relative)
         weights = ops.cast(ops.exp(log_weights) * mask, floatx)
         solved = solvable & ops.all(ops.isfinite(weights)) & ops.any(usable)
-        present_mask_f = ops.cast(present, floatx)
         weights = ops.where(solved, weights, previous * ops.cast(usable, floatx))
         residual = ops.where(solved, ops.cast(residual, floatx), ops.where(ops.any(usable), float("inf"), 0.0))
         self.previous.assign(ops.where(present & solved, weights, previous))
-        return weights * present_mask_f, residual
+        return weights * ops.cast(present, floatx), residual
 
     def get_config(self):
         config = super().get_config()
