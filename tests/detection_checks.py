@@ -348,3 +348,58 @@ def check_rpn_trains_saves_and_reloads(path):
     again = keras.models.load_model(file)
     for name, value in model.predict(images, verbose=0).items():
         np.testing.assert_allclose(again.predict(images, verbose=0)[name], value, rtol=1e-5, atol=1e-5)
+
+
+def reference_proposals(anchors, logits, deltas, image_size, max_output_size, pre_nms_top_k, iou_threshold):
+    """Faster R-CNN's inference in float64 numpy for one image: the top anchors by
+    score, decoded (Eq. 2 inverted, log-scales clipped at log(1000 / 16)), clipped
+    to the image, then greedy NMS. Returns the kept `(boxes, scores)`."""
+    top = np.argsort(-logits, kind="stable")[:pre_nms_top_k]
+    a, d = anchors[top].astype(np.float64), deltas[top].astype(np.float64)
+    wa, ha = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
+    x, y = a[:, 0] + wa / 2 + d[:, 0] * wa, a[:, 1] + ha / 2 + d[:, 1] * ha
+    w = wa * np.exp(np.minimum(d[:, 2], math.log(1000 / 16)))
+    h = ha * np.exp(np.minimum(d[:, 3], math.log(1000 / 16)))
+    height, width = image_size
+    boxes = np.clip(np.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], -1), 0, [width, height, width, height])
+    scores = 1 / (1 + np.exp(-logits[top].astype(np.float64)))
+    kept = reference_nms(boxes, scores, max_output_size, iou_threshold, -np.inf)
+    return boxes[kept], scores[kept]
+
+
+def check_detector_export(path):
+    """An RPN exported with its `ProposalLayer` serves, through
+    `tf.saved_model.load` alone, the per-task outputs of the Keras model and the
+    detections of a float64 numpy decode + NMS of those outputs."""
+    import tensorflow as tf
+
+    import keras_mtl
+
+    images, _, _ = rectangles(8, seed=1)
+    layer = detection.ProposalLayer((8, 8), 4, (8.0, 12.0), (0.5, 1.0, 2.0), image_size=(32, 32),
+                                    max_output_size=12, pre_nms_top_k=200, iou_threshold=0.5)
+    keras.utils.set_random_seed(1)
+    model = keras_mtl.build("hard_sharing", detection.rpn_tasks(6, tap="block2", channels=8), backbone="conv",
+                            input_shape=(32, 32, 3))
+    with np.testing.assert_raises_regex(ValueError, "no task 'scores' for the detector's objectness"):
+        keras_mtl.export(model, str(path / "unused"), detection=layer, objectness="scores")
+    keras_mtl.export(model, str(path / "served"), detection=layer)
+    served = tf.saved_model.load(str(path / "served")).signatures["serving_default"]
+    out = {k: v.numpy() for k, v in served(tf.constant(images)).items()}
+    predicted = model.predict(images, verbose=0)
+    for task in ("objectness", "boxes"):
+        np.testing.assert_allclose(out[task], predicted[task], rtol=1e-5, atol=1e-5)
+    assert out["detection_boxes"].shape == (8, 12, 4) and out["detection_classes"].dtype == np.int32
+    assert not out["detection_classes"].any() and out["detection_valid"].dtype == bool
+    anchors = _np(layer.anchors)
+    for i in range(8):
+        found, scores = reference_proposals(anchors, predicted["objectness"][i, :, 0], predicted["boxes"][i],
+                                            (32, 32), 12, 200, 0.5)
+        valid = out["detection_valid"][i]
+        assert valid.sum() == len(found) and valid[:len(found)].all(), i
+        np.testing.assert_allclose(out["detection_boxes"][i][valid], found, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(out["detection_scores"][i][valid], scores, rtol=1e-4, atol=1e-5)
+        assert not out["detection_boxes"][i][~valid].any() and not out["detection_scores"][i][~valid].any()
+    meta = keras_mtl.export_lib.read_metadata(str(path / "served"))
+    assert meta["detection"]["layer"]["max_output_size"] == 12 and meta["detection"]["tasks"] == ["objectness", "boxes"]
+    assert sorted(t["name"] for t in meta["tasks"]) == ["boxes", "objectness"]
