@@ -298,8 +298,25 @@ def check_targets():
     assert w["objectness"][1].sum() == 64 and w["boxes"][1].sum() == 0
 
 
+def check_proposal_ties():
+    """Among equal objectness logits, the anchors kept before NMS are the first ones
+    (lower index first), as in `reference_proposals`' stable sort."""
+    anchor_boxes = _np(detection.anchors((4, 4), 8, (8.0,), (1.0,)))
+    logits = np.zeros((2, 16, 1), "float32")
+    logits[1, 9:] = 1.0  # ties among the top seven, then among the rest
+    for i in range(2):
+        boxes, scores, valid = detection.proposals(anchor_boxes, logits[i:i + 1], np.zeros((1, 16, 4), "float32"),
+                                                   (32, 32), max_output_size=16, pre_nms_top_k=10, iou_threshold=1.0)
+        found, expected_scores = reference_proposals(anchor_boxes, logits[i, :, 0], np.zeros((16, 4)), (32, 32),
+                                                     16, 10, 1.0)
+        assert _np(valid).sum() == 10
+        np.testing.assert_allclose(_np(boxes)[0, :10], found, atol=1e-6)
+        np.testing.assert_allclose(_np(scores)[0, :10], expected_scores, atol=1e-6)
+
+
 CHECKS = {"anchors": check_anchors, "iou": check_iou, "matching": check_matching, "box_coding": check_box_coding,
-          "sampling": check_sampling, "smooth_l1": check_smooth_l1, "nms": check_nms, "targets": check_targets}
+          "sampling": check_sampling, "smooth_l1": check_smooth_l1, "nms": check_nms, "targets": check_targets,
+          "proposal_ties": check_proposal_ties}
 
 
 def rectangles(n, size=32, seed=0):
@@ -385,7 +402,8 @@ def check_detector_export(path):
         keras_mtl.export(model, str(path / "unused"), detection=layer, objectness="scores")
     keras_mtl.export(model, str(path / "served"), detection=layer)
     served = tf.saved_model.load(str(path / "served")).signatures["serving_default"]
-    out = {k: v.numpy() for k, v in served(tf.constant(images)).items()}
+    (name,) = served.structured_input_signature[1]
+    out = {k: v.numpy() for k, v in served(**{name: tf.constant(images)}).items()}
     predicted = model.predict(images, verbose=0)
     for task in ("objectness", "boxes"):
         np.testing.assert_allclose(out[task], predicted[task], rtol=1e-5, atol=1e-5)
