@@ -14,7 +14,7 @@ the same seed.
 
 Each image's anchor minibatch (`--anchors-per-image`, up to half positive) is drawn once
 before training, with the row's seed. The effective lambda of a weighting method is the ratio of
-its last-epoch weights, boxes / objectness (mean over seeds).
+the task weights it logs at the last epoch, boxes / objectness (mean over seeds).
 """
 
 import functools
@@ -47,7 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--anchors-per-image", type=int, default=64,
                    help="each image's anchor minibatch, up to half positive (the paper's 256 for ~2400 anchors "
                         "per image; a Scenes image has about 5 positive anchors)")
-    p.add_argument("--figures", help="folder for detection_scenes.png (detections drawn on validation images)")
+    p.add_argument("--figures", help="folder for detection_scenes.png (each row's proposals on validation images, "
+                                     "first seed)")
     p.add_argument("--verbose", type=int, default=0)
     args = _scenes.parse_args(p, argv)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -129,8 +130,8 @@ def evaluate(model, layer, images, labels, batch_size, dense):
 
 
 def draw(drawn, labels, path, shown=4, top=3):
-    """The `top` detections scoring >= 0.5 (red, with scores) and the true boxes (green) on
-    validation images, one row per model."""
+    """The `top` proposals (red, with their scores) and the true boxes (green) on validation
+    images, one row per model."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -144,13 +145,12 @@ def draw(drawn, labels, path, shown=4, top=3):
             for box in labels["boxes"][i][labels["box_mask"][i]]:
                 ax.add_patch(plt.Rectangle(box[:2], *(box[2:] - box[:2]), fill=False, color="lime", lw=1.5))
             for box, score in list(zip(boxes[i][valid[i]], scores[i][valid[i]]))[:top]:
-                if score >= 0.5:
-                    ax.add_patch(plt.Rectangle(box[:2], *(box[2:] - box[:2]), fill=False, color="red", lw=1))
-                    ax.text(box[0], box[1], f"{score:.2f}", color="red", fontsize=6, va="bottom")
+                ax.add_patch(plt.Rectangle(box[:2], *(box[2:] - box[:2]), fill=False, color="red", lw=1))
+                ax.text(box[0], box[1], f"{score:.2f}", color="red", fontsize=6, va="bottom")
             ax.set_xticks([])
             ax.set_yticks([])
         axes[row, 0].set_ylabel(name, fontsize=8)
-    figure.suptitle(f"Scenes validation images: true boxes (green), the {top} best proposals scoring >= 0.5 (red)",
+    figure.suptitle(f"Scenes validation images: true boxes (green), each model's {top} best proposals (red)",
                     fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -170,7 +170,8 @@ def main(argv=None):
         d = data(seed)
         tasks = DETECTION + (("segmentation", "depth") if dense else ())
         model = build(args, d, dense)
-        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting=weighting)
+        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
+                      weighting=weighting() if callable(weighting) else weighting)
         history = model.fit(dataset(*d["train"], tasks, args.batch_size, shuffle_seed=seed), epochs=args.epochs,
                             verbose=args.verbose).history
         effective_lambda.setdefault(label, []).append(history["boxes_weight"][-1] / history["objectness_weight"][-1])
@@ -178,10 +179,10 @@ def main(argv=None):
         drawn.setdefault(label, first)
         return result
 
-    fixed = keras_mtl.weighting.Fixed([1.0, 1.0])
+    fixed = functools.partial(keras_mtl.weighting.Fixed, [1.0] * 2)
     runs = {BASELINE: functools.partial(run, BASELINE, fixed, False)}
     runs.update({m: functools.partial(run, m, m, False) for m in args.methods})
-    runs[MULTI_TASK] = functools.partial(run, MULTI_TASK, keras_mtl.weighting.Fixed([1.0] * 4), True)
+    runs[MULTI_TASK] = functools.partial(run, MULTI_TASK, functools.partial(keras_mtl.weighting.Fixed, [1.0] * 4), True)
     summary = _common.compare(
         args, f"RPN on Scenes, {args.train} training / {args.val} validation images, {args.epochs} epochs", runs,
         lower_is_better={"depth_abs_error"}, baseline=BASELINE, compared=list(DETECTION_METRICS),
@@ -191,8 +192,7 @@ def main(argv=None):
             f"{name} {np.mean(values):.2f}" for name, values in effective_lambda.items()))
     if args.figures and drawn:
         os.makedirs(args.figures, exist_ok=True)
-        shown = {name: drawn[name] for name in (BASELINE, *args.methods[-1:], MULTI_TASK) if name in drawn}
-        print(f"Wrote {draw(shown, data(args.seed)['val_labels'], os.path.join(args.figures, 'detection_scenes.png'))}")
+        print(f"Wrote {draw(drawn, data(args.seed)['val_labels'], os.path.join(args.figures, 'detection_scenes.png'))}")
     return summary
 
 
