@@ -8,8 +8,6 @@ import keras
 from keras_mtl._tensorflow import require_tensorflow
 
 METADATA_PATH = os.path.join("assets.extra", "keras_mtl.json")
-
-
 DETECTION_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "detection_valid")
 
 
