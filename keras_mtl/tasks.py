@@ -3,7 +3,9 @@ metrics) for the kinds of task the library supports.
 
 Every head's last layer is named after the task; its other layers are named
 `{name}_pool`, `{name}_hidden{i}`, `{name}_head...`, so that `model.get_layer` finds
-them. Each preset takes the few arguments that matter; for anything else, write the
+them; a head's layers are made in the order they are applied (an unseeded
+initializer draws its seed when its layer is made, so a preset gives the weights of
+the same layers written out by hand). Each preset takes the few arguments that matter; for anything else, write the
 `Task` yourself (a preset is a `Task` like any other: `with_head` swaps its head).
 
 Example:
@@ -59,8 +61,9 @@ def classification(name, classes, hidden=(), pool=False, from_logits=True, loss_
         loss_weight, tap: as for `Task`.
     """
     classes = _check_positive("classification", name, "classes", classes)
-    output = keras.layers.Dense(classes, activation=None if from_logits else "softmax", name=name)
-    return Task(name, head=_trunk_side(name, pool, hidden) + [output],
+    head = _trunk_side(name, pool, hidden) + [
+        keras.layers.Dense(classes, activation=None if from_logits else "softmax", name=name)]
+    return Task(name, head=head,
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                 loss_weight=loss_weight, tap=tap)
@@ -75,8 +78,9 @@ def binary(name, hidden=(), pool=False, from_logits=True, loss_weight=1.0, tap=N
 
     Labels: 0/1 of shape `(B,)` or `(B, 1)`.
     """
-    output = keras.layers.Dense(1, activation=None if from_logits else "sigmoid", name=name)
-    return Task(name, head=_trunk_side(name, pool, hidden) + [output],
+    head = _trunk_side(name, pool, hidden) + [
+        keras.layers.Dense(1, activation=None if from_logits else "sigmoid", name=name)]
+    return Task(name, head=head,
                 loss=keras.losses.BinaryCrossentropy(from_logits=from_logits),
                 metrics=[keras.metrics.BinaryAccuracy(threshold=0.0 if from_logits else 0.5, name="accuracy"),
                          keras.metrics.AUC(from_logits=from_logits, name="auc")],
@@ -101,8 +105,8 @@ def binary_attributes(names, multi_label=None, hidden=(), pool=False, loss_weigh
         raise ValueError("keras_mtl.tasks.binary_attributes: names must not be empty. Received: names=[]")
     if multi_label is None:
         return [binary(n, hidden=hidden, pool=pool, loss_weight=loss_weight, tap=tap) for n in names]
-    output = keras.layers.Dense(len(names), name=multi_label)
-    return [Task(multi_label, head=_trunk_side(multi_label, pool, hidden) + [output],
+    head = _trunk_side(multi_label, pool, hidden) + [keras.layers.Dense(len(names), name=multi_label)]
+    return [Task(multi_label, head=head,
                  loss=keras.losses.BinaryCrossentropy(from_logits=True),
                  metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")],
                  loss_weight=loss_weight, tap=tap)]
@@ -136,12 +140,13 @@ def regression(name, units=1, loss="mse", hidden=(), pool=False, mean=None, std=
             raise ValueError(f"keras_mtl.tasks.regression('{name}'): loss must be one of "
                              f"{sorted(_REGRESSION_LOSSES)} or a keras.losses.Loss. Received: loss={loss!r}")
         loss = _REGRESSION_LOSSES[loss]()
+    head = _trunk_side(name, pool, hidden)
     if mean is None:
-        output = [keras.layers.Dense(units, name=name)]
+        head.append(keras.layers.Dense(units, name=name))
     else:
-        output = [keras.layers.Dense(units, name=f"{name}_standardised"),
-                  keras.layers.Rescaling(std, offset=mean, name=name)]
-    return Task(name, head=_trunk_side(name, pool, hidden) + output, loss=loss,
+        head += [keras.layers.Dense(units, name=f"{name}_standardised"),
+                 keras.layers.Rescaling(std, offset=mean, name=name)]
+    return Task(name, head=head, loss=loss,
                 metrics=[keras.metrics.MeanAbsoluteError(name="mae"),
                          keras.metrics.RootMeanSquaredError(name="rmse")],
                 loss_weight=loss_weight, tap=tap)
@@ -171,8 +176,8 @@ def landmarks(name="landmarks", count=5, mean_shape=None, left_eye=0, right_eye=
     if mean_shape is not None and len(mean_shape) != 2 * count:
         raise ValueError(f"keras_mtl.tasks.landmarks('{name}'): mean_shape needs 2 * count = {2 * count} "
                          f"values. Received: {len(mean_shape)} values")
-    output = keras.layers.Dense(2 * count, bias_initializer=bias, name=name)
-    return Task(name, head=_trunk_side(name, False, hidden) + [output], loss=keras.losses.MeanSquaredError(),
+    head = _trunk_side(name, False, hidden) + [keras.layers.Dense(2 * count, bias_initializer=bias, name=name)]
+    return Task(name, head=head, loss=keras.losses.MeanSquaredError(),
                 metrics=[metrics_lib.LandmarkMeanError(left_eye, right_eye),
                          metrics_lib.LandmarkFailureRate(failure_threshold, left_eye=left_eye,
                                                          right_eye=right_eye)],

@@ -198,6 +198,19 @@ def check_detection():
     assert tuple(model.get_layer("boxes").output.shape) == (None, 4 * 4 * 3, 4)
 
 
+def check_head_layers_are_made_in_the_order_they_are_applied():
+    # Unseeded initializers draw their seeds when a layer is made: the preset's
+    # weights are those of the same layers made by hand in order.
+    features = RNG.normal(size=(3, 5)).astype("float32")
+    keras.utils.set_random_seed(3)
+    task = tasks.binary("income", hidden=(4, 2))
+    preset = keras.Model(inputs := keras.Input((5,)), task.apply_head(inputs))
+    keras.utils.set_random_seed(3)
+    by_hand = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu"),
+                                keras.layers.Dense(2, activation="relu"), keras.layers.Dense(1)])
+    np.testing.assert_array_equal(_np(preset(features)), _np(by_hand(features)))
+
+
 def check_argument_errors():
     with pytest.raises(ValueError, match="classification\\('breed'\\): classes must be an integer >= 1. "
                                          "Received: classes=0"):
