@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 from keras_mtl import (architectures, backbones, callbacks, datasets, detection, evaluation, experiments, layers, losses,
-                       metrics, plot, statistics, tasks, weighting)
+                       metrics, plot, statistics, tasks, weighting, zoo)
 from keras_mtl.architectures import build
 from keras_mtl import export as export_lib
 from keras_mtl.export import export
@@ -32,4 +32,5 @@ __all__ = [
     "tasks",
     "variable_partition",
     "weighting",
+    "zoo",
 ]
