@@ -31,19 +31,10 @@ import numpy as np
 
 import _common
 import keras_mtl
-from keras_mtl import tasks as presets
 from keras_mtl.datasets import mtfl
-from keras_mtl.zoo.tcdcn import tcdcn_early_stopping, tcdcn_trunk
+from keras_mtl.zoo.tcdcn import tcdcn_early_stopping, tcdcn_tasks, tcdcn_trunk
 from keras_mtl.metrics.landmark_error import LandmarkMeanError
 from keras_mtl.metrics.landmark_failure_rate import LandmarkFailureRate
-
-
-def tasks(aux_weight, mean_landmarks):
-    """Landmarks starting from the mean face shape, and the attributes (softmax) at
-    `aux_weight`, from `keras_mtl.tasks`."""
-    return [presets.landmarks(mean_shape=mean_landmarks)] + [
-        presets.classification(name, classes, from_logits=False, loss_weight=aux_weight)
-        for name, classes in mtfl.NUM_CLASSES.items()]
 
 
 def test_metrics(task_names):
@@ -98,7 +89,7 @@ def main(argv=None):
                                 training=False, indices=held_out) if args.validation else None)
         test = mtfl.load(path, "test", tasks=task_names, batch_size=256, image_size=args.image_size)
         model = keras_mtl.build(
-            architecture, [t for t in tasks(aux_weight, mean_landmarks) if t.name in task_names],
+            architecture, [t for t in tcdcn_tasks(aux_weight, mean_landmarks) if t.name in task_names],
             backbone=tcdcn_trunk, input_shape=(args.image_size, args.image_size, 3))
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), steps_per_execution=16)
         print(f"\n== {name}: {model.count_params():,} parameters")

@@ -20,8 +20,8 @@ from keras_mtl.zoo.mmoe_census import mmoe_census
 from keras_mtl.zoo.mtan_segnet import mtan_segnet
 from keras_mtl.zoo.ple_census import ple_census
 from keras_mtl.zoo.rpn_detector import rpn_detector
-from keras_mtl.zoo.tcdcn import tcdcn, tcdcn_early_stopping
+from keras_mtl.zoo.tcdcn import tcdcn, tcdcn_early_stopping, tcdcn_tasks
 from keras_mtl.zoo.triplet_softmax import triplet_softmax
 
 __all__ = ["available", "celeba_resnet18", "cross_stitch_segnet", "deepid2", "get", "mmoe_census", "mtan_segnet",
-           "ple_census", "register", "rpn_detector", "tcdcn", "tcdcn_early_stopping", "triplet_softmax"]
+           "ple_census", "register", "rpn_detector", "tcdcn", "tcdcn_early_stopping", "tcdcn_tasks", "triplet_softmax"]

@@ -19,6 +19,14 @@ def tcdcn_trunk(input_shape, filters=(16, 32, 64), features=100):
     return keras.Model(blocks.input, x, name="tcdcn_trunk")
 
 
+def tcdcn_tasks(aux_weight=0.1, mean_shape=None):
+    """Landmarks (`keras_mtl.tasks.landmarks`, the bias starting at `mean_shape`) and
+    the four attributes (softmax), each weighted `aux_weight`."""
+    return [presets.landmarks(mean_shape=mean_shape)] + [
+        presets.classification(name, classes, from_logits=False, loss_weight=aux_weight)
+        for name, classes in NUM_CLASSES.items()]
+
+
 def tcdcn_early_stopping(threshold=100.0, k=5):
     """The paper's task-wise early stopping (section 3.2) of the four attributes:
     `keras_mtl.callbacks.TaskwiseEarlyStopping`, for `fit(..., validation_data=...)`."""
@@ -49,10 +57,7 @@ def tcdcn(input_shape=(40, 40, 3), aux_weight=0.1, mean_shape=None, filters=(16,
         A `MultiTaskModel`, compiled (Adam; fixed weights 1 and `aux_weight`, from the
         tasks' `loss_weight`) unless `compiled=False`.
     """
-    tasks = [presets.landmarks(mean_shape=mean_shape)] + [
-        presets.classification(name, classes, from_logits=False, loss_weight=aux_weight)
-        for name, classes in NUM_CLASSES.items()]
-    model = build("hard_sharing", tasks, backbone=lambda shape: tcdcn_trunk(shape, filters, features),
+    model = build("hard_sharing", tcdcn_tasks(aux_weight, mean_shape), backbone=lambda shape: tcdcn_trunk(shape, filters, features),
                   input_shape=input_shape, name="tcdcn")
     if compiled:
         model.compile(optimizer=keras.optimizers.Adam(learning_rate))
