@@ -2,12 +2,14 @@
 not in the train step: class indices within the output's classes, integer identity
 labels for the metric-learning losses, per-task sample weights that are masks (finite,
 >= 0), inputs of a numeric dtype. Arrays are checked on the host before training; a
-`tf.data` pipeline by a `map` appended to it, which runs in the pipeline beside the
-step; a Python generator batch by batch on the host as it yields (its numpy arrays).
-A `keras.utils.PyDataset` and an already distributed dataset are not checked."""
+`tf.data` pipeline of known length by a `map` in its first complete pass (then it runs
+as given: the map would cost every batch), one of unknown length on every batch; a
+Python generator batch by batch on the host as it yields (its numpy arrays). A
+`keras.utils.PyDataset` and an already distributed dataset are not checked."""
 
 import re
 import types
+import weakref
 
 import keras
 import numpy as np
@@ -149,10 +151,16 @@ def check_inputs(x, model_inputs):
                 "`TextVectorization` in the data pipeline).")
 
 
-def _first(tf, values, bad):
-    """The first entry of `values` where `bad` holds (the first entry when none does):
-    one gather, so that a batch without a bad entry costs no boolean mask."""
-    return tf.gather(values, tf.argmax(tf.cast(bad, tf.int32)))[None]
+def _assertion(tf, values, bad, prefix, suffix):
+    """An assertion that no entry of `values` is `bad`, whose message (read by
+    `data_error`) gives the first bad entry. Its data are strings (that entry
+    formatted on every batch, after one gather), so it is one op: `tf.debugging.Assert`
+    with a numeric datum adds a conditional, which costs a function call per batch in
+    a `tf.data` pipeline."""
+    first = tf.gather(values, tf.argmax(tf.cast(bad, tf.int32)))
+    return tf.raw_ops.Assert(
+        condition=tf.logical_not(tf.reduce_any(bad)),
+        data=[_MARK + prefix, tf.strings.as_string(first, shortest=first.dtype.is_floating), suffix])
 
 
 def checked_dataset(dataset, rules, outputs, labels_by_task, weights_by_task, model_inputs):
@@ -182,26 +190,61 @@ def checked_dataset(dataset, rules, outputs, labels_by_task, weights_by_task, mo
         checks = []
         for task, rule in label_rules.items():
             values = tf.reshape(labels[task], [-1])
-            if not (values.dtype.is_floating or values.dtype.is_integer):
-                continue
-            bad = _bad_values(tf, values, rule)
-            checks.append(tf.debugging.Assert(
-                tf.logical_not(tf.reduce_any(bad)),
-                [f"{_MARK}Task '{task}': label", _first(tf, values, bad),
-                 f": {_rule_text(rule)}."]))
+            if values.dtype.is_floating or values.dtype.is_integer:
+                checks.append(_assertion(tf, values, _bad_values(tf, values, rule),
+                                         f"Task '{task}': label", f": {_rule_text(rule)}."))
         for task, weight in weights_by_task(weights).items():
-            if weight is None:
-                continue
-            values = tf.reshape(weight, [-1])
-            bad = tf.logical_not(tf.math.is_finite(values) & (values >= 0))
-            checks.append(tf.debugging.Assert(
-                tf.logical_not(tf.reduce_any(bad)),
-                [f"{_MARK}Task '{task}': sample weight", _first(tf, values, bad),
-                 f": {_WEIGHT_RULE}."]))
+            if weight is not None:
+                values = tf.reshape(weight, [-1])
+                bad = tf.logical_not(tf.math.is_finite(values) & (values >= 0))
+                checks.append(_assertion(tf, values, bad, f"Task '{task}': sample weight",
+                                         f": {_WEIGHT_RULE}."))
         with tf.control_dependencies(checks):
             return tf.nest.map_structure(tf.identity, element)
 
-    return dataset.map(check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    passes = _checked_passes.setdefault(dataset, {})
+    key = (id(getattr(labels_by_task, "__self__", labels_by_task)), repr(sorted(
+        label_rules.items())), w_spec is not None)
+    return _first_pass_checked(tf, dataset, check, passes.setdefault(key, _Unchecked()))
+
+
+# The `_Unchecked` flags of the pipelines (user datasets) that `checked_dataset`
+# wrapped, by the model and rules they were checked for.
+_checked_passes = weakref.WeakKeyDictionary()
+
+
+class _Unchecked:
+    """Whether a pipeline still needs its checked pass: a variable that the pass
+    clears when its last batch has been checked."""
+
+    def __init__(self):
+        import tensorflow as tf
+
+        self.variable = tf.Variable(True, trainable=False, name="keras_mtl_unchecked")
+
+
+def _first_pass_checked(tf, dataset, check, unchecked):
+    """`dataset` mapped by `check` in each pass until one has checked every batch,
+    then `dataset` itself, chosen when a pass starts; mapped by `check` in every pass
+    where its length is unknown (or infinite)."""
+    batches = int(dataset.cardinality())
+    if batches < 0:
+        return dataset.map(check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    flag = unchecked.variable
+
+    def check_and_count(index, element):
+        checked = check(*element) if isinstance(element, tuple) else check(element)
+        # Cleared only after the checks of the last batch passed: the pass is in
+        # order (no parallel calls), so every earlier batch passed too.
+        with tf.control_dependencies(tf.nest.flatten(checked)):
+            done = flag.assign(tf.logical_and(flag, index < batches - 1))
+        with tf.control_dependencies([done]):
+            return tf.nest.map_structure(tf.identity, checked)
+
+    checked = dataset.enumerate().map(check_and_count)
+    chosen = tf.data.Dataset.range(1).flat_map(
+        lambda _: tf.cond(flag, lambda: checked, lambda: dataset))
+    return chosen.apply(tf.data.experimental.assert_cardinality(batches))
 
 
 def checked_generator(generator, check_batch):

@@ -298,8 +298,25 @@ def check_targets():
     assert w["objectness"][1].sum() == 64 and w["boxes"][1].sum() == 0
 
 
+def check_proposal_ties():
+    """Among equal objectness logits, the anchors kept before NMS are the first ones
+    (lower index first), as in `reference_proposals`' stable sort."""
+    anchor_boxes = _np(detection.anchors((4, 4), 8, (8.0,), (1.0,)))
+    logits = np.zeros((2, 16, 1), "float32")
+    logits[1, 9:] = 1.0  # ties among the top seven, then among the rest
+    for i in range(2):
+        boxes, scores, valid = detection.proposals(anchor_boxes, logits[i:i + 1], np.zeros((1, 16, 4), "float32"),
+                                                   (32, 32), max_output_size=16, pre_nms_top_k=10, iou_threshold=1.0)
+        found, expected_scores = reference_proposals(anchor_boxes, logits[i, :, 0], np.zeros((16, 4)), (32, 32),
+                                                     16, 10, 1.0)
+        assert _np(valid).sum() == 10
+        np.testing.assert_allclose(_np(boxes)[0, :10], found, atol=1e-6)
+        np.testing.assert_allclose(_np(scores)[0, :10], expected_scores, atol=1e-6)
+
+
 CHECKS = {"anchors": check_anchors, "iou": check_iou, "matching": check_matching, "box_coding": check_box_coding,
-          "sampling": check_sampling, "smooth_l1": check_smooth_l1, "nms": check_nms, "targets": check_targets}
+          "sampling": check_sampling, "smooth_l1": check_smooth_l1, "nms": check_nms, "targets": check_targets,
+          "proposal_ties": check_proposal_ties}
 
 
 def rectangles(n, size=32, seed=0):
@@ -348,3 +365,59 @@ def check_rpn_trains_saves_and_reloads(path):
     again = keras.models.load_model(file)
     for name, value in model.predict(images, verbose=0).items():
         np.testing.assert_allclose(again.predict(images, verbose=0)[name], value, rtol=1e-5, atol=1e-5)
+
+
+def reference_proposals(anchors, logits, deltas, image_size, max_output_size, pre_nms_top_k, iou_threshold):
+    """Faster R-CNN's inference in float64 numpy for one image: the top anchors by
+    score, decoded (Eq. 2 inverted, log-scales clipped at log(1000 / 16)), clipped
+    to the image, then greedy NMS. Returns the kept `(boxes, scores)`."""
+    top = np.argsort(-logits, kind="stable")[:pre_nms_top_k]
+    a, d = anchors[top].astype(np.float64), deltas[top].astype(np.float64)
+    wa, ha = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
+    x, y = a[:, 0] + wa / 2 + d[:, 0] * wa, a[:, 1] + ha / 2 + d[:, 1] * ha
+    w = wa * np.exp(np.minimum(d[:, 2], math.log(1000 / 16)))
+    h = ha * np.exp(np.minimum(d[:, 3], math.log(1000 / 16)))
+    height, width = image_size
+    boxes = np.clip(np.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], -1), 0, [width, height, width, height])
+    scores = 1 / (1 + np.exp(-logits[top].astype(np.float64)))
+    kept = reference_nms(boxes, scores, max_output_size, iou_threshold, -np.inf)
+    return boxes[kept], scores[kept]
+
+
+def check_detector_export(path):
+    """An RPN exported with its `ProposalLayer` serves, through
+    `tf.saved_model.load` alone, the per-task outputs of the Keras model and the
+    detections of a float64 numpy decode + NMS of those outputs."""
+    import tensorflow as tf
+
+    import keras_mtl
+
+    images, _, _ = rectangles(8, seed=1)
+    layer = detection.ProposalLayer((8, 8), 4, (8.0, 12.0), (0.5, 1.0, 2.0), image_size=(32, 32),
+                                    max_output_size=12, pre_nms_top_k=200, iou_threshold=0.5)
+    keras.utils.set_random_seed(1)
+    model = keras_mtl.build("hard_sharing", detection.rpn_tasks(6, tap="block2", channels=8), backbone="conv",
+                            input_shape=(32, 32, 3))
+    with np.testing.assert_raises_regex(ValueError, "no task 'scores' for the detector's objectness"):
+        keras_mtl.export(model, str(path / "unused"), detection=layer, objectness="scores")
+    keras_mtl.export(model, str(path / "served"), detection=layer)
+    served = tf.saved_model.load(str(path / "served")).signatures["serving_default"]
+    (name,) = served.structured_input_signature[1]
+    out = {k: v.numpy() for k, v in served(**{name: tf.constant(images)}).items()}
+    predicted = model.predict(images, verbose=0)
+    for task in ("objectness", "boxes"):
+        np.testing.assert_allclose(out[task], predicted[task], rtol=1e-5, atol=1e-5)
+    assert out["detection_boxes"].shape == (8, 12, 4) and out["detection_classes"].dtype == np.int32
+    assert not out["detection_classes"].any() and out["detection_valid"].dtype == bool
+    anchors = _np(layer.anchors)
+    for i in range(8):
+        found, scores = reference_proposals(anchors, predicted["objectness"][i, :, 0], predicted["boxes"][i],
+                                            (32, 32), 12, 200, 0.5)
+        valid = out["detection_valid"][i]
+        assert valid.sum() == len(found) and valid[:len(found)].all(), i
+        np.testing.assert_allclose(out["detection_boxes"][i][valid], found, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(out["detection_scores"][i][valid], scores, rtol=1e-4, atol=1e-5)
+        assert not out["detection_boxes"][i][~valid].any() and not out["detection_scores"][i][~valid].any()
+    meta = keras_mtl.export_lib.read_metadata(str(path / "served"))
+    assert meta["detection"]["layer"]["max_output_size"] == 12 and meta["detection"]["tasks"] == ["objectness", "boxes"]
+    assert sorted(t["name"] for t in meta["tasks"]) == ["boxes", "objectness"]

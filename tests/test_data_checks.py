@@ -250,3 +250,42 @@ def test_a_sample_weight_broadcast_over_the_entries_of_a_dense_output_fits():
     for shape in [(4, 2), (4, 8, 2), (4, 8, 8, 3, 1), (1, 8, 8, 3)]:
         with pytest.raises(ValueError, match="Task 'seg': sample weight shape"):
             _data_checks.check_weight_shape("seg", np.ones(shape, "float32"), pixels)
+
+
+# ------------------------------------------------ a pipeline's checked first pass
+
+def _unchecked_flags(dataset):
+    from keras_mtl import _data_checks
+    return [bool(u.variable.numpy()) for u in _data_checks._checked_passes[dataset].values()]
+
+
+def test_a_pipeline_of_known_length_is_checked_until_a_pass_has_checked_every_batch():
+    x, y = tiny_data()
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    model = _compiled()
+    model.fit(dataset, epochs=1, verbose=0, steps_per_epoch=1)
+    assert _unchecked_flags(dataset) == [True]  # a part of a pass checks only that part
+    model.fit(dataset, epochs=2, verbose=0)
+    assert _unchecked_flags(dataset) == [False]
+
+
+def test_a_pass_that_failed_its_check_leaves_the_pipeline_checked_in_the_next_fit():
+    x, y = tiny_data()
+    y["cls"][-1] = 5  # in the last batch: the pass clears its flag only after it
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    model = _compiled()
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"Task 'cls'.*5.*3 classes"):
+            model.fit(dataset, epochs=1, verbose=0)
+    assert _unchecked_flags(dataset) == [True]
+
+
+def test_a_pipeline_of_unknown_length_is_checked_in_every_pass():
+    x, y = tiny_data()
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).filter(lambda *_: True)
+    model = _compiled()
+    model.fit(dataset, epochs=2, verbose=0)
+    y["cls"][3] = 7
+    bad = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).filter(lambda *_: True)
+    with pytest.raises(ValueError, match=r"Task 'cls'.*7.*3 classes"):
+        model.fit(bad, epochs=1, verbose=0)

@@ -28,3 +28,7 @@ def test_docs_example_runs(tmp_path, monkeypatch):
     namespace = {}
     exec(compile(code.replace("epochs=2", "epochs=1, verbose=0"), "docs/detection.md", "exec"), namespace)
     assert "val_map" in namespace["model"].history.history
+
+
+def test_detector_export_serves_the_detections(tmp_path):
+    detection_checks.check_detector_export(tmp_path)

@@ -22,6 +22,7 @@ tf = LazyTensorFlow("The MTFL tf.data pipeline (keras_mtl.datasets.mtfl)")
 
 TASKS = ("landmarks", "gender", "smile", "glasses", "pose")
 ATTRIBUTES = TASKS[1:]
+BOX_LABELS = ("boxes", "box_classes", "box_mask")
 NUM_CLASSES = {"gender": 2, "smile": 2, "glasses": 2, "pose": 5}
 SPLIT_FILES = {"train": "training.txt", "test": "testing.txt"}
 # Mirroring the image swaps left and right: eyes (0, 1), mouth corners (3, 4) and
@@ -168,6 +169,17 @@ def _flipped(image, labels):
     return image, flipped
 
 
+def _selected(labels, indices, max_examples, seed):
+    """The examples at `indices` (all when None), then a seeded random subset of
+    `max_examples` of them (all when None), in file order."""
+    if indices is not None:
+        labels = {k: v[np.asarray(indices)] for k, v in labels.items()}
+    if max_examples is not None:
+        keep = np.sort(np.random.default_rng(seed).permutation(len(labels["path"]))[:max_examples])
+        labels = {k: v[keep] for k, v in labels.items()}
+    return labels
+
+
 def load(path, split="train", tasks=None, batch_size=64, image_size=40, margin=0.5,
          jitter=0.1, flip=True, training=None, seed=0, max_examples=None, cache=True,
          indices=None):
@@ -213,12 +225,7 @@ def load(path, split="train", tasks=None, batch_size=64, image_size=40, margin=0
             f"stay inside the crop. Received: jitter={jitter!r}"
         )
     training = split == "train" if training is None else training
-    labels = read_labels(path, split)
-    if indices is not None:
-        labels = {k: v[np.asarray(indices)] for k, v in labels.items()}
-    if max_examples is not None:
-        keep = np.sort(np.random.default_rng(seed).permutation(len(labels["path"]))[:max_examples])
-        labels = {k: v[keep] for k, v in labels.items()}
+    labels = _selected(read_labels(path, split), indices, max_examples, seed)
 
     def read(file, landmarks, targets):
         return read_image(file), landmarks, targets
@@ -243,4 +250,76 @@ def load(path, split="train", tasks=None, batch_size=64, image_size=40, margin=0
             lambda example, s: prepare(*example, box_seed=s), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = cached(ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE), cache)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def load_boxes(path, split="train", tasks=BOX_LABELS, batch_size=64, image_size=64, margin=0.5,
+               training=None, seed=0, max_examples=None, cache=True, indices=None):
+    """Whole MTFL images with one face box each, as a detection data set.
+
+    MTFL annotates landmarks, not boxes: each face's box is `face_box(landmarks,
+    margin)` (a square centred on the landmarks) clipped to the image, in
+    `(x1, y1, x2, y2)` pixels of the image resized to a square `image_size` (the
+    aspect ratio is not kept). Boxes are padded rows with a mask, as Scenes' and
+    Oxford-IIIT Pet's, with one row per image. In training the images are shuffled
+    and mirrored at random (boxes and pose with them).
+
+    Args:
+        path, split, batch_size, seed, max_examples, cache, indices: as in `load`.
+        tasks: labels to return, from `BOX_LABELS` and `ATTRIBUTES`.
+        image_size: side of the square images.
+        margin: the face box's margin (see `face_box`).
+        training: shuffle and mirror; defaults to `split == "train"`.
+
+    Returns:
+        A `tf.data.Dataset` of `(image, labels)`: image float32 `(batch, S, S, 3)` in
+        [0, 1]; "boxes" float32 `(batch, 1, 4)`, "box_classes" int32 `(batch, 1)`
+        (0, face), "box_mask" bool `(batch, 1)` (True), and the attributes int32
+        `(batch,)`. A landmark outside its image fails at iteration with an error
+        naming the image file.
+    """
+    tasks = tuple(tasks)
+    if not tasks or any(t not in BOX_LABELS + ATTRIBUTES for t in tasks):
+        raise ValueError(f"tasks must be a non-empty subset of {BOX_LABELS + ATTRIBUTES}. Received: tasks={tasks!r}")
+    if not margin >= 0:
+        raise ValueError(f"margin must be >= 0. Received: margin={margin!r}")
+    training = split == "train" if training is None else training
+    labels = _selected(read_labels(path, split), indices, max_examples, seed)
+    side = float(image_size)
+
+    def prepare(file, landmarks, targets):
+        image = tf.io.decode_jpeg(read_image(file), channels=3)
+        shape = tf.cast(tf.shape(image)[:2], tf.float32)
+        xs, ys = landmarks[:5], landmarks[5:]
+        inside = tf.reduce_all((xs >= 0) & (xs <= shape[1]) & (ys >= 0) & (ys <= shape[0]))
+        check = tf.debugging.Assert(inside, [
+            "keras_mtl: a landmark of the MTFL image", file, "lies outside its", shape,
+            "(height, width) pixels: fix or remove its label line"])
+        with tf.control_dependencies([check]):
+            top, left, bottom, right = tf.unstack(face_box(landmarks, margin))
+        box = tf.stack([left / shape[1], top / shape[0], right / shape[1], bottom / shape[0]])
+        box = tf.clip_by_value(box, 0.0, 1.0) * side
+        image = tf.image.resize(image, [image_size, image_size], antialias=True)
+        return tf.cast(tf.round(image), tf.uint8), box, targets
+
+    def mirror(example, flip_seed):
+        image, box, targets = example
+        flipped = tf.random.stateless_uniform([], flip_seed) < 0.5
+        x1, y1, x2, y2 = tf.unstack(box)
+        image = tf.where(flipped, tf.reverse(image, [1]), image)
+        box = tf.where(flipped, tf.stack([side - x2, y1, side - x1, y2]), box)
+        targets = dict(targets, pose=tf.where(flipped, tf.gather(_FLIPPED_POSE, targets["pose"]), targets["pose"]))
+        return image, box, targets
+
+    def finish(image, box, targets):
+        out = {"boxes": box[None], "box_classes": tf.zeros([1], tf.int32), "box_mask": tf.ones([1], tf.bool),
+               **targets}
+        return tf.cast(image, tf.float32) / 255.0, {t: out[t] for t in tasks}
+
+    targets = {t: labels[t] for t in ATTRIBUTES}
+    ds = tf.data.Dataset.from_tensor_slices((labels["path"], labels["landmarks"], targets))
+    ds = cached(ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE), cache)
+    if training:
+        ds = shuffled_with_seeds(ds, len(labels["path"]), seed).map(mirror, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -39,7 +39,11 @@ def proposals(anchors, objectness_logits, deltas, image_size, max_output_size=10
     if len(logits.shape) == 3:
         logits = logits[..., 0]
     k = min(int(pre_nms_top_k), logits.shape[-1])
-    top_logits, top = ops.top_k(logits, k, sorted=True)
+    # A descending argsort, not `ops.top_k`: on JAX, top_k lowers to a composite
+    # operation that TensorFlow cannot read back from a SavedModel exported through
+    # jax2tf. Equal logits keep the lower index first, as in top_k.
+    top = ops.argsort(-logits, axis=-1)[..., :k]
+    top_logits = ops.take_along_axis(logits, top, axis=-1)
     boxes = decode_boxes(ops.take(anchors, top, axis=0),
                          ops.take_along_axis(ops.convert_to_tensor(deltas), top[..., None], axis=1))
     height, width = (float(s) for s in image_size)
