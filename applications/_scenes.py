@@ -35,6 +35,11 @@ def make_tasks(width, mean_depth):
             presets.depth(width=width, mean_depth=mean_depth), presets.normals(width=width)]
 
 
+def make_metrics():
+    """Fresh metric objects by task: those of the presets of `make_tasks`."""
+    return {task.name: task.metrics for task in make_tasks(width=1, mean_depth=0.0)}
+
+
 def dataset(images, labels, batch_size, shuffle_seed=None):
     data = tf.data.Dataset.from_tensor_slices((images, {t: labels[t] for t in DENSE_TASKS}))
     if shuffle_seed is not None:

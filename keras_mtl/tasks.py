@@ -3,10 +3,11 @@ metrics) for the kinds of task the library supports.
 
 Every head's last layer is named after the task; its other layers are named
 `{name}_pool`, `{name}_hidden{i}`, `{name}_head...`, so that `model.get_layer` finds
-them; a head's layers are made in the order they are applied (an unseeded
-initializer draws its seed when its layer is made, so a preset gives the weights of
-the same layers written out by hand). Each preset takes the few arguments that matter; for anything else, write the
-`Task` yourself (a preset is a `Task` like any other: `with_head` swaps its head).
+them. A head's layers are made in the order they are applied: an unseeded initializer
+draws its seed when its layer is made, so a preset gives the initial weights of the
+same layers written out by hand. Each preset takes the few arguments that matter; for
+anything else, write the `Task` yourself (a preset is a `Task` like any other:
+`with_head` swaps its head).
 
 Example:
 

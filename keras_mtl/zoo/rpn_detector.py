@@ -26,8 +26,9 @@ def rpn_detector(input_shape=(48, 64, 3), scales=(8.0, 16.0), aspect_ratios=(0.5
     trunk is a small conv net (`keras_mtl.backbones.conv`, the head on `tap`,
     stride 4 for "block2") rather than VGG-16 at stride 16, no second (Fast R-CNN)
     stage, and the two losses are balanced by learned uncertainty weights rather
-    than the paper's fixed lambda = 10. Trained in `tests/detection_checks.py` (no
-    application yet).
+    than the paper's fixed lambda = 10. `applications/detection_scenes.py` trains
+    the same head on a SegNet trunk, with the paper's fixed lambda and several
+    weighting methods.
 
     Returns:
         A `MultiTaskModel`, compiled (Adam, uncertainty weighting) unless
