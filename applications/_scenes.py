@@ -7,12 +7,10 @@ Segmentation, depth and surface normals on procedurally rendered Scenes images
 import functools
 import types
 
-import keras
 import tensorflow as tf
 
 import _common
-import keras_mtl
-from keras_mtl import losses, metrics
+from keras_mtl import tasks as presets
 from keras_mtl.backbones.segnet import segnet
 from keras_mtl.datasets.scenes import DENSE_TASKS, NUM_CLASSES, scenes_arrays
 
@@ -30,34 +28,16 @@ HIGHER_IS_BETTER = {
 LOWER_IS_BETTER = {name for name, higher in HIGHER_IS_BETTER.items() if not higher}
 
 
-def make_metrics():
-    """Fresh metric objects by task."""
-    return {
-        "segmentation": [metrics.MeanIoU(NUM_CLASSES), metrics.PixelAccuracy(NUM_CLASSES)],
-        "depth": [metrics.DepthAbsError(), metrics.DepthRelError()],
-        "normals": [metrics.NormalAngleMean(), metrics.NormalAngleMedian(),
-                    metrics.NormalAngleWithin(11.25), metrics.NormalAngleWithin(22.5),
-                    metrics.NormalAngleWithin(30)],
-    }
-
-
 def make_tasks(width, mean_depth):
-    """The three dense tasks, each with MTAN's head: a 3x3 conv and a 1x1 conv."""
-    task_metrics = make_metrics()
+    """The three dense tasks (`keras_mtl.tasks` presets), each with MTAN's head: a 3x3
+    conv of `width` channels and a 1x1 conv; depth starts at the mean valid depth."""
+    return [presets.segmentation("segmentation", NUM_CLASSES, width=width),
+            presets.depth(width=width, mean_depth=mean_depth), presets.normals(width=width)]
 
-    def head(name, channels, **output_options):
-        return [keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"{name}_head"),
-                keras.layers.Conv2D(channels, 1, name=name, **output_options)]
 
-    return [
-        keras_mtl.Task("segmentation", head=head("segmentation", NUM_CLASSES),
-                       loss=losses.PixelCrossEntropy(), metrics=task_metrics["segmentation"]),
-        # Starting at the mean depth spares the L1 loss a long walk from 0.
-        keras_mtl.Task("depth", head=head("depth", 1, bias_initializer=keras.initializers.Constant(mean_depth)),
-                       loss=losses.DepthL1(), metrics=task_metrics["depth"]),
-        keras_mtl.Task("normals", head=head("normals", 3), loss=losses.NormalCosine(),
-                       metrics=task_metrics["normals"]),
-    ]
+def make_metrics():
+    """Fresh metric objects by task: those of the presets of `make_tasks`."""
+    return {task.name: task.metrics for task in make_tasks(width=1, mean_depth=0.0)}
 
 
 def dataset(images, labels, batch_size, shuffle_seed=None):

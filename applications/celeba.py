@@ -34,41 +34,9 @@ import numpy as np
 
 import _common
 import keras_mtl
+from keras_mtl import zoo
 from keras_mtl.datasets import tfds_view
 from keras_mtl.weighting.base import GradientWeighting
-
-
-def residual_block(x, filters, stride, name):
-    """ResNet's basic block: two 3x3 convolutions with batch norm, and a 1x1
-    projection on the shortcut when the shape changes."""
-    shortcut = x
-    y = keras.layers.Conv2D(filters, 3, stride, padding="same", use_bias=False, name=f"{name}_conv1")(x)
-    y = keras.layers.ReLU()(keras.layers.BatchNormalization(name=f"{name}_bn1")(y))
-    y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
-    y = keras.layers.BatchNormalization(name=f"{name}_bn2")(y)
-    if stride != 1 or x.shape[-1] != filters:
-        shortcut = keras.layers.Conv2D(filters, 1, stride, use_bias=False, name=f"{name}_proj")(x)
-        shortcut = keras.layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
-    return keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))
-
-
-def resnet_trunk(input_shape, widths=(64, 128, 256, 512), blocks=2):
-    """ResNet-18 (`blocks=2` per stage) with a CIFAR-style stem, ending in the
-    average-pooled features (pool 4, as in the authors' code) flattened."""
-    inputs = keras.Input(input_shape)
-    x = keras.layers.Conv2D(widths[0], 3, padding="same", use_bias=False, name="stem")(inputs)
-    x = keras.layers.ReLU()(keras.layers.BatchNormalization(name="stem_bn")(x))
-    for stage, filters in enumerate(widths):
-        for block in range(blocks):
-            x = residual_block(x, filters, 2 if stage and not block else 1, f"stage{stage}_{block}")
-    pool = min(4, x.shape[1], x.shape[2])
-    x = keras.layers.AveragePooling2D(pool, name="pool")(x)
-    return keras.Model(inputs, keras.layers.Flatten(name="features")(x), name="resnet_trunk")
-
-
-def tasks(attributes=tfds_view.CELEB_A_ATTRIBUTES):
-    return [keras_mtl.Task(t.name, head=1, loss=keras.losses.BinaryCrossentropy(from_logits=True))
-            for t in tfds_view.celeb_a_tasks(attributes)]
 
 
 def weighting(name):
@@ -110,8 +78,7 @@ def main(argv=None):
         train = tfds_view.from_tfds("celeb_a", views, split="train", data_dir=args.data, image_size=size,
                                     batch_size=args.batch_size, shuffle=True, seed=seed,
                                     max_examples=args.max_train)
-        model = keras_mtl.build("hard_sharing", tasks(attributes), input_shape=(size, size, 3),
-                                backbone=lambda shape: resnet_trunk(shape, widths, args.blocks))
+        model = zoo.celeba_resnet18((size, size, 3), attributes, widths, args.blocks, compiled=False)
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), weighting=weighting(method))
         print(f"\n== {method}: {model.count_params():,} parameters")
         _common.fit(model, train, args.epochs)

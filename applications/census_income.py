@@ -17,14 +17,14 @@ import keras
 
 import _common
 import keras_mtl
+from keras_mtl import tasks as presets
 from keras_mtl.backbones import mlp
 from keras_mtl.datasets import census_income
 
 
 def tasks():
-    return [keras_mtl.Task(name, loss="binary_crossentropy", head=[
-        keras.layers.Dense(16, activation="relu", name=f"{name}_tower"),
-        keras.layers.Dense(1, activation="sigmoid", name=name)]) for name in census_income.TASKS]
+    """Each task's tower: 16 ReLU units and a sigmoid output (`keras_mtl.tasks.binary`)."""
+    return [presets.binary(name, hidden=(16,), from_logits=False) for name in census_income.TASKS]
 
 
 def main(argv=None):

@@ -19,6 +19,7 @@ import keras
 
 import _common
 import keras_mtl
+from keras_mtl import tasks as presets
 from keras_mtl.backbones import conv
 from keras_mtl.datasets import interleave, mtfl, utkface
 from keras_mtl.metrics import LandmarkFailureRate, LandmarkMeanError
@@ -35,13 +36,8 @@ def trunk(input_shape):
 def tasks(mean_age, std_age, mean_landmarks):
     """Age in years (a standardised Dense output, rescaled) and the 5 landmarks (starting
     from the mean face shape), with the heads of utkface.py and mtfl.py."""
-    return [
-        keras_mtl.Task("age", loss="mae", head=[
-            keras.layers.Dense(1, name="age_standardised"),
-            keras.layers.Rescaling(std_age, offset=mean_age, name="age")]),
-        keras_mtl.Task("landmarks", loss="mse", head=keras.layers.Dense(
-            10, bias_initializer=keras.initializers.Constant(mean_landmarks), name="landmarks")),
-    ]
+    return [presets.regression("age", loss="mae", mean=mean_age, std=std_age),
+            presets.landmarks(mean_shape=mean_landmarks)]
 
 
 def main(argv=None):

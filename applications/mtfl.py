@@ -31,33 +31,10 @@ import numpy as np
 
 import _common
 import keras_mtl
-from keras_mtl.backbones import conv
-from keras_mtl.callbacks import TaskwiseEarlyStopping
 from keras_mtl.datasets import mtfl
+from keras_mtl.zoo.tcdcn import tcdcn_early_stopping, tcdcn_tasks, tcdcn_trunk
 from keras_mtl.metrics.landmark_error import LandmarkMeanError
 from keras_mtl.metrics.landmark_failure_rate import LandmarkFailureRate
-
-
-def trunk(input_shape):
-    """TCDCN's shape: conv blocks, then a shared 100-unit feature layer."""
-    blocks = conv(input_shape, filters=(16, 32, 64), batch_norm=False)
-    x = keras.layers.Flatten(name="flatten")(blocks.output)
-    x = keras.layers.Dense(100, activation="relu", name="features")(x)
-    return keras.Model(blocks.input, x, name="tcdcn_trunk")
-
-
-def tasks(aux_weight, mean_landmarks):
-    # Starting from the mean face shape spares the first epoch's steps finding it.
-    landmarks = keras_mtl.Task(
-        "landmarks", loss="mse",
-        head=keras.layers.Dense(10, bias_initializer=keras.initializers.Constant(mean_landmarks),
-                                name="landmarks"))
-    attributes = [
-        keras_mtl.Task(name, head=keras.layers.Dense(classes, activation="softmax", name=name),
-                       loss="sparse_categorical_crossentropy", loss_weight=aux_weight)
-        for name, classes in mtfl.NUM_CLASSES.items()
-    ]
-    return [landmarks] + attributes
 
 
 def test_metrics(task_names):
@@ -112,12 +89,11 @@ def main(argv=None):
                                 training=False, indices=held_out) if args.validation else None)
         test = mtfl.load(path, "test", tasks=task_names, batch_size=256, image_size=args.image_size)
         model = keras_mtl.build(
-            architecture, [t for t in tasks(aux_weight, mean_landmarks) if t.name in task_names],
-            backbone=trunk, input_shape=(args.image_size, args.image_size, 3))
+            architecture, [t for t in tcdcn_tasks(aux_weight, mean_landmarks) if t.name in task_names],
+            backbone=tcdcn_trunk, input_shape=(args.image_size, args.image_size, 3))
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), steps_per_execution=16)
         print(f"\n== {name}: {model.count_params():,} parameters")
-        callbacks = [TaskwiseEarlyStopping(list(mtfl.ATTRIBUTES), args.taskwise_early_stopping,
-                                           k=args.tes_k)] if stopping else []
+        callbacks = [tcdcn_early_stopping(args.taskwise_early_stopping, k=args.tes_k)] if stopping else []
         _common.fit(model, train, args.epochs, validation, callbacks)
         if stopping:
             logs = model.history.history

@@ -17,29 +17,17 @@ import keras
 
 import _common
 import keras_mtl
+from keras_mtl import tasks as presets
 from keras_mtl.backbones import conv
 from keras_mtl.datasets import oxford_pets
 
 
-def segmentation_head(name):
-    layers = []
-    for i, filters in enumerate((64, 32, 16), start=1):
-        layers += [keras.layers.Conv2D(filters, 3, padding="same", activation="relu",
-                                       name=f"{name}_head_conv{i}"),
-                   keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_head_up{i}")]
-    return layers + [keras.layers.Conv2D(3, 1, activation="softmax", name=name)]
-
-
 def tasks(breeds):
-    segmentation = keras_mtl.Task("segmentation", head=segmentation_head("segmentation"),
-                                  loss="sparse_categorical_crossentropy")
-    classifiers = [
-        keras_mtl.Task(name, loss="sparse_categorical_crossentropy", head=[
-            keras.layers.GlobalAveragePooling2D(name=f"{name}_pool"),
-            keras.layers.Dense(classes, activation="softmax", name=name)])
-        for name, classes in (("breed", breeds), ("species", len(oxford_pets.SPECIES)))
-    ]
-    return [segmentation] + classifiers
+    """Segmentation (an upsampling head back to the input size, softmax) and two
+    classifiers on the pooled trunk (softmax), from `keras_mtl.tasks`."""
+    return [presets.segmentation("segmentation", 3, decoder=(64, 32, 16), from_logits=False)] + [
+        presets.classification(name, classes, pool=True, from_logits=False)
+        for name, classes in (("breed", breeds), ("species", len(oxford_pets.SPECIES)))]
 
 
 def main(argv=None):

@@ -23,9 +23,9 @@ import numpy as np
 
 import _common
 import keras_mtl
+from keras_mtl import tasks as presets
 from keras_mtl.backbones import conv
 from keras_mtl.datasets import oxford_pets, pk_batches
-from keras_mtl.layers import EmbeddingHead
 from keras_mtl.losses import ContrastiveLoss, TripletLoss
 from keras_mtl.metrics import PairDistanceAUC, RecallAtOne
 
@@ -42,15 +42,10 @@ def arrays(path, split, image_size, max_examples=None, seed=0):
 
 
 def tasks(names, breeds, loss, embedding):
-    made = {
-        "breed": keras_mtl.Task("breed", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                                metrics=["accuracy"], head=[
-                                    keras.layers.GlobalAveragePooling2D(name="breed_pool"),
-                                    keras.layers.Dense(breeds, name="breed")]),
-        "verification": keras_mtl.Task("verification", loss=loss, head=[
-            keras.layers.GlobalAveragePooling2D(name="verification_pool"),
-            EmbeddingHead(embedding, normalize=True, name="verification")]),
-    }
+    """Breed identification (logits on the pooled trunk) and verification (an
+    L2-normalised embedding trained by `loss`), from `keras_mtl.tasks`."""
+    made = {"breed": presets.classification("breed", breeds, pool=True),
+            "verification": presets.verification(embedding=embedding, loss=loss)}
     return [made[n] for n in names]
 
 

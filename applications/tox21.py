@@ -19,14 +19,14 @@ import numpy as np
 
 import _common
 import keras_mtl
+from keras_mtl import tasks as presets
 from keras_mtl.backbones import mlp
 from keras_mtl.datasets import tox21
 
 
 def tasks():
-    return [keras_mtl.Task(name, loss="binary_crossentropy",
-                           head=keras.layers.Dense(1, activation="sigmoid", name=name))
-            for name in tox21.TASKS]
+    """A sigmoid output per assay (`keras_mtl.tasks.binary`)."""
+    return [presets.binary(name, from_logits=False) for name in tox21.TASKS]
 
 
 def main(argv=None):

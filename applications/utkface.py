@@ -18,6 +18,7 @@ import keras
 
 import _common
 import keras_mtl
+from keras_mtl import tasks as presets
 from keras_mtl.backbones import conv
 from keras_mtl.datasets import utkface
 
@@ -30,17 +31,11 @@ def trunk(input_shape):
 
 
 def tasks(mean_age, std_age):
-    return [
-        # The dense layer predicts a standardised age, at the scale of its initial
-        # weights; the output (and the L1 loss) stays in years.
-        keras_mtl.Task("age", loss="mae", head=[
-            keras.layers.Dense(1, name="age_standardised"),
-            keras.layers.Rescaling(std_age, offset=mean_age, name="age")]),
-        keras_mtl.Task("gender", loss="sparse_categorical_crossentropy",
-                       head=keras.layers.Dense(2, activation="softmax", name="gender")),
-        keras_mtl.Task("race", loss="sparse_categorical_crossentropy",
-                       head=keras.layers.Dense(5, activation="softmax", name="race")),
-    ]
+    """Age in years (L1; a standardised output rescaled to years) and gender and race
+    (softmax), from `keras_mtl.tasks`."""
+    return [presets.regression("age", loss="mae", mean=mean_age, std=std_age),
+            presets.classification("gender", 2, from_logits=False),
+            presets.classification("race", 5, from_logits=False)]
 
 
 def weightings():

@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 from keras_mtl import (architectures, backbones, callbacks, datasets, detection, evaluation, experiments, layers, losses,
-                       metrics, plot, statistics, weighting)
+                       metrics, plot, statistics, tasks, weighting, zoo)
 from keras_mtl.architectures import build
 from keras_mtl import export as export_lib
 from keras_mtl.export import export
@@ -29,6 +29,8 @@ __all__ = [
     "metrics",
     "plot",
     "statistics",
+    "tasks",
     "variable_partition",
     "weighting",
+    "zoo",
 ]

@@ -44,9 +44,10 @@ def test_gradient_methods_run_on_the_representation(monkeypatch):
     assert app.weighting("equal").__class__.__name__ == "Equal"
 
 
-def test_the_trunk_is_resnet_18_shaped(monkeypatch):
-    app = _application(monkeypatch)
-    trunk = app.resnet_trunk((64, 64, 3))
+def test_the_trunk_is_resnet_18_shaped():
+    from keras_mtl.zoo.celeba_resnet18 import resnet_trunk
+
+    trunk = resnet_trunk((64, 64, 3))
     convolutions = [l for l in trunk.layers if l.__class__.__name__ == "Conv2D" and "proj" not in l.name]
     assert len(convolutions) == 17  # the stem and 4 stages x 2 blocks x 2 (+ the head: 18)
     assert trunk.output.shape == (None, 2048)

@@ -4,6 +4,7 @@ import keras
 
 from keras_mtl import backbones as backbones_lib
 from keras_mtl.architectures._ownership import Claims
+from keras_mtl.backbones.registry import renamed_copy
 from keras_mtl.task import Task, check_task_names
 
 _REGISTRY = {}
@@ -30,17 +31,6 @@ def available():
     return sorted(_REGISTRY)
 
 
-def _renamed_copy(model, prefix):
-    def clone(layer):
-        config = layer.get_config()
-        config["name"] = prefix + layer.name
-        return layer.__class__.from_config(config)
-
-    if isinstance(model, keras.Model):
-        return keras.models.clone_model(model, clone_function=clone)
-    return clone(model)
-
-
 def backbone_factory(backbone, input_shape, claims=None):
     """Returns `factory(prefix) -> backbone` for a name, a constructor or an instance.
 
@@ -54,9 +44,9 @@ def backbone_factory(backbone, input_shape, claims=None):
         constructor = backbones_lib.get(backbone)
         return lambda prefix: constructor(input_shape, prefix=prefix)
     if isinstance(backbone, keras.layers.Layer):
-        return lambda prefix: _renamed_copy(backbone, prefix) if prefix else own(backbone)
+        return lambda prefix: renamed_copy(backbone, prefix) if prefix else own(backbone)
     if callable(backbone):
-        return lambda prefix: _renamed_copy(backbone(input_shape), prefix) if prefix else own(backbone(input_shape))
+        return lambda prefix: renamed_copy(backbone(input_shape), prefix) if prefix else own(backbone(input_shape))
     raise TypeError(
         "backbone must be a registered name, a function input_shape -> model, or a "
         f"Keras layer/model. Received: backbone={backbone!r}"

@@ -6,7 +6,7 @@ from keras_mtl.backbones.registry import register
 from keras_mtl.layers.batch_norm import GlobalBatchNormalization
 
 
-@register("conv")
+@register("conv", taps=("block1", "block2", "block3"))
 def conv(input_shape, filters=(32, 64, 128), batch_norm=True, pool=True, prefix=""):
     """A stack of conv blocks (3x3 conv, batch norm, ReLU, 2x2 max pool).
 

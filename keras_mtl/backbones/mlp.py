@@ -5,7 +5,7 @@ import keras
 from keras_mtl.backbones.registry import register
 
 
-@register("mlp")
+@register("mlp", taps=("dense1", "dense2"))
 def mlp(input_shape, units=(256, 128), activation="relu", dropout=0.0, prefix=""):
     """Dense layers; the output of layer i is named `{prefix}dense{i}` (1-based).
 

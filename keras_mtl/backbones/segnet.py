@@ -17,7 +17,7 @@ def _conv_block(x, filters, batch_norm, name, output_name):
     return keras.layers.ReLU(name=output_name or f"{name}_relu")(x)
 
 
-@register("segnet")
+@register("segnet", taps=("encoder1", "encoder2", "encoder3", "decoder3", "decoder2", "decoder1"))
 def segnet(input_shape, filters=(32, 64, 128), convs_per_block=2, batch_norm=True, prefix=""):
     """SegNet: an encoder of conv blocks with 2x2 max pooling, and a mirrored decoder
     that upsamples by max-unpooling at the encoder's pooling positions
