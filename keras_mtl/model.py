@@ -800,9 +800,14 @@ class MultiTaskModel(Trainer, keras.Model):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         y = self.labels_by_task(y)
-        present = {n: w for n, w in self._sample_weights_by_task(sample_weight).items()
-                   if w is not None}
-        return super().compute_metrics(x, y, y_pred, present or None)
+        weights = self._sample_weights_by_task(sample_weight)
+        if all(w is None for w in weights.values()):
+            return super().compute_metrics(x, y, y_pred, None)
+        # Keras' metrics take a weight for every output or none: a task that a
+        # sample-weight dict leaves out weighs 1 per example, as its loss does.
+        ones = ops.ones(ops.shape(keras.tree.flatten(x)[0])[:1], keras.config.floatx())
+        return super().compute_metrics(
+            x, y, y_pred, {n: ones if w is None else w for n, w in weights.items()})
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         if not kwargs.get("_use_cached_eval_dataset"):
