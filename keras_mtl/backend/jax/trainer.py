@@ -36,6 +36,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_mtl.trainers.trainer import MultiTaskTrainer
 from keras_mtl.backend.common import all_finite, combine_unscaled, nonfinite_failure, unique
 
 # Under on_nonfinite="raise", how many calls of the train function pass between two
@@ -148,8 +149,8 @@ class _NonfiniteCheck(keras.callbacks.Callback):
         self.model._raise_recorded_nonfinite()
 
 
-class JAXTrainer:
-    """The JAX half of `MultiTaskModel` (a mixin before `keras.Model`)."""
+class JAXTrainer(MultiTaskTrainer):
+    """The JAX multi-task trainer (a mixin before `keras.Model`)."""
 
     # ----------------------------------------------------------- state layout
 

@@ -9,6 +9,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_mtl import _distribute, _private
+from keras_mtl.trainers.trainer import MultiTaskTrainer
 from keras_mtl.backend.common import (all_finite, combine_unscaled, nonfinite_failure,
                                       unflatten, unique)
 from keras_mtl.backend.tensorflow import fast_dispatch
@@ -67,13 +68,8 @@ class _PackedLogs:
         return {k: values[k] for k in self.order}
 
 
-class TensorFlowTrainer:
-    """The TensorFlow half of `MultiTaskModel` (a mixin before `keras.Model`)."""
-
-    def _trainer_callbacks(self):
-        """Callbacks that `fit` runs before the caller's: none (the train function
-        checks the XLA step's non-finite record itself)."""
-        return []
+class TensorFlowTrainer(MultiTaskTrainer):
+    """The TensorFlow multi-task trainer (a mixin before `keras.Model`)."""
 
     @_private.no_automatic_dependency_tracking
     def _create_task_activity(self):
