@@ -27,6 +27,7 @@ downwards): `_create_task_activity()`, `_prepare_trainer()` (end of `compile`) a
 
 import warnings
 import weakref
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -65,6 +66,29 @@ class EpochEndCallback(keras.callbacks.Callback):
                 "are not the exact optimum (see the method's docstring).", stacklevel=2)
 
 
+class StepLosses(NamedTuple):
+    """One forward pass's losses, by name; every backend's steps use these names.
+
+    y_pred: the model's outputs, a dict by task name.
+    task_losses: (K,) each task's mean loss over its labelled entries of the global
+        batch (`_task_loss_vector`): what `<task>_loss` logs.
+    counts: (K,) how many labelled entries each task has in the batch.
+    present: (K,) bool: the tasks labelled in the batch and active.
+    active_losses: `task_losses` with an inactive task's set to 0 (as an absent
+        task's is): what the weighting method combines and gradients are taken of.
+    weights: (K,) the task weights the weighting method used.
+    total: the combined objective plus the regularization losses: what `loss` logs.
+    """
+
+    y_pred: Any
+    task_losses: Any
+    counts: Any
+    present: Any
+    active_losses: Any
+    weights: Any
+    total: Any
+
+
 class MultiTaskTrainer:
     """The backend-agnostic half of a multi-task model's training (a mixin above
     `keras.Model`, under the backend trainer): compile-time resolution of the tasks'
@@ -98,15 +122,22 @@ class MultiTaskTrainer:
         variables keep their values, while its losses and metrics are still
         computed and logged. `keras_mtl.callbacks.TaskwiseEarlyStopping` sets it.
         """
-        if self.__dict__.get("_task_activity") is None:
+        if getattr(self, "_task_activity", None) is None:
             self._create_task_activity()
         return self._task_activity
 
+    @_private.no_automatic_dependency_tracking
+    def _set_untracked(self, **attributes):
+        """Sets trainer state that `.keras` files do not save (Keras' attribute
+        tracking is off): the task activity, the non-finite record, caches."""
+        for name, value in attributes.items():
+            setattr(self, name, value)
+
     def _participating(self, task_losses, counts):
-        """`(present, losses)` for the weighting method: the tasks labelled in the
-        batch and active, and the task losses with an inactive task's set to 0, as
-        an absent task's is."""
-        activity = self.__dict__.get("_task_activity")
+        """`(present, active_losses)`: the tasks labelled in the batch and active,
+        and the task losses with an inactive task's set to 0, as an absent task's
+        is."""
+        activity = getattr(self, "_task_activity", None)
         if activity is None:
             return counts > 0, task_losses
         active = activity > 0
@@ -473,11 +504,48 @@ class MultiTaskTrainer:
             return ops.zeros((), keras.config.floatx())
         return ops.sum(ops.stack([ops.cast(l, keras.config.floatx()) for l in self.losses]))
 
-    def _update_trackers(self, x, total, task_losses, weights, counts, finite=None):
+    def _step_losses(self, y, y_pred, sample_weight, regularization, training):
+        """The `StepLosses` of outputs `y_pred`: the task loss vector, the tasks that
+        take part, and the weighting method's combination (which in a training step
+        first observes the batch)."""
+        task_losses, counts = self._task_loss_vector(y, y_pred, sample_weight)
+        present, active_losses = self._participating(task_losses, counts)
+        if training:
+            self.weighting.observe(y, y_pred, sample_weight)
+        objective, weights = self.weighting.combine(active_losses, training=training,
+                                                    present=present)
+        return StepLosses(y_pred, task_losses, counts, present, active_losses, weights,
+                          objective + regularization)
+
+    def _post_step(self, x, y, sample_weight, present):
+        """For a weighting method that reads the task losses after the update
+        (`needs_post_step_losses`): a forward pass in inference mode, so that it
+        moves no batch statistics."""
+        if self.weighting.needs_post_step_losses:
+            y_pred = self(x, training=False)
+            self.weighting.post_step(self._task_loss_vector(y, y_pred, sample_weight)[0],
+                                     present)
+
+    def _routed(self, data):
+        """`(x, y, sample_weight)` of a batch, labels and sample weights by task."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        return x, self.labels_by_task(y), self._sample_weights_by_task(sample_weight)
+
+    def _log_step(self, x, y, sample_weight, step, residual=None, finite=None):
+        """Updates the trackers (and the residual's, when given) and returns the
+        metrics' logs of a step (`_update_trackers`)."""
+        self._update_trackers(x, step, finite)
+        if residual is not None:
+            self._update_residual(residual, step.weights)
+        return self.compute_metrics(x, y, step.y_pred, sample_weight)
+
+    def _update_trackers(self, x, step, finite=None):
         """Epoch means: the total loss per example, each task's loss per labelled
-        entry (`counts` of them in this batch), the weights per step."""
+        entry (`counts` of them in this batch), the weights per step. With `finite`
+        (a boolean tensor), a step where it is false counts for nothing."""
+        total, task_losses, weights, counts = step.total, step.task_losses, step.weights, step.counts
         batch = ops.cast(ops.shape(keras.tree.flatten(x)[0])[0], keras.config.floatx())
-        activity = self.__dict__.get("_task_activity")
+        activity = getattr(self, "_task_activity", None)
         if activity is not None:
             weights = ops.where(activity > 0, weights, 0.0)
         one = ops.ones_like(weights) * self._weighed(weights)
@@ -513,7 +581,7 @@ class MultiTaskTrainer:
         if self.freeze_absent_tasks:
             return [list(self.task_variables[n]) + list(self.task_optimizers[n].variables)
                     for n in self.task_names]
-        if self.__dict__.get("_task_activity") is not None:
+        if getattr(self, "_task_activity", None) is not None:
             return [list(self.task_variables[n]) for n in self.task_names]
         return None
 
@@ -525,10 +593,16 @@ class MultiTaskTrainer:
             raise ValueError("The model has no shared kernel (no variable feeds several tasks).")
         return kernels[-1]
 
+    def _graph_cache(self):
+        """A dict of models derived from this one's graph (not saved)."""
+        if getattr(self, "_derived_models", None) is None:
+            self._set_untracked(_derived_models={})
+        return self._derived_models
+
     def _representation_model(self):
         """A model sharing this model's layers that also returns the shared
         representation (cached outside the attributes that `.keras` files save)."""
-        cache = self.__dict__.setdefault("_graph_cache", {})
+        cache = self._graph_cache()
         if "representation" not in cache:
             outputs = dict(zip(self.output_names, keras.tree.flatten(self.outputs)))
             cache["representation"] = keras.Model(
