@@ -21,6 +21,8 @@ setup(
         # The JAX backend (KERAS_BACKEND=jax); jaxlib for CPU comes with it.
         "jax": ["jax>=0.10.2,<0.11"],
         "apps": ["matplotlib>=3.7", "rdkit>=2023.9"],
+        # Peer libraries the tests marked `peers` compare against (skipped without them).
+        "peers": ["pycocotools>=2.0"],
         # tfds 4.9.10 builds datasets through etils.epath, which imports
         # importlib_resources without declaring it; tfds.testing also needs dill.
         "datasets": ["tensorflow-datasets>=4.9", "importlib_resources", "rdkit>=2023.9"],

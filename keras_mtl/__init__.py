@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from keras_mtl import (architectures, backbones, callbacks, datasets, evaluation, experiments, layers, losses,
+from keras_mtl import (architectures, backbones, callbacks, datasets, detection, evaluation, experiments, layers, losses,
                        metrics, plot, statistics, weighting)
 from keras_mtl.architectures import build
 from keras_mtl import export as export_lib
@@ -18,6 +18,7 @@ __all__ = [
     "backbones",
     "callbacks",
     "datasets",
+    "detection",
     "evaluation",
     "experiments",
     "build",

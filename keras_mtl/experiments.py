@@ -55,15 +55,43 @@ def _metrics(configuration, seed, values):
         except (TypeError, ValueError):
             raise TypeError(f"Configuration {configuration!r} (seed {seed}) returned a non-numeric "
                             f"metric {name!r}: {value!r}") from None
+        if not math.isfinite(metrics[str(name)]):
+            # A NaN would pass silently into every mean, delta_m and test.
+            raise ValueError(f"Configuration {configuration!r} (seed {seed}) returned the metric "
+                             f"{name!r} = {metrics[str(name)]}: a run with a non-finite metric is "
+                             "not stored; fix the run (e.g. a lower learning rate) and run again "
+                             "(finished runs are kept in the results file).")
     return metrics
 
 
 def load(path):
-    """The stored file of `run`: `{"settings", "runs": [...], "summary"}`."""
+    """The stored file of `run`: `{"settings", "runs": [...], "summary"}`. A file that
+    is not one (empty, truncated, malformed, a run without its configuration, seed or
+    finite metrics, a (configuration, seed) pair twice) is an error naming it."""
+    def damaged(what):
+        return ValueError(f"{path} is not a usable keras_mtl.experiments results file (format "
+                          f"{FORMAT_VERSION}): {what}. Restore it from a copy, or delete it (or "
+                          "use another path) to run every configuration again.")
+
     with open(path) as f:
-        stored = json.load(f)
-    if stored.get("format") != FORMAT_VERSION or not isinstance(stored.get("runs"), list):
-        raise ValueError(f"{path} is not a keras_mtl.experiments results file (format {FORMAT_VERSION}).")
+        try:
+            stored = json.load(f)
+        except ValueError as error:
+            raise damaged(f"not JSON ({error})") from None
+    if (not isinstance(stored, dict) or stored.get("format") != FORMAT_VERSION
+            or not isinstance(stored.get("runs"), list)):
+        raise damaged("no format and runs")
+    seen = set()
+    for index, r in enumerate(stored["runs"]):
+        try:
+            pair = (r["configuration"], r["seed"])
+            _metrics(*pair, r["metrics"])
+        except (TypeError, KeyError, ValueError) as error:
+            raise damaged(f"run {index} ({r!r}) is not a finished run ({error!r})") from None
+        if pair in seen:
+            raise damaged(f"it holds the run {pair} twice (one was added by hand or by a "
+                          "merge of two files); keep one of them")
+        seen.add(pair)
     return stored
 
 
@@ -125,6 +153,10 @@ def run(configurations, seeds, baseline=None, higher_is_better=None, path=None, 
                          f"baseline {baseline!r}.")
     seeds = _seed_list(seeds)
     settings = dict(settings or {})
+    folder = os.path.dirname(os.path.abspath(path)) if path is not None else None
+    if folder is not None and not os.path.isdir(folder):
+        # Checked before the first run, whose result would be lost.
+        raise ValueError(f"path={path!r}: its folder {folder} does not exist; create it first.")
     stored = {"format": FORMAT_VERSION, "settings": settings, "runs": []}
     if path is not None and os.path.exists(path):
         stored = load(path)

@@ -16,6 +16,9 @@ def pytest_configure(config):
         "sweeps that train every weighting method, task-wise early stopping runs, "
         "applications, full real-data loader checks); "
         "`-m 'not slow'` leaves it out, `-m slow` runs it alone")
+    config.addinivalue_line(
+        "markers", "peers: agreement with another library (pycocotools, ...), skipped where it is "
+        "not installed; `-m peers` runs these alone")
 
 
 @pytest.fixture(autouse=True)

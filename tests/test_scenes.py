@@ -135,3 +135,39 @@ def test_bad_arguments_are_named():
         scenes_arrays(2, height=0)
     with pytest.raises(ValueError, match="tasks"):
         scenes(2, 8, 8, tasks=("segmentation", "albedo"))
+
+
+def test_object_boxes_are_the_exact_extent_of_every_visible_object(data):
+    # Reference: a loop over every pixel of every image.
+    _, labels = data
+    boxes, classes, mask = labels["boxes"], labels["box_classes"], labels["box_mask"]
+    assert boxes.shape == (len(boxes), 6, 4) and mask.sum() > len(boxes)
+    np.testing.assert_array_equal(mask.sum(1), labels["object_count"])
+    for n in range(len(boxes)):
+        extent = {}
+        for i, j in zip(*np.nonzero(labels["instances"][n])):
+            k = labels["instances"][n, i, j] - 1
+            x1, y1, x2, y2, c = extent.get(k, (j, i, j + 1, i + 1, labels["segmentation"][n, i, j]))
+            extent[k] = (min(x1, j), min(y1, i), max(x2, j + 1), max(y2, i + 1), c)
+        for k in range(6):
+            if k in extent:
+                assert mask[n, k]
+                np.testing.assert_array_equal(boxes[n, k], extent[k][:4])
+                assert classes[n, k] == extent[k][4] == 3 + k // 2
+            else:
+                assert not mask[n, k] and np.all(boxes[n, k] == 0) and classes[n, k] == 0
+
+
+def test_box_labels_batch_in_tf_data_and_map_to_rpn_targets():
+    from keras_mtl import detection
+    from keras_mtl.datasets.scenes import BOX_LABELS
+
+    anchor_boxes = detection.anchors((6, 8), 8, scales=(8.0, 16.0))
+    data = scenes(6, 48, 64, seed=2, tasks=BOX_LABELS, batch_size=4).map(
+        lambda x, y: (x, *detection.rpn_targets(anchor_boxes, y["boxes"], y["box_mask"], num_samples=32, seed=0)))
+    batches = list(data.as_numpy_iterator())
+    assert [len(x) for x, _, _ in batches] == [4, 2]
+    for _, y, w in batches:
+        assert y["objectness"].shape[1:] == (len(anchor_boxes), 1) and y["boxes"].shape[2] == 4
+        np.testing.assert_array_equal(w["objectness"].sum(1), 32)
+        assert np.all(w["boxes"] <= y["objectness"][..., 0])

@@ -23,8 +23,10 @@ def tcdcn_criterion(train_losses, val_loss, k, importance):
     (the strip's early values lie well above its median), negative when the strip's
     mean is below its median (a fall that speeds up, which never stops a task), and
     taken as +inf when the two are equal. The second compares the validation loss
-    with the best training loss. A product of +inf and 0 counts as 0. Both factors
-    are scale-free: multiplying every loss by c > 0 leaves the measure unchanged.
+    with the best training loss. A product of +inf and 0 counts as 0. A validation
+    loss that is NaN or infinite gives +inf (no improvement can be seen: the task
+    stops). Both factors are scale-free: multiplying every loss by c > 0 leaves the
+    measure unchanged.
 
     Args:
         train_losses: the task's training losses of epochs 1..t (at least k).
@@ -36,6 +38,8 @@ def tcdcn_criterion(train_losses, val_loss, k, importance):
     best = train.min()
     if not best > 0:
         raise ValueError(f"The criterion needs positive training losses. Received: {train.tolist()}")
+    if not np.isfinite(val_loss):
+        return math.inf
     strip = train[-k:]
     median = np.median(strip)
     spread = strip.sum() - k * median
@@ -58,13 +62,18 @@ class TaskwiseEarlyStopping(keras.callbacks.Callback):
     weight 0 and its task variables stay as they are; its losses are still logged.
     Logs `<task>_stopping_criterion` (NaN before epoch k and once stopped) and
     `<task>_active` (0 from the epoch at whose end the task stopped); the attribute
-    `stopped_epoch` maps each monitored task to that (0-based) epoch or None.
+    `stopped_epoch` maps each monitored task to that (0-based) epoch or None. A
+    non-finite validation loss stops the task, with a warning naming it. A monitored
+    task needs a positive training loss every epoch (0: no labelled entry): else an
+    error names it. When no task of the model is left active, training stops
+    (`model.stop_training`): nothing would be left to learn.
 
     With `backup_dir`, the losses seen and the stops are written there after each
     epoch and read back when training restarts (at the epoch `BackupAndRestore`
     resumes from; put this callback before it in the list), and the file is deleted
-    when training ends. Without it the state lives in this object: a later `fit`
-    that starts at epoch e keeps the epochs before e.
+    when training ends; a file that cannot be read is an error naming it. Without it
+    the state lives in this object: a later `fit` that starts at epoch e keeps the
+    epochs before e.
 
     Args:
         tasks: the auxiliary tasks to monitor (names); the others never stop.
@@ -113,10 +122,7 @@ class TaskwiseEarlyStopping(keras.callbacks.Callback):
             return
         self._first_epoch = epoch
         if self.backup_dir and os.path.exists(self._path()):
-            with open(self._path()) as f:
-                state = json.load(f)
-            self._records = {int(e): r for e, r in state["records"].items()}
-            self.stopped_epoch = {t: state["stopped_epoch"].get(t) for t in self.tasks}
+            self._load()
         self._records = {e: r for e, r in self._records.items() if e < epoch}
         self.stopped_epoch = {t: e if e is not None and e < epoch else None
                               for t, e in self.stopped_epoch.items()}
@@ -134,6 +140,17 @@ class TaskwiseEarlyStopping(keras.callbacks.Callback):
             raise ValueError(f"TaskwiseEarlyStopping needs the logs {missing}: fit with validation_data.")
         self._records[epoch] = {t: (float(logs[f"{t}_loss"]), float(logs[f"val_{t}_loss"]))
                                 for t in self.tasks}
+        for task, (train, val) in self._records[epoch].items():
+            if not train > 0:
+                raise ValueError(
+                    f"TaskwiseEarlyStopping: task {task!r} has the training loss {train} in "
+                    f"epoch {epoch}; its criterion needs positive training losses (a loss of "
+                    "0 means no labelled entry of the task in the epoch): monitor only "
+                    "tasks with training labels in every epoch.")
+            if not math.isfinite(val) and self.stopped_epoch[task] is None:
+                warnings.warn(f"TaskwiseEarlyStopping: task {task!r} has the validation loss "
+                              f"{val} at epoch {epoch}: counted as no improvement, its "
+                              "criterion is +inf.", stacklevel=2)
         epochs = sorted(e for e in self._records if e <= epoch)
         for task in self.tasks:
             value = math.nan
@@ -147,6 +164,8 @@ class TaskwiseEarlyStopping(keras.callbacks.Callback):
         self._set_activity()
         if self.backup_dir:
             self._save()
+        if not np.any(self._activity.numpy()):
+            self.model.stop_training = True
 
     def on_train_end(self, logs=None):
         if self.backup_dir and os.path.exists(self._path()):
@@ -162,6 +181,21 @@ class TaskwiseEarlyStopping(keras.callbacks.Callback):
 
     def _path(self):
         return os.path.join(self.backup_dir, _STATE_FILE)
+
+    def _load(self):
+        path = self._path()
+        try:
+            with open(path) as f:
+                state = json.load(f)
+            records = {int(e): {t: tuple(map(float, r[t])) for t in self.tasks}
+                       for e, r in state["records"].items()}
+            stopped = {t: state["stopped_epoch"].get(t) for t in self.tasks}
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            raise ValueError(
+                f"TaskwiseEarlyStopping cannot read its state file {path} ({error!r}): it "
+                "is damaged or from other tasks; delete it to start the criterion afresh "
+                "from the epochs this run sees.") from error
+        self._records, self.stopped_epoch = records, stopped
 
     def _save(self):
         os.makedirs(self.backup_dir, exist_ok=True)

@@ -63,14 +63,20 @@ def has_official_split(path):
     return _data_file(path, "census-income.data") is not None
 
 
-@functools.lru_cache(maxsize=2)
 def read_table(file):
     """Reads a census-income file (plain or gzip) as a `(N, 42)` numpy string array
-    of stripped fields (cached: do not modify the result).
+    of stripped fields (cached by path, size and modification time, so that a file
+    rewritten on disk is read again: do not modify the result).
 
     Checks every line's field count, that the continuous columns hold numbers >= 0
     and the label columns known values; a `ValueError` names the file and line.
     """
+    status = os.stat(file)
+    return _read_table(file, status.st_size, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_table(file, size, mtime_ns):
     opener = gzip.open if file.endswith(".gz") else open
     rows, lines = [], []
     with opener(file, "rt") as f:

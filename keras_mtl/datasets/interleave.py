@@ -67,10 +67,16 @@ def interleave(datasets, sampling="proportional", sizes=None, alpha=1.0,
         raise ValueError("interleave needs at least one dataset. Received: datasets={}")
     if sampling == "annealed" and not steps_per_epoch:
         raise ValueError("Annealed sampling needs steps_per_epoch (and epochs).")
+    cardinalities = {n: int(datasets[n].cardinality()) for n in names}
+    empty = [n for n, c in cardinalities.items() if c == 0]
+    if empty:
+        raise ValueError(f"The dataset of task(s) {empty} is empty (no batch).")
     if sizes is None:
-        sizes = [int(datasets[n].cardinality()) for n in names]
-        if any(s <= 0 for s in sizes) and sampling != "uniform":
-            raise ValueError("Dataset sizes are unknown or infinite: pass sizes=[...] per task.")
+        sizes = [cardinalities[n] for n in names]
+        unknown = [n for n, c in cardinalities.items() if c < 0]
+        if unknown and sampling != "uniform":
+            raise ValueError(f"The dataset sizes of task(s) {unknown} are unknown or infinite: "
+                             "pass sizes=[...] per task.")
     elif isinstance(sizes, dict):
         sizes = [sizes[n] for n in names]
 

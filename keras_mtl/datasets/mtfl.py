@@ -16,7 +16,7 @@ import numpy as np
 
 from keras_mtl._tensorflow import LazyTensorFlow
 from keras_mtl.datasets import _validate
-from keras_mtl.datasets._pipeline import cached, shuffled_with_seeds
+from keras_mtl.datasets._pipeline import cached, read_image, shuffled_with_seeds
 
 tf = LazyTensorFlow("The MTFL tf.data pipeline (keras_mtl.datasets.mtfl)")
 
@@ -221,7 +221,7 @@ def load(path, split="train", tasks=None, batch_size=64, image_size=40, margin=0
         labels = {k: v[keep] for k, v in labels.items()}
 
     def read(file, landmarks, targets):
-        return tf.io.read_file(file), landmarks, targets
+        return read_image(file), landmarks, targets
 
     def prepare(data, landmarks, targets, box_seed=None):
         image = tf.io.decode_jpeg(data, channels=3)

@@ -17,7 +17,7 @@ import numpy as np
 
 from keras_mtl._tensorflow import LazyTensorFlow
 from keras_mtl.datasets import _validate
-from keras_mtl.datasets._pipeline import cached, shuffled_with_seeds
+from keras_mtl.datasets._pipeline import cached, read_image, shuffled_with_seeds
 
 tf = LazyTensorFlow("The Oxford-IIIT Pet tf.data pipeline (keras_mtl.datasets.oxford_pets.load)")
 
@@ -125,10 +125,10 @@ def load(path, split="trainval", tasks=None, batch_size=32, image_size=64, train
 
     def decode(image_file, trimap_file, targets):
         # decode_image: a few files of the full download are PNG or GIF named .jpg.
-        image = tf.io.decode_image(tf.io.read_file(image_file), channels=3,
+        image = tf.io.decode_image(read_image(image_file, ("jpeg", "png", "gif")), channels=3,
                                    expand_animations=False)
         image = tf.image.resize(image, [image_size, image_size], antialias=True)
-        trimap = tf.io.decode_png(tf.io.read_file(trimap_file), channels=1)
+        trimap = tf.io.decode_png(read_image(trimap_file, ("png",)), channels=1)
         trimap = tf.image.resize(trimap, [image_size, image_size], method="nearest")
         return tf.cast(tf.round(image), tf.uint8), trimap, targets
 

@@ -57,6 +57,11 @@ def pk_batches(data, labels, classes_per_batch, examples_per_class, num_batches=
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers of shape (n,). Received: labels with shape "
                          f"{labels.shape} and dtype {labels.dtype}")
+    for leaf in tf.nest.flatten(data):
+        rows = leaf.shape[0] if len(leaf.shape) else None
+        if rows != len(labels):
+            raise ValueError(f"data must have one row per label ({len(labels)} labels). "
+                             f"Received: data with an array of shape {tuple(leaf.shape)}")
     classes = [np.flatnonzero(labels == c) for c in np.unique(labels)]
     classes = [members for members in classes if len(members) >= min(K, 2)]
     if len(classes) < P:

@@ -14,6 +14,9 @@ Conventions:
     * normals: unit vectors in the camera frame (x right, y down, z forward, as in
       OpenCV), pointing towards the camera; (0, 0, 0) marks invalid pixels (sky).
     * segmentation: class index per pixel, classes `CLASS_NAMES`; every pixel labelled.
+    * boxes: `(x1, y1, x2, y2)` in pixels, the smallest box holding every visible pixel
+      of an object (`x2 - x1` its width in pixels), one row per object slot, padded:
+      `box_mask` marks the objects that are visible, `box_classes` their class.
 """
 
 import numpy as np
@@ -23,7 +26,8 @@ from keras_mtl._tensorflow import require_tensorflow
 CLASS_NAMES = ("sky", "floor", "wall", "sphere", "box", "cylinder")
 NUM_CLASSES = len(CLASS_NAMES)
 DENSE_TASKS = ("segmentation", "depth", "normals")
-TASKS = DENSE_TASKS + ("instances", "object_count", "classes_present")
+BOX_LABELS = ("boxes", "box_classes", "box_mask")
+TASKS = DENSE_TASKS + ("instances", "object_count", "classes_present") + BOX_LABELS
 HORIZONTAL_FOV_DEGREES = 60.0
 
 _EPS = 1e-4
@@ -308,6 +312,39 @@ def _render(scene, height, width, m, noise):
 # --------------------------------------------------------------------- public API
 
 
+def object_boxes(instances, segmentation, max_objects):
+    """Exact boxes of the objects of instance maps.
+
+    Args:
+        instances: `(N, H, W)` int, 0 for no object, else 1 + the object's slot
+            (`scenes_arrays`' `instances`).
+        segmentation: `(N, H, W)` class indices.
+        max_objects: the number of slots (`3 * max_per_class`).
+
+    Returns:
+        `(boxes, classes, mask)`: `(N, max_objects, 4)` float32 boxes
+        `(x1, y1, x2, y2)` around each object's pixels (pixel `(i, j)` spans
+        `[j, j + 1) x [i, i + 1)`; 0 for an object that is not visible), `(N,
+        max_objects)` int32 classes (from `segmentation`; 0 when not visible) and
+        `(N, max_objects)` bool, True for visible objects.
+    """
+    n, height, width = instances.shape
+    boxes = np.zeros((n, max_objects, 4), np.float32)
+    classes = np.zeros((n, max_objects), np.int32)
+    mask = np.zeros((n, max_objects), bool)
+    first = lambda a: np.argmax(a, 1)
+    last = lambda a: a.shape[1] - np.argmax(a[:, ::-1], 1)
+    for slot in range(max_objects):
+        pixels = instances == slot + 1
+        columns, rows = pixels.any(1), pixels.any(2)
+        visible = columns.any(1)
+        boxes[:, slot] = np.where(visible[:, None],
+                                  np.stack([first(columns), first(rows), last(columns), last(rows)], -1), 0)
+        classes[:, slot] = np.where(visible, np.max(np.where(pixels, segmentation, 0), axis=(1, 2)), 0)
+        mask[:, slot] = visible
+    return boxes, classes, mask
+
+
 def scenes_arrays(num_examples=1000, height=96, width=128, seed=0, max_per_class=2, noise=0.02):
     """Generates Scenes images and labels as numpy arrays.
 
@@ -329,7 +366,9 @@ def scenes_arrays(num_examples=1000, height=96, width=128, seed=0, max_per_class
         normals (0 = invalid), `instances` (N, H, W) int32 (0 for sky, floor and
         walls, else 1 + the object's slot), `object_count` (N,) int32 (objects with at
         least one visible pixel) and `classes_present` (N, NUM_CLASSES) float32
-        multi-hot.
+        multi-hot, and `boxes` (N, 3 max_per_class, 4) float32, `box_classes`
+        (N, 3 max_per_class) int32 and `box_mask` (N, 3 max_per_class) bool (see
+        `object_boxes`: every visible object's exact box, padded).
 
     Example:
 
@@ -375,6 +414,7 @@ def scenes_arrays(num_examples=1000, height=96, width=128, seed=0, max_per_class
         "object_count": np.asarray(object_count, np.int32).reshape(n),
         "classes_present": classes_present.astype(np.float32),
     }
+    labels.update(zip(BOX_LABELS, object_boxes(instances, segmentation, 3 * m)))
     return images, labels
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from keras_mtl._tensorflow import LazyTensorFlow
 from keras_mtl.datasets import _validate
-from keras_mtl.datasets._pipeline import cached, shuffled_with_seeds
+from keras_mtl.datasets._pipeline import cached, read_image, shuffled_with_seeds
 
 tf = LazyTensorFlow("The UTKFace tf.data pipeline (keras_mtl.datasets.utkface.load)")
 
@@ -109,7 +109,7 @@ def load(path, split="train", tasks=None, batch_size=64, image_size=64, training
         keep = np.sort(np.random.default_rng(seed + 1).permutation(keep)[:max_examples])
 
     def decode(file, targets):
-        image = tf.io.decode_jpeg(tf.io.read_file(file), channels=3)
+        image = tf.io.decode_jpeg(read_image(file), channels=3)
         image = tf.image.resize(image, [image_size, image_size], antialias=True)
         return tf.cast(tf.round(image), tf.uint8), targets
 

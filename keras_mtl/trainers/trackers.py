@@ -1,7 +1,12 @@
-"""The epoch means a multi-task trainer logs per task (`<task>_loss`, `<task>_weight`)."""
+"""The epoch means a multi-task trainer logs per task (`<task>_loss`, `<task>_weight`),
+and the count of steps that `on_nonfinite="skip"` skipped (`skipped_steps`)."""
+
+import warnings
 
 import keras
 from keras import ops
+
+from keras_mtl import _distribute
 
 
 class PerTaskMean(keras.metrics.Metric):
@@ -26,3 +31,38 @@ class PerTaskMean(keras.metrics.Metric):
         means = ops.unstack(ops.divide_no_nan(self.total, self.count))
         return {f"{n}{self.suffix}": m for n, m in zip(self.task_names, means)}
 
+
+class SkippedSteps(keras.metrics.Metric):
+    """The number of training steps that `on_nonfinite="skip"` skipped in the epoch,
+    logged as `skipped_steps`; `check` warns when there were some and raises when the
+    epoch had no other step (training cannot progress: a diverging learning rate, or
+    data that is non-finite throughout)."""
+
+    def __init__(self):
+        super().__init__(name="skipped_steps")
+        self.skipped = self.add_variable((), "zeros", name="skipped")
+        self.steps = self.add_variable((), "zeros", name="steps")
+
+    def update_state(self, finite):
+        # Every replica of a tf.distribute step counts it; the sum counts it once.
+        share = 1.0 / _distribute.num_replicas()
+        self.skipped.assign_add(share * (1.0 - ops.cast(finite, self.dtype)))
+        self.steps.assign_add(share)
+
+    def result(self):
+        return ops.round(self.skipped)
+
+    def check(self, epoch):
+        skipped, steps = round(float(self.skipped.numpy())), round(float(self.steps.numpy()))
+        if skipped and skipped == steps:
+            raise FloatingPointError(
+                f"keras_mtl: every one of the {steps} training steps of epoch {epoch} was "
+                "skipped for a non-finite task loss or gradient (on_nonfinite='skip'): "
+                "training cannot progress. Check the data for NaN/Inf and lower the "
+                "learning rate; compile(on_nonfinite='raise') names the first failing "
+                "step and its tasks.")
+        if skipped:
+            warnings.warn(
+                f"keras_mtl: on_nonfinite='skip' skipped {skipped} of {steps} training steps "
+                f"in epoch {epoch} for a non-finite task loss or gradient (logged as "
+                "`skipped_steps`).", stacklevel=2)

@@ -40,19 +40,23 @@ from keras_mtl.task import serialized
 from keras_mtl.trainers.compile_utils import (OptimizerAssignment, clone_optimizer,
                                               loss_object, nested_layers)
 from keras_mtl.trainers.data import check_label, check_not_empty, empty_data_error
-from keras_mtl.trainers.trackers import PerTaskMean
+from keras_mtl.trainers.trackers import PerTaskMean, SkippedSteps
 from keras_mtl.weighting._checks import check_float
 
 
 class EpochEndCallback(keras.callbacks.Callback):
     """Runs the weighting method's epoch-level update after each training epoch;
     raises for an epoch without a training step (training data of unknown length
-    that turned out empty); warns once when the method's solver ended the epoch
-    with a mean residual above the method's bound."""
+    that turned out empty); under on_nonfinite="skip", warns for an epoch with
+    skipped steps and raises for one with only skipped steps; warns once when the
+    method's solver ended the epoch with a mean residual above the method's bound."""
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and "loss" not in logs:
             raise empty_data_error("training")
+        skipped = getattr(self.model, "_skipped_tracker", None)
+        if skipped is not None:
+            skipped.check(epoch)
         weighting = self.model.weighting
         weighting.on_epoch_end()
         residual = (logs or {}).get("weighting_residual")
@@ -304,6 +308,7 @@ class MultiTaskTrainer:
         self._task_weight_tracker = PerTaskMean(names, "_weight", name="task_weights")
         self._residual_tracker = (keras.metrics.Mean(name="weighting_residual")
                                   if weighting.gradient_mode is not None else None)
+        self._skipped_tracker = SkippedSteps() if on_nonfinite == "skip" else None
         self.optimizer.build(self._optimized_variables())
         self._task_compile_config = {
             "optimizer": shared_optimizer,
@@ -393,8 +398,9 @@ class MultiTaskTrainer:
         if not self.compiled:
             return metrics
         trackers = [self._total_loss_tracker, self._task_loss_tracker, self._task_weight_tracker]
-        if getattr(self, "_residual_tracker", None) is not None:
-            trackers.append(self._residual_tracker)
+        for tracker in ("_residual_tracker", "_skipped_tracker"):
+            if getattr(self, tracker, None) is not None:
+                trackers.append(getattr(self, tracker))
         # Keras' own "loss" metric (its train step's) is replaced by this model's.
         return trackers + [m for m in metrics if m.name != "loss"]
 
@@ -556,6 +562,7 @@ class MultiTaskTrainer:
             counts = counts * ops.cast(finite, keras.config.floatx())
             total = ops.where(finite, total, 0.0)
             task_losses = ops.where(finite, task_losses, 0.0)
+            self._skipped_tracker.update_state(finite)
         self._total_loss_tracker.update_state(total, sample_weight=batch)
         self._task_loss_tracker.update_state(task_losses, counts)
         self._task_weight_tracker.update_state(weights, one)
@@ -610,6 +617,10 @@ class MultiTaskTrainer:
                 name=f"{self.name}_with_representation")
         return cache["representation"]
 
+    def _evaluation_logs(self, logs):
+        """A test step's logs: without `skipped_steps`, which counts training steps."""
+        return {k: v for k, v in logs.items() if k != "skipped_steps"}
+
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         y = self.labels_by_task(y)
         present = {n: w for n, w in self._sample_weights_by_task(sample_weight).items()
@@ -652,6 +663,10 @@ class MultiTaskTrainer:
             callbacks = ours + theirs
         try:
             return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
+        except StopIteration as error:
+            # Keras' JAX trainer builds the model from the first training batch.
+            self.train_function = self.test_function = None
+            raise empty_data_error("training") from error
         except Exception:
             # A step that failed while tracing (bad labels, bad input) must not leave
             # a half-built train function behind for the next `fit`.

@@ -41,12 +41,8 @@ class ApplyAlways:
         return new_state
 
 
-class SkipNonfinite(ApplyAlways):
-    """A step whose task losses or gradients are not finite changes no state."""
-
-    def gate(self, step, grads, non_trainable, optimizer_values):
-        self.applied = all_finite(step.active_losses, grads, self.model.optimizer, test="entries")
-        return self.applied
+class _GateNonfinite(ApplyAlways):
+    """A step that is not `applied` (set by `gate`) changes no state."""
 
     def finish(self, new_state, old_state, gated):
         # The values of the optimizer's gated assignments stand; every other value the
@@ -56,7 +52,23 @@ class SkipNonfinite(ApplyAlways):
             new_state, old_state)
 
 
-class RecordNonfinite(SkipNonfinite):
+class SkipNonfinite(_GateNonfinite):
+    """A step whose task losses or gradients are not finite changes no state but
+    the count of skipped steps (`skipped_steps`)."""
+
+    def gate(self, step, grads, non_trainable, optimizer_values):
+        self.applied = all_finite(step.active_losses, grads, self.model.optimizer, test="entries")
+        return self.applied
+
+    def finish(self, new_state, old_state, gated):
+        new_state = super().finish(new_state, old_state, gated)
+        tracker, variables = self.model._skipped_tracker, self.model.metrics_variables
+        metrics = State(variables, new_state[3])
+        metrics.run(tracker.variables, lambda: tracker.update_state(self.applied))
+        return new_state[:3] + (metrics.get(variables),)
+
+
+class RecordNonfinite(_GateNonfinite):
     """`SkipNonfinite`, and the first non-finite step is recorded in the state (the
     model's `_nonfinite_record`); from it on no step changes anything."""
 

@@ -324,7 +324,7 @@ class JAXTrainer(MultiTaskTrainer):
                                 lambda: self._forward(x, y, sample_weight, training=False)[0])
 
         def log():
-            return self._log_step(x, y, sample_weight, step)
+            return self._evaluation_logs(self._log_step(x, y, sample_weight, step))
 
         logs, new_metrics = self._run_logging(
             log, metrics_values, State(model_vars, new_values))

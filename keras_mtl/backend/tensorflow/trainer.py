@@ -88,7 +88,7 @@ class TensorFlowTrainer(MultiTaskTrainer):
         y_pred = self(x, training=False)
         step = self._step_losses(y, y_pred, sample_weight, self._regularization_loss(),
                                  training=False)
-        return self._for_reduction(self._log_step(x, y, sample_weight, step))
+        return self._for_reduction(self._evaluation_logs(self._log_step(x, y, sample_weight, step)))
 
     # ------------------------------------------------------------ the step's parts
 
