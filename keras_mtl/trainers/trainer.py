@@ -44,7 +44,7 @@ from keras_mtl.trainers.trackers import PerTaskMean, SkippedSteps
 from keras_mtl.weighting._checks import check_float
 
 
-class EpochEndCallback(keras.callbacks.Callback):
+class _EpochEndCallback(keras.callbacks.Callback):
     """Runs the weighting method's epoch-level update after each training epoch;
     raises for an epoch without a training step (training data of unknown length
     that turned out empty); under on_nonfinite="skip", warns for an epoch with
@@ -647,7 +647,7 @@ class MultiTaskTrainer:
         # must hold the weighting method's state after its epoch update. The
         # trainer's own callbacks run before that update: a non-finite step recorded
         # in the epoch raises with the state from before it.
-        ours = self._trainer_callbacks() + [EpochEndCallback()]
+        ours = self._trainer_callbacks() + [_EpochEndCallback()]
         given = isinstance(callbacks, keras.callbacks.CallbackList)
         theirs = [c for c in (callbacks.callbacks if given else callbacks or [])
                   if not isinstance(c, tuple(type(c) for c in ours))]
