@@ -325,8 +325,8 @@ def test_a_nonfinite_step_changes_nothing_when_assignments_bypass_the_gate(monke
     """The optimizer's assignments are gated as they are made; were a Keras release to
     assign variables in a stateless scope some other way, the step still selects
     every value that did not go through the gate."""
-    from keras_mtl.backend.jax import trainer as jax_trainer
-    monkeypatch.setattr(jax_trainer._GatedScope, "add_update", keras.StatelessScope.add_update)
+    from keras_mtl.backend.jax import state
+    monkeypatch.setattr(state.GatedScope, "add_update", keras.StatelessScope.add_update)
     x, y = _nan_batch_data()
     model = tiny_model()
     model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="dwa", on_nonfinite=policy)

@@ -175,9 +175,11 @@ class JAXTrainer(MultiTaskTrainer):
         else:
             grads = pullback_of(pullback, vector, [0])
         if weighting.needs_last_shared_gradients:
+            # The method's own gradients may write its state (GradNorm's first losses).
+            state = State(t_vars + nt_vars, list(trainable) + list(new_nt))
             grads = self._with_weighting_gradients(
-                task_rows, t_vars, grads, step.active_losses, step.present,
-                State(t_vars + nt_vars, list(trainable) + list(new_nt)), loss_scale)
+                task_rows, t_vars, grads, step.active_losses, step.present, state, loss_scale)
+            new_nt = state.get(nt_vars)
         return grads, step, new_nt, residual
 
     def _shared_parameter_gradients(self, task_rows, pullback, vector, regularized, aux,
