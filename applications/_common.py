@@ -167,7 +167,8 @@ def _settings(args, row_flags=()):
     return {k: v for k, v in sorted(vars(args).items()) if k not in OUTPUT_FLAGS + tuple(row_flags)}
 
 
-def compare(args, title, runs, lower_is_better, baseline="single_task", compared=None, shown=None, row_flags=()):
+def compare(args, title, runs, lower_is_better, baseline="single_task", compared=None, shown=None, row_flags=(),
+            table=None):
     """Runs every row with each seed, prints the table and writes `--results`.
 
     With one seed (the default) the table is `print_results`'; with `--seeds N` it
@@ -185,6 +186,8 @@ def compare(args, title, runs, lower_is_better, baseline="single_task", compared
             stored with `--results`, so that a call with more rows extends the file.
         baseline: the row delta_m compares with, or a dict from row to its own
             baseline row (`keras_mtl.experiments.run`).
+        table: a function `summary -> text` that prints the table instead (e.g. a
+            narrower one).
 
     Returns:
         The summary of `keras_mtl.experiments.summarize`.
@@ -199,7 +202,9 @@ def compare(args, title, runs, lower_is_better, baseline="single_task", compared
     summary = experiments.summarize(stored["runs"], baseline, higher_is_better, seeds=seeds,
                                     configurations=list(runs))
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
-    if len(seeds) == 1 and isinstance(baseline, str):
+    if table is not None:
+        print(f"\n{title}; {seed_text}\n" + table(summary))
+    elif len(seeds) == 1 and isinstance(baseline, str):
         print_results(f"{title}; {seed_text}",
                       {name: (by_seed[seeds[0]]["metrics"], by_seed[seeds[0]]["seconds"])
                        for name, by_seed in rows.items()},

@@ -21,7 +21,8 @@ import _scenes
 import keras_mtl
 from _scenes import HIGHER_IS_BETTER, LOWER_IS_BETTER
 
-NEEDS_ARGUMENTS = ("dtp", "fixed")  # DTP needs kpis=, Fixed its weights
+# DTP needs kpis=, Fixed its weights, Krum n_byzantine=, TrimmedMean trim_number=.
+NEEDS_ARGUMENTS = ("dtp", "fixed", "krum", "trimmed_mean")
 
 # Navon et al., "Multi-Task Learning as a Bargaining Game", ICML 2022, Table 2: NYUv2
 # (segmentation, depth, normals; MTAN, 200 epochs), delta_m % against single-task SegNets,

@@ -6,7 +6,7 @@ all, so runs pair up by seed), keeps each finished run in a JSON file that a lat
 call extends, and `summarize` reports each metric's mean and standard deviation,
 delta_m (`keras_mtl.evaluation.delta_m`, Maninis et al. 2019) against a baseline
 configuration trained with the same seed, and Student's paired t-test of the
-per-seed delta_m (`keras_mtl.statistics.paired_t_test`): whether a configuration
+per-seed delta_m (`keras_mtl.statistics.paired_t_test`, on scipy): whether a configuration
 differs from the baseline by more than the seed noise.
 
     results = keras_mtl.experiments.run(

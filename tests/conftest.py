@@ -17,8 +17,8 @@ def pytest_configure(config):
         "applications, full real-data loader checks); "
         "`-m 'not slow'` leaves it out, `-m slow` runs it alone")
     config.addinivalue_line(
-        "markers", "peers: agreement with another library (pycocotools, ...), skipped where it is "
-        "not installed; `-m peers` runs these alone")
+        "markers", "peers: agreement with another library (pycocotools, TorchJD with "
+        "`pip install .[peers]`, ...), skipped where it is not installed; `-m peers` runs these alone")
 
 
 @pytest.fixture(autouse=True)

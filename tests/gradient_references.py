@@ -81,7 +81,7 @@ def min_norm_point(grads):
     `||sum_k a_k g_k||`, by checking every face of the simplex: the answer is the
     affine-hull minimiser of the face whose weights are all positive and that has
     the smallest norm."""
-    grads = np.asarray(grads, "float64")
+    grads = _unit_scale(grads)
     best, best_weights = np.inf, None
     for face in _faces(len(grads)):
         point, weights = _affine_min_norm(grads[list(face)])
@@ -102,7 +102,23 @@ def cagrad(grads, c):
     orthonormal basis of its directions, `q = Q^T g0`), `F` is `q . y + rho
     sqrt(|p|^2 + |y|^2)` up to a constant, minimised at `y = -|p| q / sqrt(rho^2 -
     |q|^2)` (when `|q| < rho`). Returns `(w, d)`, `d = g0 + rho g_w / ||g_w||`."""
+    best_w, _ = _cagrad_dual(grads, c)
     grads = np.asarray(grads, "float64")
+    g0 = grads.mean(axis=0)
+    g_w = best_w @ grads
+    return best_w, g0 + c * np.linalg.norm(g0) * g_w / np.linalg.norm(g_w)
+
+
+def cagrad_value(grads, c):
+    """The optimum of CAGrad's problem, `max min_k g_k . d` over the ball
+    `||d - g0|| <= c ||g0||`: by strong duality the minimum of `F` (`cagrad`)."""
+    return _cagrad_dual(grads, c)[1]
+
+
+def _cagrad_dual(grads, c):
+    """`(w, F(w))` at the minimiser of `F` (see `cagrad`), by checking every face."""
+    scale = np.linalg.norm(np.asarray(grads, "float64"), axis=1).max()
+    grads = _unit_scale(grads)
     k = len(grads)
     g0 = grads.mean(axis=0)
     rho = c * np.linalg.norm(g0)
@@ -129,8 +145,7 @@ def cagrad(grads, c):
         if value < best:
             best, best_w = value, np.zeros(k)
             best_w[list(face)] = weights
-    g_w = best_w @ grads
-    return best_w, g0 + rho * g_w / np.linalg.norm(g_w)
+    return best_w, best * scale ** 2
 
 
 def imtl(grads):
@@ -145,31 +160,53 @@ def imtl(grads):
     return np.concatenate([[1 - rest.sum()], rest])
 
 
-def nash_mtl(grads, iterations=200):
+def nash_mtl(grads, normalize_gramian=False, iterations=400, largest=None):
     """Nash-MTL (Navon et al. 2022): `a > 0` with `M a = 1 / a`, `M` the Gramian
-    divided by its Frobenius norm, by damped Newton on `a^T M a / 2 - sum log a` to
-    float64 precision."""
+    (the paper's equation; divided by its Frobenius norm with `normalize_gramian`),
+    by damped Newton on `a^T M a / 2 - sum log a` to float64 precision, with the
+    Newton system as `(D M D + I) (delta / a) = -D gradient`, `D = diag(a)`. None
+    when there is no solution (0 in the convex hull of the gradients: the iterates
+    grow without bound, or past `largest` in the cosine basis)."""
     grads = np.asarray(grads, "float64")
-    gram = grads @ grads.T
-    gram /= np.linalg.norm(gram)
-    a = np.ones(len(grads)) / np.sqrt(np.sum(gram))
+    scale = np.linalg.norm(grads, axis=1).max()
+    gram = (grads / scale) @ (grads / scale).T
+    if normalize_gramian:
+        gram /= np.linalg.norm(gram)
+    a = np.ones(len(grads)) / np.sqrt(max(np.sum(gram), 1e-300))
     for _ in range(iterations):
         gradient = gram @ a - 1 / a
-        delta = -np.linalg.solve(gram + np.diag(1 / a ** 2), gradient)
+        system = a[:, None] * gram * a[None, :] + np.eye(len(a))
+        delta = -a * np.linalg.solve(system, a * gradient)
         decrement = np.sqrt(max(-gradient @ delta, 0.0))
         a = a + delta / (1 + decrement)
-        if decrement < 1e-15:
+        if decrement < 1e-15 or a.max() > 1e6:
             break
-    return a
+    if np.max(np.abs(a * (gram @ a) - 1)) > 1e-9:
+        return None
+    # In the cosine basis (`c = a n` for the paper's equation) a solution beyond
+    # `largest` exists or not by the float32 rounding of the Gramian: None.
+    paper = a / np.sqrt(np.linalg.norm((grads / scale) @ (grads / scale).T)) if normalize_gramian else a
+    if largest is not None and np.max(paper * np.linalg.norm(grads / scale, axis=1)) > largest:
+        return None
+    return a if normalize_gramian else a / scale
 
 
-def aligned_mtl(grads):
+def aligned_mtl(grads, rank=None):
     """Aligned-MTL (Senushkin et al. 2023): with `G = U S V^T`, the aligned gradients
     `s_min U V^T` summed: weights `s_min U S^{-1} U^T 1` (from the SVD of `G` itself,
-    not its Gramian)."""
+    not its Gramian), over the `rank` largest singular values (all by default)."""
     grads = np.asarray(grads, "float64")
     u, s, _ = np.linalg.svd(grads, full_matrices=False)
+    rank = len(s) if rank is None else rank
+    u, s = u[:, :rank], s[:rank]
     return s.min() * u @ ((u.T @ np.ones(len(grads))) / s)
+
+
+def _unit_scale(grads):
+    """The gradients divided by the largest norm: the references' tolerances on
+    conditioning are then independent of the gradients' scale."""
+    grads = np.asarray(grads, "float64")
+    return grads / np.linalg.norm(grads, axis=1).max()
 
 
 def relative_error(value, reference):
@@ -185,3 +222,100 @@ def gram_factor(gram):
     gram = (gram + gram.T) / 2
     values, vectors = np.linalg.eigh(gram)
     return vectors * np.sqrt(np.maximum(values, 0.0))
+
+
+def hard_cases():
+    """(name, K x P float32 matrix, present K booleans): the inputs that break solvers,
+    beyond `stress_cases`: rank-deficient, exactly duplicated and exactly parallel
+    gradients, a zero gradient, an absent task, 0 in the convex hull, gradient scales
+    of 1e-10 and 1e10."""
+    rng = np.random.default_rng(7)
+    base = scaled_family(4, 5, 10.0)
+    low_rank = (rng.normal(size=(5, 2)) @ rng.normal(size=(2, 48))).astype("float32")
+    duplicated = np.concatenate([base, base[1:2]])
+    parallel = np.concatenate([base, 3 * base[2:3]])
+    zero_row = np.insert(base, 1, 0.0, axis=0)
+    hull = np.concatenate([base[:2], -base[:2] - 0.1 * base[2:3]])
+    every = np.ones(len(base), bool)
+    spanning = (rng.normal(size=(6, 3)) * rng.uniform(0.1, 3, size=(6, 1))).astype("float32")
+    return [
+        ("k6-in-r3", spanning, np.ones(6, bool)),
+        ("rank2-k5", low_rank, np.ones(5, bool)),
+        ("duplicated", duplicated, np.ones(5, bool)),
+        ("parallel", parallel, np.ones(5, bool)),
+        ("zero-row", zero_row, np.ones(5, bool)),
+        ("absent", zero_row, np.array([True, False, True, True, True])),
+        ("zero-in-hull", hull, np.ones(4, bool)),
+        ("scale-1e-10", (base * 1e-10).astype("float32"), every),
+        ("scale-1e10", (base * 1e10).astype("float32"), every),
+    ]
+
+
+def dual_cone_projection(grads, bounds):
+    """The weights `v` of the projection of `J^T b` onto the dual cone `{x : J x >= 0}`
+    of the rows of `J = grads` (Quinton and Rey 2024, Proposition 1: `J^T v` with `v`
+    minimising `v^T J J^T v` subject to `v >= b`). The projection is `x = J^T b + J^T
+    mu`, `mu >= 0` minimising `||J^T b + J^T mu||` (the dual of the projection's
+    problem), a non-negative least squares problem solved by scipy's Lawson-Hanson."""
+    from scipy.optimize import nnls
+
+    grads = np.asarray(grads, "float64")
+    bounds = np.asarray(bounds, "float64")
+    norms = np.linalg.norm(grads, axis=1)
+    # A zero gradient (to the float32 Gramian's rounding) adds nothing to J^T v: its
+    # weight stays at its bound.
+    rows = norms > 1e-6 * norms.max()
+    mu = np.zeros(len(grads))
+    mu[rows], _ = nnls(grads[rows].T / norms.max(), -grads.T @ bounds / norms.max(), maxiter=100 * len(grads))
+    return bounds + mu
+
+
+def upgrad(grads):
+    """UPGrad (Quinton and Rey 2024): `sum_i pi_J(g_i)`, the weights `sum_i v_i` of
+    the projections of each gradient onto the dual cone."""
+    k = len(grads)
+    return sum(dual_cone_projection(grads, np.eye(k)[i]) for i in range(k))
+
+
+def dualproj(grads):
+    """DualProj: the weights of the projection of the summed gradient onto the dual cone."""
+    return dual_cone_projection(grads, np.ones(len(grads)))
+
+
+def config(grads, rcond):
+    """ConFIG (Liu et al. 2024, equation 2): `g_u = U^+ 1 / ||U^+ 1||` for the unit
+    gradients `U` (zero rows stay 0), `combined = (sum_k g_k . g_u) g_u`, with the
+    pseudo-inverse's singular values cut below `rcond` times the largest. Returns the
+    weights `w` of `combined = w^T grads` (least squares in the row space)."""
+    grads = np.asarray(grads, "float64")
+    norms = np.linalg.norm(grads, axis=1)
+    # A zero gradient (to the float32 Gramian's rounding) has no direction.
+    nonzero = norms[:, None] > 1e-6 * norms.max()
+    units = np.divide(grads, norms[:, None], out=np.zeros_like(grads), where=nonzero)
+    direction = np.linalg.pinv(units, rcond=rcond) @ np.ones(len(grads))
+    direction /= np.linalg.norm(direction)
+    combined = np.sum(grads @ direction) * direction
+    return np.linalg.lstsq(grads.T, combined, rcond=None)[0]
+
+
+def krum(grads, n_byzantine, n_selected=1, squared=True):
+    """Multi-Krum (Blanchard et al. 2017): each gradient's score is the sum of its
+    squared distances (`squared=False`: distances, as TorchJD) to its `n - f - 2`
+    nearest others; the mean of the `n_selected` lowest-scoring gradients, ties to the
+    lower index. Returns the mean's weights."""
+    grads = np.asarray(grads, "float64")
+    n = len(grads)
+    distances = np.linalg.norm(grads[:, None] - grads[None], axis=2)
+    if squared:
+        distances = distances ** 2
+    scores = [np.sort(np.delete(distances[i], i))[:n - n_byzantine - 2].sum() for i in range(n)]
+    weights = np.zeros(n)
+    weights[np.argsort(scores, kind="stable")[:n_selected]] = 1.0 / n_selected
+    return weights
+
+
+def trimmed_mean(grads, trim_number):
+    """Coordinate-wise trimmed mean (Yin et al. 2018): per coordinate, the mean of the
+    values left after dropping the `trim_number` largest and smallest."""
+    ordered = np.sort(np.asarray(grads, "float64"), axis=0)
+    return ordered[trim_number:len(ordered) - trim_number].mean(axis=0)

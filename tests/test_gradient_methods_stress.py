@@ -113,16 +113,20 @@ def _check_imtl(name, k, weights, residual, factor):
     assert residual < 1e-4, (name, residual)
 
 
-def test_nash_mtl_solves_the_bargaining_equation():
-    for name, grads, weights, residual, factor in _each_case(lambda: NashMTL(max_norm=0.0)):
-        _check_nash(name, weights, residual, factor)
+@pytest.mark.parametrize("normalize_gramian", [False, True])
+def test_nash_mtl_solves_the_bargaining_equation(normalize_gramian):
+    make = lambda: NashMTL(max_norm=0.0, normalize_gramian=normalize_gramian)  # noqa: E731
+    for name, grads, weights, residual, factor in _each_case(make):
+        _check_nash(name, weights, residual, factor, normalize_gramian)
 
 
-def _check_nash(name, weights, residual, factor):
-    _check(name, weights, ref.nash_mtl(factor), factor)
-    # The defining condition: (G G^T a)_k a_k = 1 on the Frobenius-normalised Gramian.
+def _check_nash(name, weights, residual, factor, normalize_gramian):
+    _check(name, weights, ref.nash_mtl(factor, normalize_gramian), factor)
+    # The defining condition: (G G^T a)_k a_k = 1 (on the Frobenius-normalised
+    # Gramian with `normalize_gramian`).
     gram = factor @ factor.T
-    gram /= np.linalg.norm(gram)
+    if normalize_gramian:
+        gram /= np.linalg.norm(gram)
     assert np.max(np.abs(weights * (gram @ weights) - 1)) < 1e-4
     assert residual < 1e-4, (name, residual)
 

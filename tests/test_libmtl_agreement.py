@@ -1,6 +1,6 @@
 """keras_mtl's DWA, uncertainty weighting, PCGrad, MGDA and IMTL-G give LibMTL's
 numbers on the same inputs (to 1e-5). Needs torch and LibMTL (`pip install
-torch LibMTL --no-deps scipy`); skipped without them (CI does not install them)."""
+torch LibMTL --no-deps scipy`); skipped without them (CI's peers tier installs them)."""
 
 import os
 import sys
@@ -12,7 +12,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from benchmarks import libmtl_compare, load_weighting_methods  # noqa: E402
 
 REASON = libmtl_compare.libmtl_unavailable_reason()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"LibMTL comparison needs torch and LibMTL: {REASON}")
+pytestmark = [pytest.mark.peers,
+              pytest.mark.skipif(REASON is not None, reason=f"LibMTL comparison needs torch and LibMTL: {REASON}")]
 TOLERANCE = libmtl_compare.AGREEMENT_TOLERANCE
 
 

@@ -109,6 +109,11 @@ def test_every_method_trains_every_task_on_single_task_batches(name):
         method = weighting_lib.DTP(kpis={"cls": "accuracy"})
     elif name == "fixed":
         method = weighting_lib.Fixed([1.0, 1.0, 1.0])
+    elif name == "krum":
+        method = weighting_lib.Krum(n_byzantine=0)
+    elif name == "trimmed_mean":
+        # One present task per batch: a trim would leave nothing.
+        method = weighting_lib.TrimmedMean(trim_number=0)
     else:
         method = name
     keras.utils.set_random_seed(0)

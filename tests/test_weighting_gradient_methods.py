@@ -232,22 +232,27 @@ def test_imtl_g_with_duplicate_gradients_is_finite():
 # -------------------------------------------------------------------------- Nash-MTL
 
 
+@pytest.mark.parametrize("normalize_gramian", [False, True])
 @pytest.mark.parametrize("k", [2, 3, 5])
-def test_nash_mtl_weights_solve_the_bargaining_condition(k):
+def test_nash_mtl_weights_solve_the_bargaining_condition(k, normalize_gramian):
     grads = _conflicting(k, 40, 10 + k)
-    combined, weights = _combine(NashMTL(max_norm=0.0), grads)
+    combined, weights = _combine(NashMTL(max_norm=0.0, normalize_gramian=normalize_gramian), grads)
     gram = grads @ grads.T
-    gram = gram / np.linalg.norm(gram)
+    if normalize_gramian:
+        gram = gram / np.linalg.norm(gram)
     assert np.all(weights > 0)
     np.testing.assert_allclose(gram @ weights, 1 / weights, rtol=1e-3)
     np.testing.assert_allclose(combined, weights @ grads, rtol=1e-4, atol=1e-5)
 
 
-def test_nash_mtl_orthogonal_gradients_and_clipping():
+@pytest.mark.parametrize("normalize_gramian", [False, True])
+def test_nash_mtl_orthogonal_gradients_and_clipping(normalize_gramian):
     grads = np.diag([1.0, 2.0, 4.0])
-    gram = grads @ grads.T / np.linalg.norm(grads @ grads.T)
+    gram = grads @ grads.T
+    if normalize_gramian:
+        gram = gram / np.linalg.norm(gram)
     expected = 1 / np.sqrt(np.diag(gram))
-    _, weights = _combine(NashMTL(max_norm=0.0), grads)
+    _, weights = _combine(NashMTL(max_norm=0.0, normalize_gramian=normalize_gramian), grads)
     np.testing.assert_allclose(weights, expected, rtol=1e-4)
     combined, _ = _combine(NashMTL(max_norm=0.5), grads)
     np.testing.assert_allclose(np.linalg.norm(combined), 0.5, rtol=1e-5)

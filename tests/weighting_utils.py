@@ -107,3 +107,111 @@ def fit_and_step_logs(make, x, y):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return runs
+
+
+def solve_gradients(method, grads, present=None):
+    """Runs the gradient method `method` (built for K tasks on first use) on the K x P
+    float32 matrix `grads` through `combine_gradients`, and returns `(combined,
+    weights, residual, factor)` as float64 numpy: `factor` is a K x K float64 factor of
+    the float32 Gramian the method saw (`gradient_references.gram_factor`), on which a
+    reference measures the method alone, not the Gramian's rounding. Works on every
+    backend."""
+    import gradient_references as ref
+    from keras import ops
+
+    k = grads.shape[0]
+    if not method.built:
+        method.build((k,))
+    if id(method) not in _COMPILED:
+        _COMPILED[id(method)] = (method, _compiled_solver(method, k))
+    mask = np.ones(k, bool) if present is None else np.asarray(present, bool)
+    combined, weights, residual, gram = _COMPILED[id(method)][1](
+        ops.convert_to_tensor(np.asarray(grads, "float32")), ops.convert_to_tensor(mask))
+    to_numpy = lambda t: np.asarray(ops.convert_to_numpy(t), "float64")  # noqa: E731
+    return to_numpy(combined), to_numpy(weights), float(to_numpy(residual)), ref.gram_factor(to_numpy(gram))
+
+
+_COMPILED = {}  # id(method) -> (method, its compiled solver); the method is kept alive.
+
+
+def _compiled_solver(method, k):
+    from keras import ops
+    from keras_mtl.weighting.base import gramian
+
+    def solve(matrix, mask):
+        gram = gramian(matrix)
+        combined, weights = method.combine_gradients(matrix, ops.ones((k,)), mask)
+        residual = (method.gramian_weights(gram, ops.ones((k,)), mask)[1] if method.uses_gramian
+                    else ops.zeros(()))
+        return combined, weights, residual, gram
+
+    # Compiled, as in training (and faster than eager loops).
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        solve = tf.function(solve)
+    elif keras.backend.backend() == "jax" and not method.variables:
+        import jax
+        solve = jax.jit(solve)
+    return solve
+
+
+def float64_available():
+    """Whether the backend computes in float64 when asked (JAX needs jax_enable_x64)."""
+    from keras import ops
+    return keras.backend.standardize_dtype(ops.cast(ops.ones(()), "float64").dtype) == "float64"
+
+
+def reference_tolerance():
+    """The relative agreement a Gramian method reaches with a float64 reference: 1e-4
+    where its K x K work runs in float64, 1e-3 in float32 (JAX without x64)."""
+    return 1e-4 if float64_available() else 1e-3
+
+
+def assert_close_to_reference(name, weights, expected, factor, compare_weights=True):
+    """The combined direction `weights @ factor` (and, when the weights are unique, the
+    weights) within `reference_tolerance()` relative of the reference's. A direction
+    near 0 (0 in the convex hull, rank-deficient gradients) is known only to the
+    float32 Gramian's rounding, `sqrt(eps)` times the rows that cancel in it."""
+    import gradient_references as ref
+
+    tolerance = reference_tolerance()
+    direction, expected_direction = weights @ factor, expected @ factor
+    rows = np.linalg.norm(factor, axis=1) @ np.abs(expected)
+    error = np.linalg.norm(direction - expected_direction)
+    assert error <= tolerance * np.linalg.norm(expected_direction) + 1e-3 * rows, (name, error, weights, expected)
+    if compare_weights:
+        assert ref.relative_error(weights, expected) < tolerance, (name, weights, expected)
+
+
+def assert_non_conflicting(name, direction, factor, rows=None):
+    """`g_k . d >= 0` for every task, up to the rounding of the cosines (and, for a
+    direction near 0, of `rows`, the scale of the rows that cancel in it)."""
+    norms = np.linalg.norm(factor, axis=1)
+    floor = 0.0 if rows is None else 1e-3 * rows
+    products = factor @ direction
+    assert np.all(products >= -10 * reference_tolerance() * norms * np.linalg.norm(direction)
+                  - floor * norms), (name, products)
+
+
+DEGENERATE = ("k6-in-r3", "rank2-k5", "duplicated", "parallel", "zero-in-hull")
+
+
+def check_dual_cone_method(make, reference, cases, present_cases=False):
+    """A dual-cone method (UPGrad, DualProj) from `make()` against its float64
+    `reference` on `cases` ((name, grads) or, with `present_cases`, (name, grads,
+    present)): the direction (and the weights where they are unique, i.e. outside
+    `DEGENERATE`), no conflict with any task, `v >= b` (every present weight at least
+    1), absent tasks at 0, and a small residual."""
+    solvers = {}
+    for case in cases:
+        name, grads, present = case if present_cases else case + (np.ones(len(case[1]), bool),)
+        method = solvers.setdefault(len(grads), make())
+        _, weights, residual, factor = solve_gradients(method, grads, present)
+        kept = np.flatnonzero(present)
+        expected = np.zeros(len(grads))
+        expected[kept] = reference(factor[kept])
+        assert_close_to_reference(name, weights, expected, factor, compare_weights=name not in DEGENERATE)
+        assert_non_conflicting(name, weights @ factor, factor, rows=np.linalg.norm(factor, axis=1) @ weights)
+        assert np.all(weights[present] >= 1.0 - 1e-5), (name, weights)  # float32 weights
+        assert np.all(weights[~present] == 0.0), (name, weights)
+        assert np.isfinite(residual) and residual < reference_tolerance(), (name, residual)

@@ -3,8 +3,10 @@ fit a task's output and loss, and empty training or evaluation data, rejected wi
 error that names the task (or the data argument)."""
 
 import keras
+import numpy as np
 
-from keras_mtl import _distribute
+from keras_mtl import _data_checks, _distribute
+from keras_mtl.losses.pairwise import BatchLoss
 
 # Keras losses by the labels they read: class indices, or labels shaped like the output.
 _SPARSE_LABEL_LOSSES = ("sparse_categorical_crossentropy", "categorical_generalized_cross_entropy")
@@ -43,7 +45,9 @@ def check_label(task, label, prediction, loss=None):
     sparse = compatible(y, p[:-1]) or compatible(y, p[:-1] + (1,))
     shaped, indices = (None,) + p, (None,) + p[:-1]
     kind = label_kind(loss)
-    if kind == "sparse":
+    if isinstance(loss, BatchLoss):
+        ok, expected = len(y) == 0 or y == (1,), "identity labels of shape (batch,) or (batch, 1)"
+    elif kind == "sparse":
         ok, expected = sparse, f"class indices of shape {indices} or {indices + (1,)}"
     elif kind == "dense":
         ok, expected = dense, f"labels of shape {shaped}"
@@ -58,6 +62,20 @@ def check_label(task, label, prediction, loss=None):
 
 
 _DATA_ARGUMENT = {"training": "x", "validation": "validation_data", "evaluation": "x"}
+
+
+def all_arrays(data):
+    """Whether `data` (a structure) is not None and holds numpy arrays only."""
+    arrays = keras.tree.flatten(data) if isinstance(data, (dict, list, tuple)) else [data]
+    return data is not None and all(isinstance(a, np.ndarray) for a in arrays)
+
+
+def raise_data_error(error):
+    """Raises the `ValueError` of a failed data check in a `tf.data` pipeline
+    (`_data_checks.checked_dataset`) for the error it raised, if it is one."""
+    checked = _data_checks.data_error(error)
+    if checked is not None:
+        raise checked from None
 
 
 def empty_data_error(which):

@@ -33,13 +33,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_mtl import _callback_list, _distribute, _private
+from keras_mtl import _callback_list, _data_checks, _distribute, _private
 from keras_mtl import weighting as weighting_lib
 from keras_mtl.graph import shared_representation
 from keras_mtl.task import serialized
 from keras_mtl.trainers.compile_utils import (OptimizerAssignment, clone_optimizer,
                                               loss_object, nested_layers)
-from keras_mtl.trainers.data import check_label, check_not_empty, empty_data_error
+from keras_mtl.trainers.data import (all_arrays, check_label, check_not_empty, empty_data_error,
+                                     raise_data_error)
 from keras_mtl.trainers.trackers import PerTaskMean, SkippedSteps
 from keras_mtl.weighting._checks import check_float
 
@@ -447,16 +448,61 @@ class MultiTaskTrainer:
             labels[s["name"]] = y[..., start:stop]
         return labels
 
+    def _outputs_by_task(self):
+        return dict(zip(self.output_names, keras.tree.flatten(self.outputs)))
+
     def _check_array_labels(self, y):
         """Checks numpy labels against the outputs before Keras converts them (which
-        fails on strings with an error that does not name the task)."""
-        arrays = keras.tree.flatten(y) if isinstance(y, (dict, list, tuple)) else [y]
-        if y is None or not all(isinstance(a, np.ndarray) for a in arrays):
+        fails on strings with an error that does not name the task), and their values
+        against the task's loss (`_data_checks.value_rule`)."""
+        if not all_arrays(y):
             return
-        outputs = dict(zip(self.output_names, keras.tree.flatten(self.outputs)))
+        outputs = self._outputs_by_task()
         losses = getattr(self, "_task_losses", {})
         for name, label in self.labels_by_task(y).items():
             check_label(name, label, outputs[name], losses.get(name))
+            _data_checks.check_label_values(
+                name, label, _data_checks.value_rule(losses.get(name), outputs[name]))
+
+    def _check_arrays(self, x, y, sample_weight):
+        """The checks of `_data_checks` on numpy inputs, labels and sample weights."""
+        _data_checks.check_inputs(x, [t.name for t in keras.tree.flatten(self.inputs)])
+        self._check_array_labels(y)
+        if sample_weight is None or not all_arrays(sample_weight):
+            return
+        outputs = self._outputs_by_task()
+        for name, weight in self._sample_weights_by_task(sample_weight).items():
+            if weight is not None:
+                _data_checks.check_weight_shape(name, weight, outputs[name])
+                _data_checks.check_weight_values(name, weight)
+
+    def _complete_sample_weights(self, y, sample_weight):
+        """A sample-weight dict of numpy arrays that names some tasks, with weights of
+        1 for the others (Keras wants one array per output)."""
+        if not (isinstance(sample_weight, dict) and sample_weight and isinstance(y, dict)
+                and all_arrays(sample_weight)):
+            return sample_weight
+        size = len(keras.tree.flatten(sample_weight)[0])
+        return {n: sample_weight[n] if n in sample_weight
+                else np.ones(size, keras.config.floatx()) for n in self.task_names}
+
+    def _checked_data(self, x, y, sample_weight):
+        """`(x, sample_weight)` to pass to Keras' `fit` or `evaluate`: arrays checked
+        (`_check_arrays`), a partial sample-weight dict completed, a `tf.data`
+        pipeline or a generator wrapped to check each batch (`_data_checks`)."""
+        outputs, losses = self._outputs_by_task(), getattr(self, "_task_losses", {})
+        if _data_checks.is_dataset(x):
+            rules = {n: _data_checks.value_rule(losses.get(n), outputs[n]) for n in outputs}
+            return _data_checks.checked_dataset(
+                x, rules, outputs, self.labels_by_task, self._sample_weights_by_task,
+                [t.name for t in keras.tree.flatten(self.inputs)]), sample_weight
+        if _data_checks.is_generator(x):
+            return _data_checks.checked_generator(
+                x, lambda batch: self._check_arrays(
+                    *keras.utils.unpack_x_y_sample_weight(batch))), sample_weight
+        sample_weight = self._complete_sample_weights(y, sample_weight)
+        self._check_arrays(x, y, sample_weight)
+        return x, sample_weight
 
     def _sample_weights_by_task(self, sample_weight):
         if sample_weight is None or not isinstance(sample_weight, dict):
@@ -483,6 +529,8 @@ class MultiTaskTrainer:
         for name in self.task_names:
             check_label(name, y[name], y_pred[name], self._task_losses[name])
             weight = sample_weight[name]
+            if weight is not None:
+                _data_checks.check_weight_shape(name, weight, y_pred[name])
             values.append(ops.cast(_distribute.unscale_loss(
                 self._task_losses[name](y[name], y_pred[name], weight)), keras.config.floatx()))
             if weight is None:
@@ -551,9 +599,8 @@ class MultiTaskTrainer:
         (a boolean tensor), a step where it is false counts for nothing."""
         total, task_losses, weights, counts = step.total, step.task_losses, step.weights, step.counts
         batch = ops.cast(ops.shape(keras.tree.flatten(x)[0])[0], keras.config.floatx())
-        activity = getattr(self, "_task_activity", None)
-        if activity is not None:
-            weights = ops.where(activity > 0, weights, 0.0)
+        # A task absent from the batch (or inactive) takes no part in it: weight 0.
+        weights = ops.where(self._participating(weights, counts)[0], weights, 0.0)
         one = ops.ones_like(weights) * self._weighed(weights)
         weights = ops.where(ops.isfinite(weights), weights, 0.0)
         if finite is not None:
@@ -628,8 +675,16 @@ class MultiTaskTrainer:
         return super().compute_metrics(x, y, y_pred, present or None)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        self._check_array_labels(y)
-        logs = super().evaluate(x, y, *args, **kwargs)
+        if not kwargs.get("_use_cached_eval_dataset"):
+            # (fit's validation data, checked by fit, is cached.)
+            x, weights = self._checked_data(x, y, kwargs.get("sample_weight"))
+            if weights is not None:
+                kwargs["sample_weight"] = weights
+        try:
+            logs = super().evaluate(x, y, *args, **kwargs)
+        except Exception as error:
+            raise_data_error(error)
+            raise
         if isinstance(logs, (dict, list)) and not logs:
             # No step ran: data of unknown length that turned out empty.
             raise empty_data_error(
@@ -637,10 +692,18 @@ class MultiTaskTrainer:
         return logs
 
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
-        self._check_array_labels(y)
+        x, weights = self._checked_data(x, y, kwargs.get("sample_weight"))
+        if weights is not None:
+            kwargs["sample_weight"] = weights
         validation = kwargs.get("validation_data")
         if isinstance(validation, (tuple, list)) and len(validation) in (2, 3):
-            self._check_array_labels(validation[1])
+            val_x, val_weights = self._checked_data(*validation, *(None,) * (3 - len(validation)))
+            validation = (val_x, validation[1]) + (
+                (val_weights,) if val_weights is not None else ())
+        elif validation is not None:
+            validation = self._checked_data(validation, None, None)[0]
+        if validation is not None:
+            kwargs["validation_data"] = validation
         check_not_empty(x, "training")
         check_not_empty(validation, "validation")
         # The model's own callbacks run first: a checkpoint at the end of an epoch
@@ -667,8 +730,9 @@ class MultiTaskTrainer:
             # Keras' JAX trainer builds the model from the first training batch.
             self.train_function = self.test_function = None
             raise empty_data_error("training") from error
-        except Exception:
+        except Exception as error:
             # A step that failed while tracing (bad labels, bad input) must not leave
             # a half-built train function behind for the next `fit`.
             self.train_function = self.test_function = None
+            raise_data_error(error)
             raise

@@ -19,9 +19,15 @@ from keras_mtl.weighting.imtl import IMTL
 from keras_mtl.weighting.mgda import MGDA
 from keras_mtl.weighting.nash_mtl import NashMTL
 from keras_mtl.weighting.pcgrad import PCGrad
+from keras_mtl.weighting.config import ConFIG
+from keras_mtl.weighting.dualproj import DualProj
+from keras_mtl.weighting.imtl_l import IMTLL
+from keras_mtl.weighting.krum import Krum
+from keras_mtl.weighting.trimmed_mean import TrimmedMean
+from keras_mtl.weighting.upgrad import UPGrad
 
 __all__ = [
-    "AlignedMTL", "CAGrad", "DTP", "DWA", "Equal", "FAMO", "Fixed", "GLS", "GradDrop", "GradNorm",
-    "GradVac", "IMTL", "MGDA", "NashMTL", "PCGrad", "RLW", "Uncertainty",
+    "AlignedMTL", "CAGrad", "ConFIG", "DTP", "DualProj", "DWA", "Equal", "FAMO", "Fixed", "GLS", "GradDrop", "GradNorm",
+    "GradVac", "IMTL", "IMTLL", "Krum", "MGDA", "NashMTL", "PCGrad", "RLW", "TrimmedMean", "Uncertainty", "UPGrad",
     "Weighting", "available", "get", "register",
 ]

@@ -34,6 +34,15 @@ class CAGrad(GradientWeighting):
     (`g_k . d` equal on the support and not smaller elsewhere), as a cosine.
     Absent tasks are left out (`g0` is the mean of the present tasks' gradients).
 
+    Degenerate input: duplicated and parallel gradients are solved exactly
+    (the first min-norm solve starts from one gradient, so its support never
+    holds two copies). With `c >= 1` and 0 in the convex hull of the gradients
+    (exactly opposed gradients, a zero gradient, ...) the optimum's value is 0,
+    the dual's `g_w` is 0 and `d = 0` is returned, an optimum that conflicts with
+    no task. With `c < 1` and a value of 0 (0 on the hull's boundary, e.g. a zero
+    gradient) the optimum is not unique; `d = g0` is returned, optimal where no
+    task conflicts with `g0`.
+
     Returns `combined = K d / r`, `r` from `rescale` (0: 1, 1: `1 + c^2`,
     2: `1 + c`), so the scale is equal weighting's sum of gradients (LibMTL
     returns `d / r`, the scale of the mean); K counts the present tasks. The
@@ -46,7 +55,7 @@ class CAGrad(GradientWeighting):
     Args:
         c: the radius of the ball relative to the mean gradient's norm (>= 0).
         rescale: 0, 1 or 2, the division of the update described above.
-        max_iterations: a cap on the alternations (each a min-norm solve).
+        max_iterations: a cap on the alternations (each a min-norm solve) after the first.
         tolerance: stop when `s` changes by less than this, relative.
         gradient_mode: what the rows of the K x P matrix are: "shared_parameters"
             (gradients of the shared variables) or "representation" (gradients of
@@ -88,9 +97,15 @@ class CAGrad(GradientWeighting):
             new_shift = shift_of(weights)
             return i + 1, new_shift, weights, ops.abs(new_shift - shift) / ops.maximum(new_shift, shift)
 
+        # The first solve starts from the solver's own start (one gradient), not
+        # from `uniform`: the start's support must be affinely independent, and
+        # duplicated gradients are not. Later solves start from the last answer,
+        # whose support is affinely independent, and stays so under the common
+        # shift of all gradients.
         shift = shift_of(uniform)
+        first = solve(shift, None)
         _, _, weights, _ = ops.while_loop(
-            not_converged, step, (0, shift, uniform, ops.convert_to_tensor(1.0, "float64")),
+            not_converged, step, (1, shift_of(first), first, ops.convert_to_tensor(1.0, "float64")),
             maximum_iterations=self.max_iterations)
         return ops.cast(weights, keras.config.floatx())
 
@@ -107,6 +122,12 @@ class CAGrad(GradientWeighting):
             weights = mask / count
         norm = ops.sqrt(ops.maximum(ops.sum(weights * ops.matmul(gram, weights)), 0.0))
         coefficients = mask / count + ops.divide_no_nan(radius, norm) * weights
+        if self.c >= 1:
+            # d = 0 is in the ball; where it is the better of the two (0 in the
+            # convex hull of the gradients: the optimum's value is 0 and the dual's
+            # `g_w` is 0, so `g_w / ||g_w||` does not give the primal's d), take it.
+            worst = ops.min(ops.where(present, ops.matmul(gram, coefficients), float("inf")))
+            coefficients = ops.where(worst > 0, coefficients, 0.0)
         divisor = {0: 1.0, 1: 1.0 + self.c ** 2, 2: 1.0 + self.c}[self.rescale]
         return count * coefficients / divisor, _residual(gram, coefficients, weights, present)
 

@@ -32,6 +32,17 @@ class IMTL(GradientWeighting):
     projections `g . u_k` relative to `||g||` (0 unless the gradients are linearly
     dependent). Absent tasks get weight 0.
 
+    Degenerate input: a present task whose gradient is exactly zero has no
+    direction to project on; it gets weight 0 and the others are solved alone
+    (the combination is still scaled by K, all present tasks). Duplicated or
+    parallel gradients (a singular `C`) get the pseudo-inverse's answer, the one
+    of least norm in the cosine basis, whose projections are equal; exactly
+    opposed gradients give `g = 0`, the only vector with equal projections on
+    `u` and `-u` in their span (the weights are then 0). Other linearly dependent
+    gradients have no exact answer or many (0 in their convex hull makes every
+    multiple of one answer, 0 included, an answer): the pseudo-inverse's
+    least-squares answer is returned and the residual reports the spread.
+
     Returns `combined = K g`, i.e. the logged weights are `K a` (they sum to K, the
     number of present tasks), the scale of equal weighting's sum of gradients
     (LibMTL returns `g`, the scale of the mean, and combines it with IMTL-L's
@@ -51,7 +62,8 @@ class IMTL(GradientWeighting):
     def gramian_weights(self, gram, losses, present=None):
         k = self.num_tasks
         norms, cosines = unit_gramian(gram)
-        usable = present_mask(present, k) & (norms > 0)
+        present = present_mask(present, k)
+        usable = present & (norms > 0)
         mask = ops.cast(usable, "float64")
         system = ops.cast(cosines, "float64") * mask[:, None] * mask[None, :] + ops.diag(1.0 - mask)
         eigenvalues, eigenvectors = ops.eigh(system)
@@ -65,4 +77,5 @@ class IMTL(GradientWeighting):
         length = ops.sqrt(ops.maximum(ops.sum(weights * ops.matmul(gram, weights)), 0.0))
         spread = (ops.max(ops.where(usable, projections, -float("inf")))
                   - ops.min(ops.where(usable, projections, float("inf"))))
-        return ops.sum(mask) * weights, ops.divide_no_nan(spread, length)
+        count = ops.sum(ops.cast(present, keras.config.floatx()))
+        return count * weights, ops.divide_no_nan(spread, length)

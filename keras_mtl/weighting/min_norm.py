@@ -30,7 +30,10 @@ def min_norm_weights(gram, available=None, tolerance=1e-6, max_iterations=None, 
         max_iterations: a cap on the active-set steps (default `10 K + 10`; the
             algorithm ends in fewer in exact arithmetic, the cap guards rounding).
         start: optional weights to start from (a warm start; their positive
-            entries are the first support). Default: the smallest gradient.
+            entries are the first support, whose gradients must be affinely
+            independent, as the support of an answer of this solver is, also
+            after a common shift of all gradients; duplicated gradients are
+            not). Default: the smallest gradient.
 
     Returns:
         `a` (K weights, summing to 1, zero outside `available`; all 0 when no task is

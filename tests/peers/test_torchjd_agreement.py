@@ -1,0 +1,161 @@
+"""Agreement with TorchJD 0.18 (the peer): the same float64 Jacobians to keras_mtl (with
+floatx float64) and to TorchJD's aggregators, for each method both have. Where they
+differ by definition, the test says which source each follows (docs/methods.md has the
+table)."""
+
+import os
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+torchjd_aggregation = pytest.importorskip("torchjd.aggregation")
+pytest.importorskip("quadprog")
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import gradient_references as ref  # noqa: E402
+from keras_mtl import weighting  # noqa: E402
+from weighting_utils import solve_gradients  # noqa: E402
+
+from torchjd._linalg import QuadprogProjector  # noqa: E402
+
+pytestmark = pytest.mark.peers
+
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    keras.config.set_floatx("float64")
+    yield
+    keras.config.set_floatx("float32")
+
+
+def _cases(full_rank_only=False):
+    """(name, float64 K x P Jacobian): the stress families and the degenerate ones
+    ("zero-in-hull" is rank 3 of 4 to float32 rounding: singular values 1e-8 apart)."""
+    cases = [(name, grads.astype("float64")) for name, grads in ref.stress_cases()]
+    for name, grads, present in ref.hard_cases():
+        if present.all() and not (full_rank_only and name in ("k6-in-r3", "rank2-k5", "duplicated",
+                                                               "parallel", "zero-row", "zero-in-hull")):
+            cases.append((name, grads.astype("float64")))
+    return cases
+
+
+def _ours(method, jacobian):
+    """keras_mtl's combined direction for the float64 `jacobian`."""
+    return solve_gradients(method, jacobian)[0]
+
+
+def _peer(aggregator, jacobian):
+    return aggregator(torch.from_numpy(jacobian)).numpy()
+
+
+def _relative(a, b):
+    return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300)
+
+
+@pytest.mark.parametrize("name", ["upgrad", "dualproj"])
+def test_dual_cone_projections_agree_without_the_peers_regularisation(name):
+    """UPGrad and DualProj, the paper's definitions (Quinton and Rey 2024, Proposition 1),
+    agree to 1e-5 with TorchJD's solved without its regularisation (`reg_eps=0`;
+    quadprog needs a positive definite Gramian, so full-rank inputs only). keras_mtl is
+    on the scale of the summed gradients, TorchJD on the mean's: ours / K."""
+    peer_class = {"upgrad": torchjd_aggregation.UPGrad, "dualproj": torchjd_aggregation.DualProj}[name]
+    peer = peer_class(projector=QuadprogProjector(norm_eps=0.0, reg_eps=0.0))
+    methods = {}
+    for case, jacobian in _cases(full_rank_only=True):
+        method = methods.setdefault(len(jacobian), weighting.get(name))
+        ours = _ours(method, jacobian) / len(jacobian)
+        assert _relative(ours, _peer(peer, jacobian)) < TOLERANCE, (name, case)
+
+
+@pytest.mark.parametrize("name", ["upgrad", "dualproj"])
+def test_the_peers_default_regularisation_moves_the_projection_off_the_dual_cone(name):
+    """TorchJD's default solves on `G / trace(G) + 1e-4 I`: on ill-conditioned inputs its
+    update is not the paper's projection and conflicts with a task, which keras_mtl's
+    does not (both checked on the float64 reference's terms)."""
+    peer_class = {"upgrad": torchjd_aggregation.UPGrad, "dualproj": torchjd_aggregation.DualProj}[name]
+    peer = peer_class()
+    reference = {"upgrad": ref.upgrad, "dualproj": ref.dualproj}[name]
+    differences = []
+    methods = {}
+    for case, jacobian in _cases(full_rank_only=True):
+        method = methods.setdefault(len(jacobian), weighting.get(name))
+        k = len(jacobian)
+        expected = reference(jacobian) @ jacobian / k
+        ours = _ours(method, jacobian) / k
+        assert _relative(ours, expected) < TOLERANCE, case
+        differences.append(_relative(_peer(peer, jacobian), expected))
+    assert max(differences) > 1e-3, max(differences)
+
+
+def test_config_agrees():
+    """ConFIG: TorchJD's is the authors' code (pinv of the unit gradients, equation 2),
+    on the same sum scale. On rank-deficient inputs the two pseudo-inverses cut
+    different singular values (TorchJD: `P eps sigma_max` on the Jacobian; keras_mtl:
+    `sqrt(K eps) sigma_max`, from the Gramian): compared on full-rank inputs."""
+    peer = torchjd_aggregation.ConFIG()
+    methods = {}
+    for case, jacobian in _cases(full_rank_only=True):
+        method = methods.setdefault(len(jacobian), weighting.ConFIG())
+        assert _relative(_ours(method, jacobian), _peer(peer, jacobian)) < TOLERANCE, case
+
+
+def test_trimmed_mean_agrees():
+    """The trimmed mean: the same definition (Yin et al. 2018); TorchJD averages, keras_mtl
+    is on the sum scale: ours / K."""
+    for trim_number in (0, 1, 2):
+        peer = torchjd_aggregation.TrimmedMean(trim_number=trim_number)
+        methods = {}
+        for case, jacobian in _cases():
+            if len(jacobian) < 2 * trim_number + 1:
+                continue
+            method = methods.setdefault(len(jacobian), weighting.TrimmedMean(trim_number=trim_number))
+            ours = _ours(method, jacobian) / len(jacobian)
+            assert _relative(ours, _peer(peer, jacobian)) < TOLERANCE, (case, trim_number)
+
+
+def test_krum_agrees_where_the_distance_rules_pick_the_same():
+    """Krum: the paper scores a gradient by the sum of its SQUARED distances to its
+    `n - f - 2` nearest others (Blanchard et al. 2017, definition of Krum); TorchJD 0.18
+    sums the distances themselves (`KrumWeighting.forward`). keras_mtl follows the
+    paper. Where the two rules select the same gradient the results agree (ours / K);
+    on this constructed input they do not, and keras_mtl is the paper's."""
+    methods = {}
+    for case, jacobian in _cases():
+        k = len(jacobian)
+        if k < 4:
+            continue
+        f = (k - 3) // 2
+        peer = torchjd_aggregation.Krum(n_byzantine=f)
+        assert _relative(_peer(peer, jacobian), ref.krum(jacobian, f, squared=False) @ jacobian) < TOLERANCE
+        if np.array_equal(ref.krum(jacobian, f), ref.krum(jacobian, f, squared=False)):
+            method = methods.setdefault(k, weighting.Krum(n_byzantine=f))
+            assert _relative(_ours(method, jacobian) / k, _peer(peer, jacobian)) < TOLERANCE, case
+    # Scores over the 2 nearest others: distances sum to 5.54 for task 1 and 5.66 for
+    # task 3, squares to 16.35 and 16.17: TorchJD picks task 1, the paper task 3.
+    jacobian = np.array([[1.0, 2.0], [-0.3, -2.1], [1.7, -2.6], [-1.4, 1.2], [-4.5, 0.8]])
+    ours = _ours(weighting.Krum(n_byzantine=1), jacobian) / 5
+    np.testing.assert_allclose(ours, jacobian[3], rtol=1e-12)
+    np.testing.assert_allclose(_peer(torchjd_aggregation.Krum(n_byzantine=1), jacobian), jacobian[1])
+
+
+def test_imtl_l_agrees():
+    """IMTL-L: TorchJD's `IMTLL` has the same objective `sum_k exp(s_k) L_k - s_k` and
+    the same start (s = 0); compared at random scales and losses."""
+    from torchjd.scalarization import IMTLL
+
+    rng = np.random.default_rng(0)
+    for k in (2, 5, 10):
+        s, losses = rng.normal(size=k), np.exp(rng.normal(size=k) * 3)
+        method = weighting.IMTLL()
+        method.build((k,))
+        method.log_scales.assign(s)
+        ours = float(method.combine(keras.ops.convert_to_tensor(losses), training=True)[0])
+        peer = IMTLL(k).double()
+        with torch.no_grad():
+            peer.log_scale.copy_(torch.from_numpy(s))
+        assert abs(ours - float(peer(torch.from_numpy(losses)))) <= TOLERANCE * abs(ours)
