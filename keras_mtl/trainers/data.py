@@ -32,7 +32,8 @@ def check_label(task, label, prediction, loss=None):
     """Rejects labels whose dtype is not numeric, or whose shape cannot match the
     prediction's for the task's loss (which the loss would otherwise reject with an
     error that does not name the task, or broadcast silently)."""
-    dtype = getattr(label.dtype, "name", None) or str(label.dtype)
+    # (A torch dtype has no name: str gives "torch.float32".)
+    dtype = getattr(label.dtype, "name", None) or str(label.dtype).removeprefix("torch.")
     if not (dtype.startswith(("float", "int", "uint", "bfloat")) or dtype == "bool"):
         raise ValueError(
             f"Task '{task}': labels must be numeric. Received dtype={dtype}, label shape "
