@@ -26,8 +26,9 @@ setup(
         # importlib_resources without declaring it; tfds.testing also needs dill.
         "datasets": ["tensorflow-datasets>=4.9", "importlib_resources", "rdkit>=2023.9"],
         # The peer-agreement tier (marker `peers`, skipped without them): TorchJD and its
-        # QP solver, pycocotools for detection's mAP. Install torch's CPU wheel first (`pip install torch==2.13.0 --index-url
-        # https://download.pytorch.org/whl/cpu`), so that pip does not pull the CUDA build.
+        # QP solver, pycocotools for detection's mAP. Install torch's CPU wheel first
+        # (`pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`),
+        # so that pip does not pull the CUDA build.
         "peers": ["torch==2.13.0", "torchjd[quadprog_projector]>=0.18,<0.19", "pycocotools>=2.0"],
         "test": ["pytest>=8", "pytest-xdist>=3.5", "matplotlib>=3.7", "rdkit>=2023.9", "scipy>=1.11",
                  "tensorflow-datasets>=4.9",

@@ -112,13 +112,15 @@ def check_weight_values(task, weight):
 
 def check_weight_shape(task, weight, prediction):
     """Raises naming `task` for a sample weight whose shape gives no one weight per
-    example (or per entry of the loss, e.g. per pixel) of `prediction`."""
+    example (or per entry of the loss, e.g. per pixel, or broadcast over some of its
+    axes with size 1, e.g. (B, 1, 1) per image) of `prediction`."""
     w, p = tuple(weight.shape), tuple(prediction.shape)
     entries = p[:-1] if len(p) > 1 else p
     if len(w) > 1 and w[-1] == 1:
         w = w[:-1]
     fits = len(w) <= len(entries) and all(
-        i is None or j is None or i == j for i, j in zip(w, entries))
+        i is None or j is None or i == j or (axis > 0 and i == 1)
+        for axis, (i, j) in enumerate(zip(w, entries)))
     if not (w and fits):
         raise ValueError(
             f"Task '{task}': sample weight shape {tuple(weight.shape)} does not fit the output "
@@ -126,15 +128,20 @@ def check_weight_shape(task, weight, prediction):
             f"the loss, shape {entries}.")
 
 
-def check_inputs(x, input_names):
+def check_inputs(x, model_inputs):
     """Raises for a numpy input array (or a `tf.data` input spec) of a non-numeric
-    dtype, naming the input."""
+    dtype where the model's input (`model_inputs`, its flat Keras tensors) is
+    numeric, naming the input."""
     inputs = keras.tree.flatten(x)
-    names = list(input_names) if len(input_names) == len(inputs) else [None] * len(inputs)
-    for name, value in zip(names, inputs):
+    if len(model_inputs) != len(inputs):
+        model_inputs = [None] * len(inputs)
+    for model_input, value in zip(model_inputs, inputs):
+        if model_input is not None and model_input.dtype == "string":
+            continue
         dtype = getattr(value, "dtype", None)
         kind = getattr(dtype, "kind", None)
         if kind in ("U", "S", "O") or getattr(dtype, "name", None) == "string":
+            name = getattr(model_input, "name", None)
             label = f"Input {name!r}" if name else "An input"
             raise ValueError(
                 f"{label} holds strings (dtype {dtype}): the model's inputs must be numeric. "
@@ -142,7 +149,13 @@ def check_inputs(x, input_names):
                 "`TextVectorization` in the data pipeline).")
 
 
-def checked_dataset(dataset, rules, outputs, labels_by_task, weights_by_task, input_names):
+def _first(tf, values, bad):
+    """The first entry of `values` where `bad` holds (the first entry when none does):
+    one gather, so that a batch without a bad entry costs no boolean mask."""
+    return tf.gather(values, tf.argmax(tf.cast(bad, tf.int32)))[None]
+
+
+def checked_dataset(dataset, rules, outputs, labels_by_task, weights_by_task, model_inputs):
     """`dataset` (a `tf.data.Dataset` of `(x, y[, sample_weight])`) with its labels'
     values checked against `rules` (by task) and its sample weights checked to be
     masks, in a `map` appended to it; unchanged when there is nothing to check. The
@@ -152,7 +165,7 @@ def checked_dataset(dataset, rules, outputs, labels_by_task, weights_by_task, in
 
     spec = dataset.element_spec
     x_spec, y_spec, w_spec = keras.utils.unpack_x_y_sample_weight(spec)
-    check_inputs(x_spec, input_names)
+    check_inputs(x_spec, model_inputs)
     if y_spec is None:
         return dataset
     for task, weight in weights_by_task(w_spec).items():
@@ -174,7 +187,7 @@ def checked_dataset(dataset, rules, outputs, labels_by_task, weights_by_task, in
             bad = _bad_values(tf, values, rule)
             checks.append(tf.debugging.Assert(
                 tf.logical_not(tf.reduce_any(bad)),
-                [f"{_MARK}Task '{task}': label", tf.boolean_mask(values, bad)[:1],
+                [f"{_MARK}Task '{task}': label", _first(tf, values, bad),
                  f": {_rule_text(rule)}."]))
         for task, weight in weights_by_task(weights).items():
             if weight is None:
@@ -183,7 +196,7 @@ def checked_dataset(dataset, rules, outputs, labels_by_task, weights_by_task, in
             bad = tf.logical_not(tf.math.is_finite(values) & (values >= 0))
             checks.append(tf.debugging.Assert(
                 tf.logical_not(tf.reduce_any(bad)),
-                [f"{_MARK}Task '{task}': sample weight", tf.boolean_mask(values, bad)[:1],
+                [f"{_MARK}Task '{task}': sample weight", _first(tf, values, bad),
                  f": {_WEIGHT_RULE}."]))
         with tf.control_dependencies(checks):
             return tf.nest.map_structure(tf.identity, element)

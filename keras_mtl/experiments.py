@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 from keras_mtl.evaluation import _flat, delta_m
-from keras_mtl.statistics import kendall_tau, paired_t_test, spearman
+from keras_mtl.statistics import _scipy_stats, kendall_tau, paired_t_test, spearman
 
 FORMAT_VERSION = 1
 
@@ -151,6 +151,8 @@ def run(configurations, seeds, baseline=None, higher_is_better=None, path=None, 
     if baseline is not None and not higher_is_better:
         raise ValueError("higher_is_better ({metric: bool}) is needed to compute delta_m against "
                          f"baseline {baseline!r}.")
+    if baseline is not None:
+        _scipy_stats()  # delta_m's t-test needs scipy: an error before the runs, not after
     seeds = _seed_list(seeds)
     settings = dict(settings or {})
     folder = os.path.dirname(os.path.abspath(path)) if path is not None else None

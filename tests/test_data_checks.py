@@ -143,6 +143,25 @@ def test_string_inputs_say_what_is_wrong(kind):
         _fit(_compiled(), kind, strings, y)
 
 
+def test_a_model_whose_input_takes_strings_trains_on_strings():
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("string tensors are TensorFlow's")
+    inputs = keras.Input((1,), dtype="string", name="words")
+    ids = keras.layers.StringLookup(vocabulary=["a", "b", "c"], output_mode="one_hot")(inputs)
+    hidden = keras.layers.Dense(4, activation="relu")(keras.layers.Flatten()(ids))
+    model = keras_mtl.MultiTaskModel.from_model(keras.Model(
+        inputs, {"cls": keras.layers.Dense(2, name="cls")(hidden),
+                 "reg": keras.layers.Dense(1, name="reg")(hidden)}),
+        tasks=[keras_mtl.Task("cls", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+               keras_mtl.Task("reg", loss="mse")])
+    model.compile(optimizer="sgd")
+    words = np.array([["a"], ["b"], ["c"], ["b"]] * 4)
+    y = {"cls": np.arange(16) % 2, "reg": np.ones((16, 1), "float32")}
+    data = tf.data.Dataset.from_tensor_slices((words, y)).batch(4)
+    history = model.fit(data, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
 # ------------------------------------------------------------- identity labels
 
 def _verification_model():
@@ -214,3 +233,20 @@ def test_logged_weight_of_a_task_absent_from_the_batch_is_zero(method):
                           sample_weight={k: v[:16] for k, v in weights.items()},
                           verbose=0, return_dict=True)
     assert logs["reg_weight"] == 0.0, logs
+
+
+def test_a_sample_weight_dict_naming_an_unknown_task_is_an_error():
+    x, y = tiny_data()
+    with pytest.raises(ValueError, match=r"unknown task.*'clss'"):
+        _compiled().fit(x, y, sample_weight={"clss": np.zeros(len(x), "float32")}, epochs=1, verbose=0)
+
+
+def test_a_sample_weight_broadcast_over_the_entries_of_a_dense_output_fits():
+    from keras_mtl import _data_checks
+
+    pixels = keras.KerasTensor((None, 8, 8, 3))
+    for shape in [(4,), (4, 1), (4, 1, 1), (4, 8, 8), (4, 8, 1), (4, 8, 8, 1)]:
+        _data_checks.check_weight_shape("seg", np.ones(shape, "float32"), pixels)
+    for shape in [(4, 2), (4, 8, 2), (4, 8, 8, 3, 1), (1, 8, 8, 3)]:
+        with pytest.raises(ValueError, match="Task 'seg': sample weight shape"):
+            _data_checks.check_weight_shape("seg", np.ones(shape, "float32"), pixels)

@@ -215,3 +215,15 @@ def check_dual_cone_method(make, reference, cases, present_cases=False):
         assert np.all(weights[present] >= 1.0 - 1e-5), (name, weights)  # float32 weights
         assert np.all(weights[~present] == 0.0), (name, weights)
         assert np.isfinite(residual) and residual < reference_tolerance(), (name, residual)
+
+
+def assert_absent_task_left_out(make):
+    """A task without labels (a zero gradient row, not present) gets weight 0, and the
+    others get the method's weights on the present tasks alone."""
+    import gradient_references as ref
+
+    grads = ref.scaled_family(4, 3, 100.0)
+    weights = solve_gradients(make(), np.insert(grads, 2, 0.0, axis=0), [True, True, False, True, True])[1]
+    alone = solve_gradients(make(), grads)[1]
+    np.testing.assert_allclose(np.delete(weights, 2), alone, rtol=1e-5)
+    assert weights[2] == 0.0

@@ -140,18 +140,22 @@ class TaskwiseEarlyStopping(keras.callbacks.Callback):
             raise ValueError(f"TaskwiseEarlyStopping needs the logs {missing}: fit with validation_data.")
         self._records[epoch] = {t: (float(logs[f"{t}_loss"]), float(logs[f"val_{t}_loss"]))
                                 for t in self.tasks}
+        epochs = sorted(e for e in self._records if e <= epoch)
         for task, (train, val) in self._records[epoch].items():
+            if not math.isfinite(train):
+                raise ValueError(
+                    f"TaskwiseEarlyStopping: task {task!r} has the training loss {train} in "
+                    f"epoch {epoch}; its criterion needs finite training losses.")
             if not train > 0:
                 raise ValueError(
                     f"TaskwiseEarlyStopping: task {task!r} has the training loss {train} in "
                     f"epoch {epoch}; its criterion needs positive training losses (a loss of "
                     "0 means no labelled entry of the task in the epoch): monitor only "
                     "tasks with training labels in every epoch.")
-            if not math.isfinite(val) and self.stopped_epoch[task] is None:
+            if not math.isfinite(val) and self.stopped_epoch[task] is None and len(epochs) >= self.k:
                 warnings.warn(f"TaskwiseEarlyStopping: task {task!r} has the validation loss "
                               f"{val} at epoch {epoch}: counted as no improvement, its "
                               "criterion is +inf.", stacklevel=2)
-        epochs = sorted(e for e in self._records if e <= epoch)
         for task in self.tasks:
             value = math.nan
             if self.stopped_epoch[task] is None and len(epochs) >= self.k:

@@ -52,8 +52,9 @@ class ProposalLayer(keras.layers.Layer):
 
     def compute_output_spec(self, objectness_logits, deltas):
         batch, k = objectness_logits.shape[0], self.max_output_size
-        return (keras.KerasTensor((batch, k, 4), dtype=self.compute_dtype),
-                keras.KerasTensor((batch, k), dtype=self.compute_dtype),
+        dtype = keras.backend.standardize_dtype(self.anchors.dtype)
+        return (keras.KerasTensor((batch, k, 4), dtype=dtype),
+                keras.KerasTensor((batch, k), dtype=dtype),
                 keras.KerasTensor((batch, k), dtype="bool"))
 
     def get_config(self):

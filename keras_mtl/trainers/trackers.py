@@ -39,7 +39,7 @@ class SkippedSteps(keras.metrics.Metric):
     data that is non-finite throughout)."""
 
     def __init__(self):
-        super().__init__(name="skipped_steps")
+        super().__init__(name="skipped_steps", dtype="float32")
         self.skipped = self.add_variable((), "zeros", name="skipped")
         self.steps = self.add_variable((), "zeros", name="steps")
 

@@ -466,7 +466,7 @@ class MultiTaskTrainer:
 
     def _check_arrays(self, x, y, sample_weight):
         """The checks of `_data_checks` on numpy inputs, labels and sample weights."""
-        _data_checks.check_inputs(x, [t.name for t in keras.tree.flatten(self.inputs)])
+        _data_checks.check_inputs(x, keras.tree.flatten(self.inputs))
         self._check_array_labels(y)
         if sample_weight is None or not all_arrays(sample_weight):
             return
@@ -482,6 +482,7 @@ class MultiTaskTrainer:
         if not (isinstance(sample_weight, dict) and sample_weight and isinstance(y, dict)
                 and all_arrays(sample_weight)):
             return sample_weight
+        self._sample_weights_by_task(sample_weight)  # an unknown task name is an error
         size = len(keras.tree.flatten(sample_weight)[0])
         return {n: sample_weight[n] if n in sample_weight
                 else np.ones(size, keras.config.floatx()) for n in self.task_names}
@@ -495,7 +496,7 @@ class MultiTaskTrainer:
             rules = {n: _data_checks.value_rule(losses.get(n), outputs[n]) for n in outputs}
             return _data_checks.checked_dataset(
                 x, rules, outputs, self.labels_by_task, self._sample_weights_by_task,
-                [t.name for t in keras.tree.flatten(self.inputs)]), sample_weight
+                keras.tree.flatten(self.inputs)), sample_weight
         if _data_checks.is_generator(x):
             return _data_checks.checked_generator(
                 x, lambda batch: self._check_arrays(
