@@ -1,5 +1,6 @@
 """SavedModel export with one named output per task."""
 
+import importlib.util
 import json
 import os
 
@@ -18,8 +19,9 @@ def export(model, path, detection=None, objectness="objectness", regression="box
     Serving needs only TensorFlow: `tf.saved_model.load(path).signatures["serving_default"]`.
     Beside it, `assets.extra/keras_mtl.json` (TF Serving's folder for extra assets)
     records the task names, output shapes and dtypes, and the package versions.
-    Exporting needs TensorFlow on either backend (on JAX, Keras converts the model
-    with `jax2tf`).
+    Exporting needs TensorFlow on every backend (on JAX, Keras converts the model
+    with `jax2tf`; on PyTorch, through StableHLO with `torch_xla`: without it, save
+    the model as a `.keras` file and export it in a TensorFlow or JAX process).
 
     Args:
         model: a multi-task model.
@@ -37,6 +39,12 @@ def export(model, path, detection=None, objectness="objectness", regression="box
         raise TypeError(f"path must be a string or path. Received: path={path!r}")
     path = os.fspath(path)
     require_tensorflow("SavedModel export (keras_mtl.export)")
+    if keras.backend.backend() == "torch" and importlib.util.find_spec("torch_xla") is None:
+        raise NotImplementedError(
+            "keras_mtl.export on the PyTorch backend needs torch_xla (Keras converts a torch "
+            "model to a SavedModel through StableHLO), which is not installed. Save the model "
+            f"(model.save('{model.name}.keras')) and export it in a process on the TensorFlow "
+            f"or JAX backend: .keras files load on every backend. Received: path={path!r}")
     served = model if detection is None else _with_detections(model, detection, objectness, regression)
     served.export(path, format="tf_saved_model", verbose=False)
     os.makedirs(os.path.join(path, "assets.extra"), exist_ok=True)

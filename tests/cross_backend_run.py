@@ -2,16 +2,17 @@
 backend named by KERAS_BACKEND and saves what the cross-backend tests compare.
 
 Usage: python cross_backend_run.py FOLDER CONFIG...
-Each CONFIG is `METHOD:MODE[:OPTION...]`: a weighting name ("fixed" and "dtp" get
-arguments), a gradient mode or "-", and options: "masks" (partial labels, and one
+Each CONFIG is `METHOD:MODE[:OPTION...]`: a weighting name ("fixed", "dtp", "krum" and
+"trimmed_mean" get arguments), a gradient mode or "-", and options: "masks" (partial labels, and one
 batch without labels for a task), "freeze" (`freeze_absent_tasks=True`),
 "optimizers" (Adam for the shared variables, one optimizer per task, SGD for the
 weighting method's variables; else SGD for all), "regularized" (a model with weight
 and activity regularizers and batch normalization in the trunk instead). FOLDER/init.npz holds the initial weights (written when
 absent, read when present; FOLDER/init_regularized.npz for the regularized model),
 so that both backends start from the same values.
-With `--load` first, it loads each `FOLDER/<CONFIG>.<other backend>.keras` instead
-and writes its predictions to `FOLDER/<CONFIG>.<backend>.loaded.npz`.
+With `--load` first, it loads each `FOLDER/<CONFIG>.<other backend>.keras` (every
+other backend whose file is there) instead and writes its predictions to
+`FOLDER/<CONFIG>.<other backend>.<backend>.loaded.npz`.
 FOLDER/<CONFIG>.<backend>.npz gets the trained weights ("w0", "w1", ...), the
 weighting method's variables ("s0", ...; seed generator states left out), the logged
 task losses and the predictions on the training inputs; FOLDER/<CONFIG>.<backend>.keras
@@ -35,9 +36,10 @@ def weighting(name, mode):
         return keras_mtl.weighting.Fixed([1.0, 0.5, 2.0])
     if name == "dtp":
         return keras_mtl.weighting.DTP(kpis={t: "accuracy" for t in ("cls", "bin")})
-    if mode == "-":
-        return keras_mtl.weighting.get(name)
-    return type(keras_mtl.weighting.get(name))(gradient_mode=mode)
+    arguments = {"krum": {"n_byzantine": 0, "n_selected": 2},
+                 "trimmed_mean": {"trim_number": 1}}.get(name, {})
+    cls = keras_mtl.weighting.registry._REGISTRY[name]
+    return cls(**arguments) if mode == "-" else cls(gradient_mode=mode, **arguments)
 
 
 def regularized_model():
@@ -104,16 +106,18 @@ def run(folder, config):
 
 def load(folder, config):
     backend = keras.backend.backend()
-    other = {"jax": "tensorflow", "tensorflow": "jax"}[backend]
     path = os.path.join(folder, config.replace(":", "_"))
-    model = keras.models.load_model(f"{path}.{other}.keras")
     x, _ = tiny_data()
-    prediction = np.concatenate(
-        [np.reshape(p, (len(x), -1)) for p in keras.tree.flatten(model.predict(x, verbose=0))],
-        axis=1)
-    state = [v.numpy() for v in model.weighting.variables if "seed_generator" not in v.path]
-    np.savez(f"{path}.{backend}.loaded.npz", prediction=prediction,
-             **{f"s{i}": s for i, s in enumerate(state)})
+    for other in ("tensorflow", "jax", "torch"):
+        if other == backend or not os.path.exists(f"{path}.{other}.keras"):
+            continue
+        model = keras.models.load_model(f"{path}.{other}.keras")
+        prediction = np.concatenate(
+            [np.reshape(p, (len(x), -1)) for p in keras.tree.flatten(model.predict(x, verbose=0))],
+            axis=1)
+        state = [v.numpy() for v in model.weighting.variables if "seed_generator" not in v.path]
+        np.savez(f"{path}.{other}.{backend}.loaded.npz", prediction=prediction,
+                 **{f"s{i}": s for i, s in enumerate(state)})
 
 
 if __name__ == "__main__":

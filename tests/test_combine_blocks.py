@@ -2,14 +2,14 @@
 (blocks of shape (K,) + the tensor's shape) as it combines the same gradients as one
 K x P matrix: for MGDA against the float64 min-norm point of the whole matrix, for
 GradDrop (which needs the matrix itself) against its own result on that matrix.
-`combine_unscaled`: blocks that carry a loss scale give the method's weights of the
+`combine_loss_scaled`: blocks that carry a loss scale give the method's weights of the
 unscaled blocks and the scaled combination, in the blocks' dtype."""
 
 import numpy as np
 import pytest
 
 from gradient_references import min_norm_point, opposed_family
-from keras_mtl.backend.common import combine_blocks, combine_unscaled
+from keras_mtl.backend.common import combine_blocks, combine_loss_scaled
 from keras_mtl.weighting.graddrop import GradDrop
 from keras_mtl.weighting.mgda import MGDA
 
@@ -78,7 +78,7 @@ def test_scaled_float16_blocks_reach_the_method_unscaled_and_combine_scaled():
             return super().solve_gramian(gram, losses, present)
 
     scaled = [(scale * b).astype("float16") for b in _blocks(matrix)]
-    combined, weights, _ = combine_unscaled(_built(Recording(), k), scaled, np.ones(k, "float32"),
+    combined, weights, _ = combine_loss_scaled(_built(Recording(), k), scaled, np.ones(k, "float32"),
                                             None, np.float32(scale))
     unscaled = np.concatenate([b.reshape(k, -1) for b in scaled], axis=1).astype("float64") / scale
     np.testing.assert_allclose(seen[0], unscaled @ unscaled.T, rtol=1e-5,

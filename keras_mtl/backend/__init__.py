@@ -15,9 +15,11 @@ if _BACKEND == "tensorflow":
     from keras_mtl.backend.tensorflow.trainer import TensorFlowTrainer as Trainer
 elif _BACKEND == "jax":
     from keras_mtl.backend.jax.trainer import JAXTrainer as Trainer
+elif _BACKEND == "torch":
+    from keras_mtl.backend.torch.trainer import TorchTrainer as Trainer
 else:
     raise ImportError(
-        f"keras_mtl trains on the TensorFlow and JAX backends of Keras. Received: "
+        f"keras_mtl trains on the TensorFlow, JAX and PyTorch backends of Keras. Received: "
         f"KERAS_BACKEND={_BACKEND!r}")
 
 __all__ = ["Trainer"]

@@ -69,10 +69,10 @@ def combine_blocks(method, blocks, losses, present, sum_gramian=None):
     return unflatten(combined, [b[0] for b in blocks]), weights, None
 
 
-def combine_unscaled(method, blocks, losses, present, scale, sum_gramian=None):
+def combine_loss_scaled(method, blocks, losses, present, scale, sum_gramian=None):
     """`combine_blocks` for blocks that carry the loss `scale` of mixed precision (None
-    without one): the method sees them without it, and the combined gradients get it
-    back (in the blocks' dtypes)."""
+    without one): the method sees them without it, and the combined gradients carry
+    it again (in the blocks' dtypes)."""
     if scale is None:
         return combine_blocks(method, blocks, losses, present, sum_gramian)
     combined, weights, residual = combine_blocks(

@@ -44,6 +44,13 @@ class DualConeWeighting(GradientWeighting):
         return config
 
 
+def _einsum(subscripts, a, b):
+    """`ops.einsum` of two operands in Keras' result dtype of theirs (Keras' torch
+    einsum, unlike its TensorFlow and JAX ones, does not cast them to it)."""
+    dtype = keras.backend.result_type(a.dtype, b.dtype)
+    return ops.einsum(subscripts, ops.cast(a, dtype), ops.cast(b, dtype))
+
+
 def dual_cone_weights(gram, bounds, available=None, tolerance=1e-7, max_iterations=None):
     """The weights of the projections of `J^T b` onto the dual cone of the rows of `J`
     (the directions `x` with `J x >= 0`), for each row `b >= 0` of `bounds`, given only
@@ -105,8 +112,8 @@ def dual_cone_weights(gram, bounds, available=None, tolerance=1e-7, max_iteratio
         values, vectors = ops.eigh(system)
         cutoff = k * epsilon * ops.max(ops.abs(values), axis=1, keepdims=True)
         inverse = ops.where(ops.abs(values) > cutoff, 1.0 / ops.where(values == 0, 1.0, values), 0.0)
-        coordinates = ops.einsum("nij,ni->nj", vectors, right) * inverse
-        return ops.einsum("nij,nj->ni", vectors, coordinates)
+        coordinates = _einsum("nij,ni->nj", vectors, right) * inverse
+        return _einsum("nij,nj->ni", vectors, coordinates)
 
     def angles(y):
         """`g_k . x / ||g_k||` per task and `||x||`, per row."""

@@ -3,7 +3,6 @@ absent tasks, separate optimizers, the task activity, the non-finite policy, `.k
 round trips and `evaluate`. Numerical agreement with the TensorFlow trainer is
 `tests/test_cross_backend.py`."""
 
-import functools
 import os
 import sys
 
@@ -12,11 +11,16 @@ import numpy as np
 import pytest
 
 import keras_mtl
-from keras_mtl.backbones.mlp import mlp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from weighting_utils import (TASKS, batch_statistics_backbone, fit_and_step_logs,  # noqa: E402
-                             tiny_data, tiny_model)
+from trainer_cases import (  # noqa: E402,F401
+    fit_adam, mixed_precision_updates, nan_batch_data, state_of,
+    test_a_loss_scale_overflow_counts_for_nothing_in_the_weight_logs,
+    test_evaluate_and_validation_log_every_task,
+    test_ignore_trains_as_raise_on_finite_steps_and_applies_a_nonfinite_one,
+    test_masked_task_losses_are_means_over_labelled_entries,
+    test_nonfinite_gradient_with_finite_losses_raises_and_changes_nothing)
+from weighting_utils import TASKS, batch_statistics_backbone, tiny_data, tiny_model  # noqa: E402
 
 GRADIENT_METHODS = ["aligned_mtl", "cagrad", "graddrop", "gradvac", "imtl", "mgda", "nash_mtl",
                     "pcgrad"]
@@ -31,21 +35,6 @@ def _method(name, mode=None):
     if mode is None:
         return keras_mtl.weighting.get(name)
     return type(keras_mtl.weighting.get(name))(gradient_mode=mode)
-
-
-def _state(model):
-    """Every variable a train step may change, as numpy arrays."""
-    variables = model.weights + model.optimizer.variables + model.weighting.variables
-    return [v.numpy().copy() for v in variables]
-
-
-def _fit(weighting, epochs=2, sample_weight=None, **compile_kwargs):
-    model = tiny_model()
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting=weighting, **compile_kwargs)
-    x, y = tiny_data()
-    history = model.fit(x, y, sample_weight=sample_weight, batch_size=16, epochs=epochs,
-                        verbose=0, shuffle=False)
-    return model, history.history
 
 
 def test_backend_is_jax():
@@ -82,25 +71,11 @@ def test_random_methods_repeat_with_the_seed(name):
     runs = []
     for _ in range(2):
         keras.utils.set_random_seed(3)
-        model, history = _fit(name)
+        model, history = fit_adam(name)
         runs.append((history[f"cls_weight"], model.get_weights()))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     for a, b in zip(runs[0][1], runs[1][1]):
         np.testing.assert_array_equal(a, b)
-
-
-def test_masked_task_losses_are_means_over_labelled_entries():
-    x, y = tiny_data()
-    mask = np.zeros(len(x), "float32")
-    mask[::3] = 1.0
-    model = tiny_model()
-    model.compile(optimizer=keras.optimizers.SGD(0.0), weighting="equal")
-    ones = np.ones(len(x), "float32")
-    logs = model.evaluate(x, y, sample_weight={"reg": mask, "cls": ones, "bin": ones},
-                          batch_size=len(x), verbose=0, return_dict=True)
-    pred = model.predict(x, verbose=0)["reg"]
-    expected = np.mean(np.mean((pred - y["reg"]) ** 2, axis=1)[mask > 0])
-    np.testing.assert_allclose(logs["reg_loss"], expected, rtol=1e-5)
 
 
 def test_freeze_absent_tasks_leaves_an_unlabelled_task_and_its_optimizer_untouched():
@@ -151,12 +126,6 @@ def test_separate_optimizers_update_their_own_variables():
     assert changed == expected
 
 
-def _nan_batch_data():
-    x, y = tiny_data(48)
-    y["reg"][20] = np.nan  # in the second batch of 16
-    return x, y
-
-
 class _BatchCount(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.batches = 0
@@ -170,7 +139,7 @@ class _BatchCount(keras.callbacks.Callback):
     ("fit, then a step", 2), ("fit, long epoch", 1)])
 def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unapplied(
         call, steps_per_execution):
-    x, y = _nan_batch_data()  # a NaN label in the batch x[16:32]
+    x, y = nan_batch_data()  # a NaN label in the batch x[16:32]
     if call == "fit, long epoch":  # 99 batches after the failed one
         x = np.concatenate([x] + [x[32:48]] * 97)
         y = {k: np.concatenate([v] + [v[32:48]] * 97) for k, v in y.items()}
@@ -178,7 +147,7 @@ def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unappl
     model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="equal",
                   steps_per_execution=steps_per_execution)
     model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
-    after_first = _state(model)
+    after_first = state_of(model)
     counter = _BatchCount()
     with pytest.raises(FloatingPointError, match=r"non-finite loss in task\(s\) \['reg'\] at "
                                                  r"training step 1"):
@@ -188,7 +157,7 @@ def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unappl
             end = 32 if call == "fit, last step" else len(x)
             model.fit(x[16:end], {k: v[16:end] for k, v in y.items()}, batch_size=16,
                       verbose=0, shuffle=False, callbacks=[counter])
-    for before, now in zip(after_first, _state(model)):
+    for before, now in zip(after_first, state_of(model)):
         np.testing.assert_array_equal(before, now)
     if call == "fit, long epoch":
         # Every 32 calls the train function reads the record as it was 32 calls before,
@@ -203,7 +172,7 @@ def test_the_record_is_read_every_32_calls_after_the_task_activity_is_made():
     # The task activity, made after the train function (here between two fits; the
     # task-wise early stopping callback makes it in `on_train_begin`), comes before
     # the record in the state.
-    x, y = _nan_batch_data()  # a NaN label in the batch x[16:32]
+    x, y = nan_batch_data()  # a NaN label in the batch x[16:32]
     x = np.concatenate([x] + [x[32:48]] * 67)  # 70 batches: reads within the epoch
     y = {k: np.concatenate([v] + [v[32:48]] * 67) for k, v in y.items()}
     model = tiny_model()
@@ -220,7 +189,7 @@ def test_a_failure_found_at_the_end_of_an_epoch_leaves_the_epoch_update_unapplie
     """The record read at the end of an epoch raises before the weighting method's
     epoch update (DWA's), so the model holds the state from before the failed step,
     as after a failure found by `train_on_batch`."""
-    x, y = _nan_batch_data()
+    x, y = nan_batch_data()
     good, bad = slice(32, 48), slice(16, 32)
     states = []
     for call in ("fit", "train_on_batch"):
@@ -236,7 +205,7 @@ def test_a_failure_found_at_the_end_of_an_epoch_leaves_the_epoch_update_unapplie
             else:
                 for part in (good, bad):
                     model.train_on_batch(x[part], {k: v[part] for k, v in y.items()})
-        states.append(_state(model))
+        states.append(state_of(model))
     assert float(model.weighting.epochs_seen.numpy()) == 1.0
     for a, b in zip(*states):
         np.testing.assert_array_equal(a, b)
@@ -247,7 +216,7 @@ def test_a_nonfinite_step_keeps_what_the_forward_pass_changed(policy):
     # Moving statistics, the dropout seed and DWA's loss sums change in the forward pass.
     model = tiny_model(backbone=batch_statistics_backbone)
     model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="dwa", on_nonfinite=policy)
-    x, y = _nan_batch_data()
+    x, y = nan_batch_data()
     model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
     variables = model.variables + model.optimizer.variables + model.weighting.variables
     before = [v.numpy().copy() for v in variables]
@@ -263,24 +232,8 @@ def test_a_nonfinite_step_keeps_what_the_forward_pass_changed(policy):
         np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
 
 
-def test_ignore_trains_as_raise_on_finite_steps_and_applies_a_nonfinite_one():
-    x, y = _nan_batch_data()
-    states = []
-    for policy in ("raise", "ignore"):
-        keras.utils.set_random_seed(0)
-        model = tiny_model()
-        model.compile(optimizer=keras.optimizers.Adam(1e-2), on_nonfinite=policy)
-        model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, epochs=2, verbose=0)
-        states.append(_state(model))
-    for a, b in zip(*states):
-        np.testing.assert_array_equal(a, b)
-    logs = model.train_on_batch(x[16:32], {k: v[16:32] for k, v in y.items()}, return_dict=True)
-    assert np.isnan(logs["reg_loss"]) and int(model.optimizer.iterations.numpy()) == 3
-    assert np.isnan(model.shared_variables[0].numpy()).any()
-
-
 def test_nonfinite_step_is_skipped_as_if_its_batch_were_not_there():
-    x, y = _nan_batch_data()
+    x, y = nan_batch_data()
     keep = np.r_[0:16, 32:48]
     runs = []
     for data in ((x, y), (x[keep], {k: v[keep] for k, v in y.items()})):
@@ -288,7 +241,7 @@ def test_nonfinite_step_is_skipped_as_if_its_batch_were_not_there():
         model = tiny_model()
         model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="dwa", on_nonfinite="skip")
         history = model.fit(*data, batch_size=16, epochs=2, verbose=0, shuffle=False).history
-        runs.append((_state(model), history))
+        runs.append((state_of(model), history))
     (state, history), (reference, reference_history) = runs
     assert np.all(np.isfinite(history["loss"]))
     for key in ("loss", "cls_loss", "reg_weight"):
@@ -306,43 +259,29 @@ def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, zero_error_
     assert_skipped_as_if_absent(lambda: zero_error_model(on_nonfinite="skip", weighting=weighting))
 
 
-def test_nonfinite_gradient_with_finite_losses_raises_and_changes_nothing(zero_error_model,
-                                                                         zero_error_data):
-    x, y = zero_error_data(zero_batch=2)
-    model = zero_error_model()
-    model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=8, shuffle=False, verbose=0)
-    before = _state(model)
-    with pytest.raises(FloatingPointError, match=r"non-finite gradient with finite losses of "
-                                                 r"task\(s\) \['a', 'b'\] at training step 2"):
-        model.fit(x[16:], {k: v[16:] for k, v in y.items()}, batch_size=8, shuffle=False,
-                  verbose=0)
-    for a, b in zip(before, _state(model)):
-        np.testing.assert_array_equal(a, b)
-
-
 @pytest.mark.parametrize("policy", ["skip", "raise"])
 def test_a_nonfinite_step_changes_nothing_when_assignments_bypass_the_gate(monkeypatch, policy):
     """The optimizer's assignments are gated as they are made; were a Keras release to
     assign variables in a stateless scope some other way, the step still selects
     every value that did not go through the gate."""
-    from keras_mtl.backend.jax import trainer as jax_trainer
-    monkeypatch.setattr(jax_trainer._GatedScope, "add_update", keras.StatelessScope.add_update)
-    x, y = _nan_batch_data()
+    from keras_mtl.backend.jax import state
+    monkeypatch.setattr(state.GatedScope, "add_update", keras.StatelessScope.add_update)
+    x, y = nan_batch_data()
     model = tiny_model()
     model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="dwa", on_nonfinite=policy)
     model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
-    before = _state(model)
+    before = state_of(model)
     try:
         model.train_on_batch(x[16:32], {k: v[16:32] for k, v in y.items()})
     except FloatingPointError:
         assert policy == "raise"
-    for a, b in zip(before, _state(model)):
+    for a, b in zip(before, state_of(model)):
         np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("weighting", ["uncertainty", "dwa", "famo"])
 def test_keras_file_round_trip(tmp_path, weighting):
-    model, _ = _fit(weighting)
+    model, _ = fit_adam(weighting)
     path = str(tmp_path / "model.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
@@ -358,7 +297,7 @@ def test_keras_file_round_trip(tmp_path, weighting):
 
 def test_savedmodel_export_of_a_jax_trained_model_serves_its_predictions(tmp_path):
     tf = pytest.importorskip("tensorflow")
-    model, _ = _fit("uncertainty")
+    model, _ = fit_adam("uncertainty")
     path = keras_mtl.export(model, tmp_path / "exported")
     serve = tf.saved_model.load(path).signatures["serving_default"]
     x, _ = tiny_data()
@@ -370,66 +309,6 @@ def test_savedmodel_export_of_a_jax_trained_model_serves_its_predictions(tmp_pat
     assert [t["name"] for t in keras_mtl.export_lib.read_metadata(path)["tasks"]] == sorted(TASKS)
 
 
-def test_evaluate_and_validation_log_every_task():
-    x, y = tiny_data()
-    model, history = _fit("equal", epochs=1)
-    logs = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
-    for task in TASKS:
-        assert np.isfinite(logs[f"{task}_loss"]) and logs[f"{task}_weight"] == 1.0
-    model.fit(x, y, validation_data=(x, y), batch_size=16, epochs=1, verbose=0)
-    assert "val_cls_accuracy" in model.history.history
-
-
-def _logits_model():
-    """The tiny model with heads that output logits: under mixed_float16, Keras' JAX
-    cross-entropy of a float16 softmax output overflows a loss-scaled step (the
-    optimizer then skips it), which would hide what these tests compare."""
-    tasks = [keras_mtl.Task("cls", head=keras.layers.Dense(3, name="cls_out"),
-                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-             keras_mtl.Task("reg", head=keras.layers.Dense(2, name="reg_out"), loss="mse"),
-             keras_mtl.Task("bin", head=keras.layers.Dense(1, name="bin_out"),
-                            loss=keras.losses.BinaryCrossentropy(from_logits=True))]
-    return keras_mtl.build("hard_sharing", tasks, input_shape=(8,),
-                           backbone=functools.partial(mlp, units=(16, 8)))
-
-
-def _updates(policy, weighting, steps=3):
-    """Each variable's change over `steps` SGD steps under `policy`, and the model."""
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        keras.utils.set_random_seed(0)
-        model = _logits_model()
-        model.compile(optimizer=keras.optimizers.SGD(0.05), weighting=weighting)
-        before = [w.copy() for w in model.get_weights()]
-        x, y = tiny_data(16 * steps)
-        # Inputs and targets small enough that no loss-scaled float16 gradient
-        # overflows (else the optimizer skips that step).
-        y["reg"] = y["reg"] / 4
-        model.fit(x / 4, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
-        return [a - b for a, b in zip(model.get_weights(), before)], model
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
-@pytest.mark.parametrize("on_nonfinite", ["raise", "skip"])
-def test_a_loss_scale_overflow_counts_for_nothing_in_the_weight_logs(on_nonfinite):
-    # The first batch's loss-scaled float16 gradients overflow: the LossScaleOptimizer
-    # skips that step and lowers the scale, and MGDA's weights for it are NaN. The
-    # epoch's weight and residual means are those of the applied step alone.
-    def make():
-        model = _logits_model()
-        model.compile(optimizer=keras.optimizers.SGD(0.05), weighting="mgda",
-                      on_nonfinite=on_nonfinite)
-        return model
-
-    x, y = tiny_data(32)
-    y["reg"][:16] *= 1e4
-    logs, reference = fit_and_step_logs(make, x, y)
-    for key in [f"{t}_weight" for t in TASKS] + ["weighting_residual"]:
-        assert np.isfinite(reference[key]), reference
-        np.testing.assert_allclose(logs[key], reference[key], rtol=1e-6, err_msg=key)
-
-
 @pytest.mark.parametrize("policy,tolerance", [("mixed_float16", 0.03), ("mixed_bfloat16", 0.15)])
 @pytest.mark.parametrize("name,mode", [("equal", None), ("uncertainty", None), ("gradnorm", None),
                                        ("nash_mtl", "shared_parameters"),
@@ -438,8 +317,8 @@ def test_mixed_precision_steps_are_float32_steps(policy, tolerance, name, mode):
     # Under mixed_float16 every loss is scaled by 2**15 before differentiation: a
     # method that saw the scale (Nash-MTL's weights depend on the gradients' norms),
     # or a gradient left scaled, would move the variables far from float32's steps.
-    reference, _ = _updates("float32", _method(name, mode))
-    updates, model = _updates(policy, _method(name, mode))
+    reference, _ = mixed_precision_updates("float32", _method(name, mode))
+    updates, model = mixed_precision_updates(policy, _method(name, mode))
     if policy == "mixed_float16":
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         # No step was skipped for non-finite scaled gradients.
@@ -453,7 +332,7 @@ def test_mixed_precision_steps_are_float32_steps(policy, tolerance, name, mode):
 
 
 def test_mixed_float16_keras_file_round_trip(tmp_path):
-    _, model = _updates("mixed_float16", "dwa")
+    _, model = mixed_precision_updates("mixed_float16", "dwa")
     model.save(tmp_path / "model.keras")
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
@@ -471,7 +350,7 @@ def test_mixed_float16_keras_file_round_trip(tmp_path):
 
 
 def test_several_steps_per_execution_skip_nonfinite_steps():
-    x, y = _nan_batch_data()
+    x, y = nan_batch_data()
     model = tiny_model()
     model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="equal",
                   on_nonfinite="skip", steps_per_execution=3)
