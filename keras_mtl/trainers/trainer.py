@@ -1,24 +1,36 @@
 """`MultiTaskTrainer`: what every Keras backend's multi-task trainer shares.
 
-As Keras layers its own trainer (`keras/src/trainers/trainer.py` under
-`keras/src/backend/<name>/trainer.py`), this backend-agnostic class sits under the
-backend trainers (`keras_mtl/backend/tensorflow/trainer.py`,
-`keras_mtl/backend/jax/trainer.py`), and `MultiTaskModel` (`keras_mtl/model.py`:
-the tasks, the shared / task variable partition, the config) subclasses the backend's.
+The layering is Keras' own (`keras/src/trainers/trainer.py` under
+`keras/src/backend/<name>/trainer.py`): inheritance runs agnostic -> backend ->
+model, and the base class calls down only through the hooks at the end.
 
-One batch, from `fit` to each optimizer update:
+- `MultiTaskTrainer` (here): compile-time resolution (losses, metrics, the
+  `MultiOptimizer` of the shared, task and weighting optimizers, the weighting
+  method), data checks, label routing, the task loss vector, logging, `fit` and
+  `evaluate`.
+- `TensorFlowTrainer` / `JAXTrainer` (`keras_mtl/backend/<name>/trainer.py`): the
+  step and the train function. Each backend keeps beside it `gradients.py` (the
+  per-task gradients of gradient methods and GradNorm) and `policies.py` (the
+  non-finite policy and per-task freezing, as wrappers around the optimizer's update).
+- `MultiTaskModel` (`keras_mtl/model.py`): what a model is: its tasks, the shared /
+  task variable partition, its config.
 
-1. `fit` (here) checks the data, adds the trainer's callbacks and runs Keras' `fit`,
-   which calls the backend's train function, which calls its `train_step`.
-2. `train_step` (backend) unpacks the batch, routes the labels and sample weights to
-   the tasks (`labels_by_task`, `_sample_weights_by_task`, here), runs the forward pass,
-   and `_step_losses` (here) computes the task loss vector (`_task_loss_vector`), the
-   tasks taking part (`_participating`) and the weighting method's combination.
-3. The backend computes the gradients (of the combined objective, or per task for a
-   gradient method, combined in `keras_mtl/backend/common.py`) and applies them with
-   the `MultiOptimizer` that `compile` (here) built: one optimizer for the shared
-   variables, the task optimizers, the weighting optimizer.
-4. The step logs through `_update_trackers` and `compute_metrics` (here).
+One batch, from `fit` to each optimizer update, top to bottom:
+
+1. `fit` (here) checks the data (`_checked_data`), puts the trainer's callbacks first
+   and runs Keras' `fit`, whose train function calls the backend's `train_step`.
+2. `train_step` (backend) routes the batch to the tasks (`_routed`, here), runs the
+   forward pass and `_step_losses` (here): the task loss vector
+   (`_task_loss_vector`), the tasks taking part (`_participating`) and the weighting
+   method's combination, as a `StepLosses`.
+3. The backend's `_gradients` differentiates the combined objective, or, for a
+   gradient method, takes per-task gradients (`gradients.py`) and combines them
+   (`keras_mtl/backend/common.py`).
+4. The backend's update policy (`policies.py`) applies them with the model's
+   `optimizer` (the `MultiOptimizer` that `compile` built), wrapped in the non-finite
+   policy and per-task freezing.
+5. The step logs through `_log_step` (here): the loss, task loss and task weight
+   trackers and `compute_metrics`.
 
 Hooks the base class calls and each backend trainer defines (nothing else is called
 downwards): `_create_task_activity()`, `_prepare_trainer()` (end of `compile`) and

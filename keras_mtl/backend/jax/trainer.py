@@ -18,10 +18,12 @@ the shared representation. Gradient methods see the per-task gradients per varia
 matrix.
 
 One batch: `train_step` routes the batch (`MultiTaskTrainer._routed`), takes the
-`StepLosses` and the scaled gradients (`_gradients`), gates the optimizer's update by
-the non-finite policy, freezes the tasks that take no part, and logs; the policies
-are in `keras_mtl/backend/jax/policies.py`, the stateless machinery (values of
-variables by identity, the gated update, pullbacks) in `keras_mtl/backend/jax/state.py`.
+`StepLosses` and the scaled gradients (`_gradients`; the per-task gradients of
+gradient methods and GradNorm in `keras_mtl/backend/jax/gradients.py`), gates the
+optimizer's update by the non-finite policy, freezes the tasks that take no part,
+and logs; the policies are in `keras_mtl/backend/jax/policies.py`, the stateless
+machinery (values of variables by identity, the gated update, pullbacks) in
+`keras_mtl/backend/jax/state.py`.
 
 Non-finite steps (`on_nonfinite` "raise" and "skip"): a step whose task losses or
 gradients are not finite changes no state. The optimizer applies the gradients in a
@@ -42,8 +44,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_mtl.backend.common import combine_loss_scaled, unique
-from keras_mtl.backend.jax import policies
+from keras_mtl.backend.common import unique
+from keras_mtl.backend.jax import gradients, policies
 from keras_mtl.backend.jax.state import (State, gated_apply, pullback_of, pullback_rows,
                                          run_stateless, scaled)
 from keras_mtl.trainers.trainer import MultiTaskTrainer
@@ -95,7 +97,7 @@ class JAXTrainer(MultiTaskTrainer):
             if self.on_nonfinite == "raise" else ()))
         mode = self.weighting.gradient_mode
         if mode == "representation":
-            self._split_at_representation()  # raises for graphs it cannot split
+            gradients.split_at_representation(self)  # raises for graphs it cannot split
 
     # ------------------------------------------------------------------ steps
 
@@ -140,8 +142,8 @@ class JAXTrainer(MultiTaskTrainer):
         weighting = self.weighting
         t_vars, nt_vars = self.trainable_variables, self.non_trainable_variables
         if weighting.gradient_mode == "representation":
-            return self._representation_gradients(trainable, non_trainable, x, y, sample_weight,
-                                                  loss_scale)
+            return gradients.representation_gradients(self, trainable, non_trainable, x, y,
+                                                     sample_weight, loss_scale)
         regularized = []  # whether the model has regularization losses (seen when tracing)
 
         def losses(trainable_values):
@@ -168,8 +170,8 @@ class JAXTrainer(MultiTaskTrainer):
         task_rows = pullback_rows(pullback, vector, range(1, len(self.task_names) + 1))
         residual = None
         if weighting.gradient_mode == "shared_parameters":
-            grads, weights, residual, new_nt = self._shared_parameter_gradients(
-                task_rows, pullback, vector, regularized[0], step, t_vars, nt_vars, new_nt,
+            grads, weights, residual, new_nt = gradients.shared_parameter_gradients(
+                self, task_rows, pullback, vector, regularized[0], step, t_vars, nt_vars, new_nt,
                 trainable, loss_scale)
             step = step._replace(weights=weights)
         else:
@@ -177,130 +179,10 @@ class JAXTrainer(MultiTaskTrainer):
         if weighting.needs_last_shared_gradients:
             # The method's own gradients may write its state (GradNorm's first losses).
             state = State(t_vars + nt_vars, list(trainable) + list(new_nt))
-            grads = self._with_weighting_gradients(
-                task_rows, t_vars, grads, step.active_losses, step.present, state, loss_scale)
+            grads = gradients.with_weighting_gradients(
+                self, task_rows, t_vars, grads, step.active_losses, step.present, state, loss_scale)
             new_nt = state.get(nt_vars)
         return grads, step, new_nt, residual
-
-    def _shared_parameter_gradients(self, task_rows, pullback, vector, regularized, aux,
-                                    t_vars, nt_vars, new_nt, trainable, scale):
-        """Gradients when a gradient method combines the per-task gradients of the
-        shared variables (`task_rows`, K per variable); other variables get the
-        gradient of the summed task losses and the regularization (one pullback),
-        the shared ones that of the regularization too, from a pullback of its own
-        only when the model has regularization losses (with zero cotangents XLA
-        still runs the task losses' whole backward pass). All of them carry the loss
-        `scale`; the method sees the rows without it."""
-        present, task_losses = aux.present, aux.active_losses
-        num_tasks = len(self.task_names)
-        shared_ids = {id(v) for v in self.shared_variables}
-        index = [i for i, v in enumerate(t_vars) if id(v) in shared_ids]
-        state = State(t_vars + nt_vars, list(trainable) + list(new_nt))
-        combined, weights, residual = state.run(
-            self.weighting.variables,
-            lambda: combine_loss_scaled(self.weighting, [task_rows[i] for i in index],
-                                     task_losses, present, scale))
-        combined = dict(zip(index, combined))
-        last = num_tasks + 1 if regularized else num_tasks
-        summed = pullback_of(pullback, vector, list(range(1, last + 1)))
-        if regularized:
-            regularization = pullback_of(pullback, vector, [num_tasks + 1])
-            combined = {i: c + regularization[i] for i, c in combined.items()}
-        grads = [combined.get(i, g) for i, g in enumerate(summed)]
-        return grads, weights, residual, state.get(nt_vars)
-
-    def _with_weighting_gradients(self, task_rows, t_vars, grads, task_losses, present, state,
-                                  scale):
-        """GradNorm: the method's own gradients from the per-task gradients of the
-        last shared kernel (`task_rows`, K per variable), times the loss `scale` like
-        every gradient."""
-        num_tasks = len(self.task_names)
-        kernel = self.last_shared_kernel
-        at = next(i for i, v in enumerate(t_vars) if v is kernel)
-        kernel_grads = ops.reshape(task_rows[at], (num_tasks, -1))
-        if scale is not None:
-            kernel_grads = ops.cast(kernel_grads, keras.config.floatx()) / scale
-        own = state.run(self.weighting.variables,
-                        lambda: self.weighting.weighting_gradients(task_losses, kernel_grads,
-                                                                   present))
-        if own is None:
-            return grads
-        own = [scaled(g, scale) for g in own]
-        by_id = dict(zip((id(v) for v in self.weighting.trainable_variables), own))
-        return [by_id.get(id(v), g) for v, g in zip(t_vars, grads)]
-
-    def _split_at_representation(self):
-        """`(trunk, heads)`: models from the inputs to the shared representation and
-        from it to the task outputs, sharing this model's layers (cached outside the
-        attributes that `.keras` files save)."""
-        cache = self._graph_cache()
-        if "split" not in cache:
-            from keras_mtl.graph import shared_representation
-            representation = shared_representation(self)
-            outputs = dict(zip(self.output_names, keras.tree.flatten(self.outputs)))
-            try:
-                heads = keras.Model(representation, outputs, name=f"{self.name}_heads")
-            except ValueError as error:
-                raise NotImplementedError(
-                    f"gradient_mode='representation' on the JAX backend needs every path from "
-                    f"the inputs of model {self.name!r} to its task outputs to pass through "
-                    f"the shared representation: {error}") from error
-            trunk = keras.Model(self.inputs, representation, name=f"{self.name}_trunk")
-            cache["split"] = (trunk, heads)
-        return cache["split"]
-
-    def _representation_gradients(self, trainable, non_trainable, x, y, sample_weight, scale):
-        """Gradients for a gradient method in "representation" mode: the K per-task
-        gradients of the shared representation (`jax.jacrev` through the heads),
-        combined, then one backward pass through the trunk (`jax.vjp`); the heads'
-        and the weighting method's variables get the gradient of the summed task
-        losses, every variable that of the regularization losses (all of them times
-        the loss `scale`, the method's rows without it). Returns what `_gradients`
-        does."""
-        trunk, heads = self._split_at_representation()
-        t_vars, nt_vars = self.trainable_variables, self.non_trainable_variables
-        model_vars = t_vars + nt_vars
-
-        def run_trunk(trainable_values):
-            rep, new_nt = run_stateless(model_vars, list(trainable_values) + list(non_trainable),
-                               lambda: keras.tree.flatten(trunk(x, training=True)))
-            return rep, new_nt[len(t_vars):]
-
-        representation, trunk_vjp, nt_after_trunk = jax.vjp(run_trunk, trainable, has_aux=True)
-
-        def run_heads(rep, trainable_values):
-            def step():
-                y_pred = heads(rep if len(rep) > 1 else rep[0], training=True)
-                losses = self._step_losses(y, y_pred, sample_weight,
-                                           ops.zeros((), keras.config.floatx()), training=True)
-                return losses.active_losses, losses
-
-            out, new_nt = run_stateless(model_vars, list(trainable_values) + list(nt_after_trunk), step)
-            return scaled(out[0], scale), (out[1], new_nt[len(t_vars):])
-
-        (rep_rows, head_rows), (aux, new_nt) = jax.jacrev(
-            run_heads, argnums=(0, 1), has_aux=True)(representation, trainable)
-        present, task_losses = aux.present, aux.active_losses
-        state = State(model_vars, list(trainable) + list(new_nt))
-        combined, weights, residual = state.run(
-            self.weighting.variables,
-            lambda: combine_loss_scaled(self.weighting, list(rep_rows), task_losses, present,
-                                     scale))
-        (trunk_grads,) = trunk_vjp(combined)
-
-        def regularization(trainable_values):
-            def forward():
-                self(x, training=True)
-                return self._regularization_loss()
-            value = run_stateless(model_vars, list(trainable_values) + list(non_trainable), forward)[0]
-            return scaled(value, scale), value
-
-        (_, reg_value), reg_grads = jax.value_and_grad(regularization, has_aux=True)(trainable)
-        shared_ids = {id(v) for v in self.shared_variables}
-        grads = [(t if id(v) in shared_ids else ops.sum(h, axis=0)) + r
-                 for v, t, h, r in zip(t_vars, trunk_grads, head_rows, reg_grads)]
-        step = aux._replace(weights=weights, total=aux.total + reg_value)
-        return grads, step, state.get(nt_vars), residual
 
     def _run_logging(self, log, metrics_values, state):
         """`(log(), new metrics values)`, with the task activity read from `state`."""
@@ -332,7 +214,6 @@ class JAXTrainer(MultiTaskTrainer):
             log, metrics_values, State(model_vars, new_values))
         return logs, (trainable, new_values[len(trainable):], new_metrics)
 
-    # --------------------------------------------------------- train function
     # --------------------------------------------------------- train function
 
     def _trainer_callbacks(self):

@@ -4,9 +4,9 @@
 One batch: Keras' train function calls `train_step`, which routes the batch
 (`MultiTaskTrainer._routed`), runs the forward pass and the `StepLosses` under the
 tape, takes the gradients (`_gradients`: of the combined objective, or per task,
-combined by a gradient method in `keras_mtl/backend/common.py`), and hands them to
-the step's update policy (`keras_mtl/backend/tensorflow/policies.py`: the non-finite
-policy and per-task freezing, wrapped around the optimizer's update).
+combined by a gradient method in `keras_mtl/backend/tensorflow/gradients.py`), and
+hands them to the step's update policy (`keras_mtl/backend/tensorflow/policies.py`:
+the non-finite policy and per-task freezing, wrapped around the optimizer's update).
 
 A *scaled* loss is one ready to differentiate: divided by the replica count (so that
 summing replicas' gradients gives the global mean) and multiplied by the loss scale
@@ -20,8 +20,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_mtl import _distribute, _private
-from keras_mtl.backend.common import combine_loss_scaled, unflatten
-from keras_mtl.backend.tensorflow import fast_dispatch, policies
+from keras_mtl.backend.tensorflow import fast_dispatch, gradients, policies
 from keras_mtl.trainers.trainer import MultiTaskTrainer
 
 
@@ -150,79 +149,13 @@ class TensorFlowTrainer(MultiTaskTrainer):
         else:
             raise ValueError(f"Unknown gradient_mode={weighting.gradient_mode!r} of {weighting.name}.")
         if weighting.needs_last_shared_gradients:
-            grads = self._with_weighting_gradients(tape, step.active_losses, step.present,
-                                                   scaled.active_per_task, variables, grads)
+            grads = gradients.with_weighting_gradients(
+                self, tape, step.active_losses, step.present, scaled.active_per_task,
+                variables, grads)
         return grads, step
 
-    def _with_weighting_gradients(self, tape, task_losses, present, per_task, variables, grads):
-        kernel = self.last_shared_kernel
-        kernel_grads = [ops.reshape(tape.gradient(l, kernel), (-1,)) for l in per_task]
-        # Each replica's gradient of a task loss is the replica count times its share.
-        kernel_grads = _distribute.replica_sum(ops.stack(kernel_grads)) / _distribute.num_replicas()
-        own = self.weighting.weighting_gradients(task_losses, kernel_grads, present)
-        if own is None:
-            return grads
-        # Like every other gradient: summed over replicas, unscaled by the optimizer.
-        own = [self._scaled(g) for g in own]
-        by_id = dict(zip((id(v) for v in self.weighting.trainable_variables), own))
-        return [by_id.get(id(v), g) for v, g in zip(variables, grads)]
-
-    def _gradient_method_gradients(self, tape, task_losses, present, scaled_per_task, scaled_rest,
-                                   scaled_regularization, variables, representation=None):
-        """Gradients for a weighting method that combines per-task gradients; other
-        variables get the plain gradient of the task losses. Returns
-        `(gradients, task_weights, residual)` (residual None when the method reports
-        none).
-
-        The method gets the per-task gradients in blocks (`combine_blocks`): the K
-        tasks' gradients of each shared variable, or, with a `representation` (list
-        of tensors), of each tensor of the shared representation; then the combined
-        representation gradient goes back through the trunk in one pass.
-        """
-        shared_ids = {id(v) for v in self.shared_variables}
-        shared = [v for v in variables if id(v) in shared_ids]
-        others = [v for v in variables if id(v) not in shared_ids]
-        sources = shared if representation is None else representation
-        # A source that a task's loss does not reach gets a zero gradient from it.
-        per_task = [tape.gradient(l, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-                    for l in scaled_per_task]
-        blocks = [ops.stack(grads) for grads in zip(*per_task)]
-        # Methods see the true gradients: without the loss scale of mixed precision.
-        method, scale = self.weighting, self._loss_scale()
-        if representation is None:
-            # Each replica's blocks are its share of the global batch's gradients: the
-            # method sees their sums (one batched all-reduce), and every replica then
-            # holds the whole combined gradient (divided by the replica count, as
-            # replicas' gradients add up).
-            replicas = _distribute.num_replicas()
-            combined, weights, residual = combine_loss_scaled(
-                method, _distribute.replica_sum(blocks), task_losses, present, scale)
-            if replicas > 1:
-                combined = [c / replicas for c in combined]
-        elif method.uses_gramian:
-            # The replicas' blocks of the representation span the batch: the global
-            # Gramian is the sum of the replicas' Gramians, and each replica applies
-            # the weights to its own blocks.
-            combined, weights, residual = combine_loss_scaled(
-                method, blocks, task_losses, present, scale, sum_gramian=_distribute.replica_sum)
-        else:
-            # The method sees the K x P matrix of all replicas' blocks side by side;
-            # each replica keeps its own columns of the combined gradient.
-            matrix = ops.concatenate(
-                [ops.reshape(b, (len(scaled_per_task), -1)) for b in blocks], axis=1)
-            everyone, start = _distribute.replica_concat(matrix, axis=1)
-            (combined,), weights, residual = combine_loss_scaled(
-                method, [everyone], task_losses, present, scale)
-            combined = unflatten(combined[start:start + ops.shape(matrix)[1]],
-                                 [b[0] for b in blocks])
-        if representation is not None:
-            combined = tape.gradient(representation, shared, output_gradients=combined)
-        if self.losses:
-            reg_grads = tape.gradient(scaled_regularization, shared)
-            combined = [g if r is None else g + r for g, r in zip(combined, reg_grads)]
-        by_id = dict(zip((id(v) for v in shared), combined))
-        by_id.update(zip((id(v) for v in others), tape.gradient(scaled_rest, others)))
-        return [by_id[id(v)] for v in variables], weights, residual
+    # A method of the model, so that benchmarks/gradient_methods.py can swap it per model.
+    _gradient_method_gradients = gradients.gradient_method_gradients
 
     def _loss_scale(self):
         """The dynamic loss scale of mixed precision, or None."""
