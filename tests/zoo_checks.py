@@ -1,6 +1,7 @@
 """Smoke checks of every `keras_mtl.zoo` model at a tiny size: build, one training
 step, a `.keras` round trip with the same predictions, and SavedModel export; run on
-TensorFlow by `tests/test_zoo.py` and on JAX by `tests/jax/test_zoo.py`."""
+TensorFlow by `tests/test_zoo.py`, on JAX by `tests/jax/test_zoo.py` and on PyTorch
+(without the export, which needs torch_xla there) by `tests/torch/test_zoo.py`."""
 
 import keras
 import numpy as np
@@ -71,8 +72,9 @@ def check_zoo_model_builds(name):
     assert sorted(model.output_names) == sorted(data()[1])
 
 
-def check_zoo_model(name, path):
-    """Builds zoo model `name` small, trains one step, saves, reloads and exports it."""
+def check_zoo_model(name, path, export=True):
+    """Builds zoo model `name` small, trains one step, saves, reloads and (with
+    `export`) exports it."""
     options, data = CASES[name]
     model = zoo.get(name)(**options)
     x, y = data()
@@ -86,5 +88,7 @@ def check_zoo_model(name, path):
     again = keras.models.load_model(file)
     for task, value in again.predict(x, verbose=0).items():
         np.testing.assert_allclose(value, predictions[task], rtol=1e-5, atol=1e-5, err_msg=f"{name}: {task}")
+    if not export:
+        return
     exported = keras_mtl.export(model, str(path / f"{name}_export"))
     assert [t["name"] for t in keras_mtl.export_lib.read_metadata(exported)["tasks"]] == model.output_names
