@@ -8,10 +8,12 @@ model, and the base class calls down only through the hooks at the end.
   `MultiOptimizer` of the shared, task and weighting optimizers, the weighting
   method), data checks, label routing, the task loss vector, logging, `fit` and
   `evaluate`.
-- `TensorFlowTrainer` / `JAXTrainer` (`keras_mtl/backend/<name>/trainer.py`): the
-  step and the train function. Each backend keeps beside it `gradients.py` (the
-  per-task gradients of gradient methods and GradNorm) and `policies.py` (the
-  non-finite policy and per-task freezing, as wrappers around the optimizer's update).
+- `TensorFlowTrainer` / `JAXTrainer` / `TorchTrainer`
+  (`keras_mtl/backend/<name>/trainer.py`): the step and the train function. Beside
+  it, `policies.py` (the non-finite policy and per-task freezing, as wrappers around
+  the optimizer's update) and, on TensorFlow and JAX, `gradients.py` (the per-task
+  gradients of gradient methods and GradNorm; the torch trainer's are its own
+  methods, eager `torch.autograd.grad` calls).
 - `MultiTaskModel` (`keras_mtl/model.py`): what a model is: its tasks, the shared /
   task variable partition, its config.
 
