@@ -1,5 +1,5 @@
 """Trainer checks that the JAX and PyTorch tiers share (tests/jax/test_jax_trainer.py,
-tests/torch/test_torch_trainer.py import the `test_*` functions and the helpers), on
+tests/pytorch/test_torch_trainer.py import the `test_*` functions and the helpers), on
 the tiny model of `weighting_utils`."""
 
 import functools

@@ -1,7 +1,7 @@
 """Smoke checks of every `keras_mtl.zoo` model at a tiny size: build, one training
 step, a `.keras` round trip with the same predictions, and SavedModel export; run on
 TensorFlow by `tests/test_zoo.py`, on JAX by `tests/jax/test_zoo.py` and on PyTorch
-(without the export, which needs torch_xla there) by `tests/torch/test_zoo.py`."""
+(without the export, which needs torch_xla there) by `tests/pytorch/test_zoo.py`."""
 
 import keras
 import numpy as np
