@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from keras_mtl.weighting._checks import check_float, check_int
-from keras_mtl.weighting.base import GradientWeighting, present_mask
-from keras_mtl.weighting.min_norm import min_norm_weights
+from keras_mtl.weighting.base import GradientWeighting, present_mask, unit_gramian
+from keras_mtl.weighting.min_norm import hull_tolerance, min_norm_weights, unit_hull_distance2
 from keras_mtl.weighting.registry import register
 
 
@@ -123,11 +123,18 @@ class CAGrad(GradientWeighting):
         norm = ops.sqrt(ops.maximum(ops.sum(weights * ops.matmul(gram, weights)), 0.0))
         coefficients = mask / count + ops.divide_no_nan(radius, norm) * weights
         if self.c >= 1:
-            # d = 0 is in the ball; where it is the better of the two (0 in the
-            # convex hull of the gradients: the optimum's value is 0 and the dual's
-            # `g_w` is 0, so `g_w / ||g_w||` does not give the primal's d), take it.
+            # d = 0 is in the ball. It is the optimum where 0 is in the convex hull
+            # of the gradients (the optimum's value is then 0, and the dual's `g_w`
+            # is 0 up to rounding, so `g_w / ||g_w||` does not give the primal's d):
+            # decided from the geometry, as Nash-MTL decides it, not from the sign of
+            # `min_k g_k . d`, which that rounding sets. It is also taken where the
+            # computed d conflicts with a task.
+            norms, cosines = unit_gramian(gram)
+            usable = present & (norms > 0)
+            in_hull = ops.any(present & (norms <= 0)) | (
+                unit_hull_distance2(cosines, usable) <= hull_tolerance(gram.dtype))
             worst = ops.min(ops.where(present, ops.matmul(gram, coefficients), float("inf")))
-            coefficients = ops.where(worst > 0, coefficients, 0.0)
+            coefficients = ops.where(in_hull | (worst <= 0), 0.0, coefficients)
         divisor = {0: 1.0, 1: 1.0 + self.c ** 2, 2: 1.0 + self.c}[self.rescale]
         return count * coefficients / divisor, _residual(gram, coefficients, weights, present)
 
