@@ -1,9 +1,9 @@
-"""CR-MOGM (weight smoothing) against a float64 reference written from Zhou et al. (2022,
-equation 5): the moving average of the inner method's float64 reference weights over a
-sequence of steps, on ill-conditioned and opposed gradients and on the hard families
-(rank-deficient, duplicated, parallel, a zero row, an absent task, 0 in the hull, scales
-1e-10 and 1e10); the config round trip through `serialize_keras_object`; and the exact
-resume of its state and of the inner method's from a `.keras` file."""
+"""CR-MOGM (weight smoothing) against a float64 reference written from Zhou et al. (2022):
+the moving average of the inner method's float64 reference weights over a sequence of
+steps, on ill-conditioned and opposed gradients and on the hard families (rank-deficient,
+duplicated, parallel, a zero row, an absent task, 0 in the hull, scales 1e-10 and 1e10);
+the config round trip through `serialize_keras_object`; and the exact resume of its state
+and of the inner method's from a `.keras` file."""
 
 import os
 

@@ -18,9 +18,10 @@ class CRMOGM(GradientWeighting):
         lambda_t = alpha lambda_(t-1) + (1 - alpha) lambda_hat_t,
 
     `lambda_hat_t` the weights of `inner` on step t's Gramian, and `lambda_1` =
-    `lambda_hat_1`. The combined gradient is `sum_k lambda_t,k g_k`. Averaging the
-    weights (not the gradients) reduces their correlation with the step's noisy
-    gradients, which is what makes stochastic MGDA-like methods converge.
+    `lambda_hat_1`. The combined gradient is `sum_k lambda_t,k g_k`. The paper shows
+    that weights computed from each step's stochastic gradients alone can keep
+    stochastic MGDA, PCGrad and CAGrad from converging, and that averaging them over
+    the steps makes them converge.
 
     Each task's average starts at the first step it is present; an absent task gets
     weight 0 and its average is left as it was. The averages, the inner method's state
@@ -28,14 +29,13 @@ class CRMOGM(GradientWeighting):
     resume. `inner` must be a method of the Gramian (`uses_gramian`), not one that
     needs the K x P matrix itself (GradDrop, TrimmedMean).
 
-    Reference: Zhou, Zhang, Jiang, Zhao, Li, "On the Convergence of Stochastic
-    Multi-Objective Gradient Manipulation and Beyond", NeurIPS 2022 (CR-MOGM,
-    equation 5).
+    Reference: Zhou, Zhang, Jiang, Zhong, Gu, Zhu, "On the Convergence of
+    Stochastic Multi-Objective Gradient Manipulation and Beyond", NeurIPS 2022.
 
     Args:
         inner: the smoothed method: a registered name (made with this
             `gradient_mode` where one is given), an instance, or its serialized
-            config (MGDA, the paper's first instance, by default).
+            config (MGDA, one of the paper's instances, by default).
         alpha: the weight of the previous average, in [0, 1] (0: the inner method's
             weights; 1: the first step's forever). The paper lets it grow towards 1
             as the learning rate decays; a fixed value here.

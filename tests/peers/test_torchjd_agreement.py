@@ -259,3 +259,20 @@ def test_cosmos_agrees():
             ours = float(method.combine(keras.ops.convert_to_tensor(losses))[0])
             theirs = float(COSMOS(penalty, weights=torch.from_numpy(preference))(torch.from_numpy(losses)))
             assert abs(ours - theirs) <= TOLERANCE * max(abs(ours), penalty), (k, penalty, ours, theirs)
+
+
+def test_weight_smoothing_agrees():
+    """CR-MOGM (Zhou et al. 2022): TorchJD's `CRMOGMWeighting(UPGradWeighting(...), alpha)`
+    and keras_mtl's `CRMOGM(inner="upgrad", alpha)` over the same sequence of full-rank
+    Jacobians (TorchJD's projection without its regularisation, as above; the average is
+    linear, so ours / K against its mean scale)."""
+    steps = [jacobian for _, jacobian in _cases(full_rank_only=True) if len(jacobian) == 5]
+    assert len(steps) >= 5
+    for alpha in (0.5, 0.9):
+        peer = torchjd_aggregation.CRMOGMWeighting(
+            torchjd_aggregation.UPGradWeighting(projector=QuadprogProjector(norm_eps=0.0, reg_eps=0.0)), alpha=alpha)
+        method = weighting.CRMOGM(inner="upgrad", alpha=alpha)
+        for step, jacobian in enumerate(steps):
+            ours = solve_gradients(method, jacobian)[1] / 5
+            theirs = peer(torch.from_numpy(jacobian @ jacobian.T)).numpy()
+            assert _relative(ours, theirs) < TOLERANCE, (alpha, step, ours, theirs)
