@@ -151,6 +151,10 @@ class GradientWeighting(Weighting):
 
     GRADIENT_MODES = ("shared_parameters", "representation")
     residual_bound = 1e-3
+    # The number P of shared parameters (the columns of the K x P matrix in
+    # "shared_parameters" mode), which `compile` sets before `build`: a method that
+    # keeps per-task gradients between steps (DB-MTL) makes its K x P state from it.
+    num_shared_parameters = None
 
     def __init__(self, gradient_mode="shared_parameters", **kwargs):
         super().__init__(**kwargs)

@@ -25,3 +25,8 @@ from test_weighting_cr_mogm import (  # noqa: E402,F401
     test_fit_trains_and_round_trips as test_cr_mogm_fit_and_round_trip,
     test_smooths_the_inner_methods_weights_on_the_hard_families as test_cr_mogm_hard_families,
 )
+from test_weighting_db_mtl import (  # noqa: E402,F401
+    test_a_nonfinite_step_keeps_the_averages as test_db_mtl_nonfinite_step,
+    test_compile_sizes_the_state_and_it_round_trips as test_db_mtl_fit_and_round_trip,
+    test_matches_the_reference_on_the_hard_families as test_db_mtl_reference,
+)
