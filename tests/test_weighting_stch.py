@@ -10,7 +10,7 @@ from keras import ops
 from scipy.special import logsumexp
 
 from keras_mtl.weighting import STCH
-from weighting_utils import assert_round_trip, assert_weights_logged, fit_tiny
+from weighting_utils import assert_round_trip, assert_weights_logged, fit_tiny, objective_and_gradient
 
 
 def reference(losses, nadir, mu, present=None):
@@ -35,26 +35,6 @@ def after_warmup(k, nadir):
     method.loss_count.assign(np.full(k, 4.0, "float32"))
     method.epochs_seen.assign(3.0)
     return method
-
-
-def objective_and_gradient(method, losses, present=None):
-    """The objective, the logged weights and the objective's gradient in the losses
-    (on TensorFlow or JAX)."""
-    losses = ops.convert_to_tensor(np.asarray(losses, "float32"))
-    present = None if present is None else ops.convert_to_tensor(present)
-    if keras.backend.backend() == "jax":
-        import jax
-
-        objective, weights = method.combine(losses, present=present)
-        gradient = jax.grad(lambda values: method.combine(values, present=present)[0])(losses)
-    else:
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            tape.watch(losses)
-            objective, weights = method.combine(losses, present=present)
-        gradient = tape.gradient(objective, losses)
-    return float(objective), ops.convert_to_numpy(weights), ops.convert_to_numpy(gradient)
 
 
 @pytest.mark.parametrize("mu", [0.01, 0.1, 1.0, 10.0])

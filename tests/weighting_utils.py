@@ -85,6 +85,17 @@ def assert_round_trip(model, tmp_path):
     return loaded
 
 
+def assert_fits_and_round_trips(method, tmp_path, epochs=2):
+    """Fits the tiny model with `method` (seeded), checks finite losses and weights,
+    and its `.keras` round trip; returns the model."""
+    keras.utils.set_random_seed(0)
+    model, history = fit_tiny(method, epochs=epochs)
+    assert_weights_logged(history, epochs)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert_round_trip(model, tmp_path)
+    return model
+
+
 def fit_and_step_logs(make, x, y):
     """`(fit logs, step logs)`: the first epoch's logs of a model from `make()` (seeded
     alike each time) fitted on `(x, y)` as two batches, and the logs of the second of
@@ -141,8 +152,14 @@ def _compiled_solver(method, k):
     def solve(matrix, mask):
         gram = gramian(matrix)
         combined, weights = method.combine_gradients(matrix, ops.ones((k,)), mask)
-        residual = (method.gramian_weights(gram, ops.ones((k,)), mask)[1] if method.uses_gramian
-                    else ops.zeros(()))
+        residual = ops.zeros(())
+        if method.uses_gramian:
+            # A second solve for the residual, which leaves the state (moving averages,
+            # random draws) as the step left it.
+            state = [ops.copy(v.value) for v in method.variables]
+            residual = method.gramian_weights(gram, ops.ones((k,)), mask)[1]
+            for variable, value in zip(method.variables, state):
+                variable.assign(value)
         return combined, weights, residual, gram
 
     # Compiled, as in training (and faster than eager loops).
@@ -227,3 +244,33 @@ def assert_absent_task_left_out(make):
     alone = solve_gradients(make(), grads)[1]
     np.testing.assert_allclose(np.delete(weights, 2), alone, rtol=1e-5)
     assert weights[2] == 0.0
+
+
+def objective_and_gradient(method, losses, present=None):
+    """The objective, the logged weights and the objective's gradient in the losses
+    of a loss-space method (on every backend)."""
+    from keras import ops
+
+    losses = ops.convert_to_tensor(np.asarray(losses, "float32"))
+    present = None if present is None else ops.convert_to_tensor(present)
+    if keras.backend.backend() == "jax":
+        import jax
+
+        objective, weights = method.combine(losses, present=present)
+        gradient = jax.grad(lambda values: method.combine(values, present=present)[0])(losses)
+    elif keras.backend.backend() == "torch":
+        import torch
+
+        losses = losses.detach().requires_grad_(True)
+        objective, weights = method.combine(losses, present=present)
+        gradient = torch.autograd.grad(objective, losses, allow_unused=True)[0]
+        gradient = torch.zeros_like(losses) if gradient is None else gradient
+        objective, weights = objective.detach(), weights.detach()
+    else:
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(losses)
+            objective, weights = method.combine(losses, present=present)
+        gradient = tape.gradient(objective, losses)
+    return float(objective), ops.convert_to_numpy(weights), ops.convert_to_numpy(gradient)

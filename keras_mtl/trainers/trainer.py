@@ -269,6 +269,8 @@ class MultiTaskTrainer:
                     f"{type(weighting).__name__} combines per-task gradients of shared "
                     f"variables, but model {self.name!r} shares no variable between tasks."
                 )
+            if weighting.gradient_mode is not None:
+                weighting.num_shared_parameters = sum(int(np.prod(v.shape)) for v in self.shared_variables)
             if not weighting.built:
                 weighting.build((len(names),))
         self.weighting = weighting

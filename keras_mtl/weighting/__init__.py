@@ -20,16 +20,20 @@ from keras_mtl.weighting.mgda import MGDA
 from keras_mtl.weighting.nash_mtl import NashMTL
 from keras_mtl.weighting.pcgrad import PCGrad
 from keras_mtl.weighting.config import ConFIG
+from keras_mtl.weighting.cosmos import COSMOS
+from keras_mtl.weighting.cr_mogm import CRMOGM
+from keras_mtl.weighting.db_mtl import DBMTL
 from keras_mtl.weighting.dualproj import DualProj
 from keras_mtl.weighting.fairgrad import FairGrad
 from keras_mtl.weighting.imtl_l import IMTLL
 from keras_mtl.weighting.krum import Krum
+from keras_mtl.weighting.pbi import PBI
 from keras_mtl.weighting.stch import STCH
 from keras_mtl.weighting.trimmed_mean import TrimmedMean
 from keras_mtl.weighting.upgrad import UPGrad
 
 __all__ = [
-    "AlignedMTL", "CAGrad", "ConFIG", "DTP", "DualProj", "DWA", "Equal", "FAMO", "FairGrad", "Fixed", "GLS", "GradDrop", "GradNorm",
-    "GradVac", "IMTL", "IMTLL", "Krum", "MGDA", "NashMTL", "PCGrad", "RLW", "STCH", "TrimmedMean", "Uncertainty", "UPGrad",
+    "AlignedMTL", "CAGrad", "ConFIG", "COSMOS", "CRMOGM", "DBMTL", "DTP", "DualProj", "DWA", "Equal", "FAMO", "FairGrad", "Fixed", "GLS", "GradDrop", "GradNorm",
+    "GradVac", "IMTL", "IMTLL", "Krum", "MGDA", "NashMTL", "PBI", "PCGrad", "RLW", "STCH", "TrimmedMean", "Uncertainty", "UPGrad",
     "Weighting", "available", "get", "register",
 ]

@@ -35,3 +35,21 @@ def check_int(name, value, minimum=None):
 def check_seed(seed):
     """Returns a `seed` argument (an int or None) checked."""
     return None if seed is None else check_int("seed", seed)
+
+
+def check_floats(name, values, minimum=None):
+    """Returns `values` (a list or tuple of numbers, or None) as a list of floats,
+    each checked as `check_float` does with `name[i]` in its error."""
+    if values is None:
+        return None
+    if isinstance(values, str) or not isinstance(values, (list, tuple)):
+        raise TypeError(f"{name} must be a list of numbers or None. Received: {name}={values!r}")
+    return [check_float(f"{name}[{i}]", value, minimum=minimum) for i, value in enumerate(values)]
+
+
+def check_task_count(method, name, values, num_tasks):
+    """Raises an error naming the method and `name` unless `values` (None or a list)
+    has one entry per task."""
+    if values is not None and len(values) != num_tasks:
+        raise ValueError(f"{type(method).__name__} has {num_tasks} tasks but {len(values)} values of "
+                         f"{name}. Received: {name}={values!r}")

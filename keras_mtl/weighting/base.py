@@ -6,7 +6,7 @@ from keras import ops
 from keras_mtl._distribute import replica_sum
 
 __all__ = ["GradientWeighting", "Weighting", "apply_weights", "gramian", "present_mask", "replica_sum",
-           "unit_gramian"]
+           "safe_norm", "unit_gramian"]
 
 
 class Weighting(keras.layers.Layer):
@@ -102,8 +102,9 @@ class Weighting(keras.layers.Layer):
         return self.combine(losses, training=training)[0]
 
     # Keras saves a layer's weights but not the state of its `SeedGenerator`s; a
-    # method's `variables` are its weights followed by those states (a method holds no
-    # sublayers), so saving them all makes its random draws continue the same on resume.
+    # method's `variables` are its weights followed by those states (and those of its
+    # sublayers, which a method that holds one leaves out: Keras saves a sublayer on its
+    # own), so saving them all makes its random draws continue the same on resume.
     def _saved_variables(self):
         return self.variables
 
@@ -150,6 +151,10 @@ class GradientWeighting(Weighting):
 
     GRADIENT_MODES = ("shared_parameters", "representation")
     residual_bound = 1e-3
+    # The number P of shared parameters (the columns of the K x P matrix in
+    # "shared_parameters" mode), which `compile` sets before `build`: a method that
+    # keeps per-task gradients between steps (DB-MTL) makes its K x P state from it.
+    num_shared_parameters = None
 
     def __init__(self, gradient_mode="shared_parameters", **kwargs):
         super().__init__(**kwargs)
@@ -223,6 +228,16 @@ def unit_gramian(gram):
     norms = ops.sqrt(ops.maximum(ops.diagonal(gram), 0.0))
     inverse = ops.divide_no_nan(ops.ones_like(norms), norms)
     return norms, gram * inverse[:, None] * inverse[None, :]
+
+
+def safe_norm(vector):
+    """The Euclidean norm of a vector, from the vector divided by its largest entry
+    (so that the squares neither overflow nor underflow), with gradient 0 at the
+    zero vector (where the norm has none)."""
+    largest = ops.stop_gradient(ops.max(ops.abs(vector)))
+    squares = ops.sum(ops.square(vector / ops.where(largest > 0, largest, 1.0)))
+    positive = squares > 0
+    return ops.where(positive, largest * ops.sqrt(ops.where(positive, squares, 1.0)), 0.0)
 
 
 def present_mask(present, num_tasks):

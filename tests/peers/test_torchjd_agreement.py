@@ -225,3 +225,54 @@ def test_fairgrad_agrees_where_the_peers_solver_converges():
                 compared += 1
                 assert _relative(_ours(method, jacobian), _peer(peer, jacobian)) < TOLERANCE, (case, alpha)
     assert compared >= 20, compared
+
+
+def test_pbi_agrees():
+    """PBI (Zhang and Li 2007): TorchJD's `PBI(theta, weights, reference)` is the same
+    `d1 + theta d2`; it adds 1e-12 under the square root of `d2` (a shift of at most
+    1e-6 where `d2` is 0), which these inputs, off the ray, are far from."""
+    from torchjd.scalarization import PBI
+
+    rng = np.random.default_rng(3)
+    for k, losses in _scalarizer_cases():
+        preference, point = rng.uniform(0.1, 2.0, size=k), -np.exp(rng.normal(size=k))
+        for theta in (0.0, 5.0, 50.0):
+            method = weighting.PBI(theta=theta, preference=list(preference), reference=list(point))
+            method.build((k,))
+            ours = float(method.combine(keras.ops.convert_to_tensor(losses))[0])
+            peer = PBI(theta, weights=torch.from_numpy(preference), reference=torch.from_numpy(point))
+            theirs = float(peer(torch.from_numpy(losses)))
+            assert abs(ours - theirs) <= TOLERANCE * abs(ours), (k, theta, ours, theirs)
+
+
+def test_cosmos_agrees():
+    """COSMOS (Ruchte and Grabocka 2021, equation 4): TorchJD's `COSMOS(lambda_,
+    weights)` is the same `r . L - lambda cos(r, L)` on the given ray."""
+    from torchjd.scalarization import COSMOS
+
+    rng = np.random.default_rng(4)
+    for k, losses in _scalarizer_cases():
+        preference = rng.dirichlet(np.full(k, 1.2))
+        for penalty in (0.01, 2.0, 8.0):
+            method = weighting.COSMOS(cosine_penalty=penalty, preference=list(preference))
+            method.build((k,))
+            ours = float(method.combine(keras.ops.convert_to_tensor(losses))[0])
+            theirs = float(COSMOS(penalty, weights=torch.from_numpy(preference))(torch.from_numpy(losses)))
+            assert abs(ours - theirs) <= TOLERANCE * max(abs(ours), penalty), (k, penalty, ours, theirs)
+
+
+def test_weight_smoothing_agrees():
+    """CR-MOGM (Zhou et al. 2022): TorchJD's `CRMOGMWeighting(UPGradWeighting(...), alpha)`
+    and keras_mtl's `CRMOGM(inner="upgrad", alpha)` over the same sequence of full-rank
+    Jacobians (TorchJD's projection without its regularisation, as above; the average is
+    linear, so ours / K against its mean scale)."""
+    steps = [jacobian for _, jacobian in _cases(full_rank_only=True) if len(jacobian) == 5]
+    assert len(steps) >= 5
+    for alpha in (0.5, 0.9):
+        peer = torchjd_aggregation.CRMOGMWeighting(
+            torchjd_aggregation.UPGradWeighting(projector=QuadprogProjector(norm_eps=0.0, reg_eps=0.0)), alpha=alpha)
+        method = weighting.CRMOGM(inner="upgrad", alpha=alpha)
+        for step, jacobian in enumerate(steps):
+            ours = solve_gradients(method, jacobian)[1] / 5
+            theirs = peer(torch.from_numpy(jacobian @ jacobian.T)).numpy()
+            assert _relative(ours, theirs) < TOLERANCE, (alpha, step, ours, theirs)

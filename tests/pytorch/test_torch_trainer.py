@@ -38,8 +38,7 @@ def test_backend_is_torch():
 
 
 @pytest.mark.parametrize("name,mode", [(m, "-") for m in LOSS_METHODS]
-                         + [(m, g) for m in GRADIENT_METHODS
-                            for g in ("shared_parameters", "representation")])
+                         + [(m, g) for m in GRADIENT_METHODS for g in REGISTRY[m].GRADIENT_MODES])
 def test_every_method_trains(name, mode):
     keras.utils.set_random_seed(0)
     model = tiny_model()
