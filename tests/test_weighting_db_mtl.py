@@ -8,11 +8,11 @@ a `.keras` file; representation mode refused."""
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
 import gradient_references as ref
 from keras_mtl.weighting import DBMTL
-from weighting_utils import assert_round_trip, assert_weights_logged, fit_tiny, tiny_model
+from weighting_utils import (assert_nonfinite_step_keeps_state, assert_round_trip, assert_weights_logged, fit_tiny,
+                             run_steps, tiny_model)
 
 
 def reference(steps, beta, beta_sigma):
@@ -42,17 +42,7 @@ def _sequences():
     return {k: steps + steps[:1] for k, steps in by_k.items() if len(steps) >= 2}
 
 
-def _run(method, steps):
-    results = []
-    for grads, losses, present in steps:
-        if not method.built:
-            method.num_shared_parameters = grads.shape[1]
-            method.build((len(grads),))
-        combined, scales = method.combine_gradients(ops.convert_to_tensor(grads), ops.convert_to_tensor(losses),
-                                                    ops.convert_to_tensor(present))
-        results.append((np.asarray(ops.convert_to_numpy(combined), "float64"),
-                        np.asarray(ops.convert_to_numpy(scales), "float64")))
-    return results
+_run = run_steps
 
 
 @pytest.mark.parametrize("beta, beta_sigma", [(0.9, 0.0), (0.5, 0.5), (0.0, 0.0)])
@@ -77,16 +67,7 @@ def test_extreme_gradient_scales_are_balanced_exactly():
 
 
 def test_a_nonfinite_step_keeps_the_averages():
-    method = DBMTL()
-    grads = ref.scaled_family(3, 1, 10.0)
-    _run(method, [(grads, np.ones(3, "float32"), np.ones(3, bool))])
-    before = [v.numpy().copy() for v in method.variables]
-    bad = grads.copy()
-    bad[1, 4] = np.nan
-    (combined, scales), = _run(method, [(bad, np.ones(3, "float32"), np.ones(3, bool))])
-    assert np.all(np.isnan(combined)) and np.all(np.isnan(scales))
-    for value, variable in zip(before, method.variables):
-        np.testing.assert_array_equal(variable.numpy(), value)
+    assert_nonfinite_step_keeps_state(DBMTL(), ref.scaled_family(3, 1, 10.0))
 
 
 def test_compile_sizes_the_state_and_it_round_trips(tmp_path):

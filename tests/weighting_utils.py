@@ -6,6 +6,7 @@ import os
 
 import keras
 import numpy as np
+from keras import ops
 
 import keras_mtl
 from keras_mtl.backbones.mlp import mlp
@@ -274,3 +275,32 @@ def objective_and_gradient(method, losses, present=None):
             objective, weights = method.combine(losses, present=present)
         gradient = tape.gradient(objective, losses)
     return float(objective), ops.convert_to_numpy(weights), ops.convert_to_numpy(gradient)
+
+
+def run_steps(method, steps):
+    """`(combined, weights)` in float64 for each `(grads, losses, present)` of `steps`,
+    from one stateful gradient method, built on the first step with P its columns."""
+    results = []
+    for grads, losses, present in steps:
+        if not method.built:
+            method.num_shared_parameters = grads.shape[1]
+            method.build((len(grads),))
+        combined, weights = method.combine_gradients(ops.convert_to_tensor(grads), ops.convert_to_tensor(losses),
+                                                     ops.convert_to_tensor(present))
+        results.append((np.asarray(ops.convert_to_numpy(combined), "float64"),
+                        np.asarray(ops.convert_to_numpy(weights), "float64")))
+    return results
+
+
+def assert_nonfinite_step_keeps_state(method, grads):
+    """After a finite step, a step with a NaN gradient returns NaN and leaves every
+    variable of `method` as it was."""
+    k = len(grads)
+    run_steps(method, [(grads, np.ones(k, "float32"), np.ones(k, bool))])
+    before = [ops.convert_to_numpy(v).copy() for v in method.variables]
+    bad = grads.copy()
+    bad[1, 4] = np.nan
+    (combined, weights), = run_steps(method, [(bad, np.ones(k, "float32"), np.ones(k, bool))])
+    assert np.all(np.isnan(combined)) and np.all(np.isnan(weights))
+    for value, variable in zip(before, method.variables):
+        np.testing.assert_array_equal(ops.convert_to_numpy(variable), value)

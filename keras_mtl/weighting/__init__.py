@@ -27,6 +27,7 @@ from keras_mtl.weighting.dualproj import DualProj
 from keras_mtl.weighting.fairgrad import FairGrad
 from keras_mtl.weighting.imtl_l import IMTLL
 from keras_mtl.weighting.krum import Krum
+from keras_mtl.weighting.moco import MoCo
 from keras_mtl.weighting.pbi import PBI
 from keras_mtl.weighting.stch import STCH
 from keras_mtl.weighting.trimmed_mean import TrimmedMean
@@ -34,6 +35,6 @@ from keras_mtl.weighting.upgrad import UPGrad
 
 __all__ = [
     "AlignedMTL", "CAGrad", "ConFIG", "COSMOS", "CRMOGM", "DBMTL", "DTP", "DualProj", "DWA", "Equal", "FAMO", "FairGrad", "Fixed", "GLS", "GradDrop", "GradNorm",
-    "GradVac", "IMTL", "IMTLL", "Krum", "MGDA", "NashMTL", "PBI", "PCGrad", "RLW", "STCH", "TrimmedMean", "Uncertainty", "UPGrad",
+    "GradVac", "IMTL", "IMTLL", "Krum", "MGDA", "MoCo", "NashMTL", "PBI", "PCGrad", "RLW", "STCH", "TrimmedMean", "Uncertainty", "UPGrad",
     "Weighting", "available", "get", "register",
 ]

@@ -6,7 +6,7 @@ from keras import ops
 from keras_mtl._distribute import replica_sum
 
 __all__ = ["GradientWeighting", "Weighting", "apply_weights", "gramian", "present_mask", "replica_sum",
-           "safe_norm", "unit_gramian"]
+           "row_norms", "safe_norm", "unit_gramian"]
 
 
 class Weighting(keras.layers.Layer):
@@ -204,6 +204,18 @@ class GradientWeighting(Weighting):
             variable.assign(ops.where(finite, ops.convert_to_tensor(variable), old))
         return ops.where(finite, weights, float("nan")), residual
 
+    def add_task_parameter_weight(self, name):
+        """A K x P weight of zeros, saved and not trained, for a method that keeps
+        per-task gradients between steps; P is `num_shared_parameters`, which
+        `compile` sets before `build`."""
+        if self.num_shared_parameters is None:
+            raise ValueError(
+                f"{type(self).__name__} needs the number of shared parameters for its K x P state, which "
+                "`model.compile(weighting=...)` sets (or set num_shared_parameters before build). "
+                f"Received: num_shared_parameters={self.num_shared_parameters!r}")
+        return self.add_weight(shape=(self.num_tasks, int(self.num_shared_parameters)), initializer="zeros",
+                               trainable=False, aggregation="mean", name=name)
+
     def get_config(self):
         config = super().get_config()
         config["gradient_mode"] = self.gradient_mode
@@ -238,6 +250,14 @@ def safe_norm(vector):
     squares = ops.sum(ops.square(vector / ops.where(largest > 0, largest, 1.0)))
     positive = squares > 0
     return ops.where(positive, largest * ops.sqrt(ops.where(positive, squares, 1.0)), 0.0)
+
+
+def row_norms(matrix):
+    """The Euclidean norms of the rows of `matrix`, each from the row over its largest
+    entry (so that the squares neither overflow nor underflow); 0 for a zero row."""
+    largest = ops.max(ops.abs(matrix), axis=1)
+    safe = ops.where(largest > 0, largest, 1.0)
+    return largest * ops.sqrt(ops.sum(ops.square(matrix / safe[:, None]), axis=1))
 
 
 def present_mask(present, num_tasks):

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_mtl.weighting._checks import check_float, check_int
-from keras_mtl.weighting.base import GradientWeighting, present_mask
+from keras_mtl.weighting.base import GradientWeighting, present_mask, row_norms
 from keras_mtl.weighting.registry import register
 
 
@@ -65,14 +65,7 @@ class DBMTL(GradientWeighting):
 
     def build(self, input_shape):
         super().build(input_shape)
-        if self.num_shared_parameters is None:
-            raise ValueError(
-                "DBMTL needs the number of shared parameters for its K x P state, which "
-                "`model.compile(weighting=...)` sets (or set num_shared_parameters before build). "
-                f"Received: num_shared_parameters={self.num_shared_parameters!r}")
-        self.gradient_average = self.add_weight(
-            shape=(self.num_tasks, int(self.num_shared_parameters)), initializer="zeros", trainable=False,
-            aggregation="mean", name="gradient_average")
+        self.gradient_average = self.add_task_parameter_weight("gradient_average")
         self.steps = self.add_weight(shape=(), initializer="zeros", trainable=False, aggregation="mean",
                                      name="steps")
 
@@ -89,11 +82,7 @@ class DBMTL(GradientWeighting):
         average = ops.where(ops.logical_and(finite, mask[:, None]), average, previous)
         self.gradient_average.assign(average)
         self.steps.assign(ops.where(finite, steps, ops.convert_to_tensor(self.steps)))
-        # Row norms from the rows over their largest entries: no overflow or underflow.
-        largest = ops.max(ops.abs(average), axis=1)
-        safe = ops.where(largest > 0, largest, 1.0)
-        norms = largest * ops.sqrt(ops.sum(ops.square(average / safe[:, None]), axis=1))
-        norms = ops.where(mask, norms, 0.0)
+        norms = ops.where(mask, row_norms(average), 0.0)
         scales = ops.divide_no_nan(ops.max(norms), norms)
         combined = ops.matmul(scales[None, :], average)[0]
         combined = ops.where(finite, combined, float("nan"))
