@@ -287,7 +287,7 @@ def test_the_checks_cover_every_gradient_method():
     gradient_methods = {name for name, cls in _REGISTRY.items() if issubclass(cls, GradientWeighting)}
     # These run the same degenerate families (gradient_references.hard_cases) against
     # their own float64 references in tests/test_weighting_<name>.py.
-    checked_in_their_own_files = {"config", "cr_mogm", "db_mtl", "dualproj", "krum", "moco", "trimmed_mean", "upgrad"}
+    checked_in_their_own_files = {"config", "cr_mogm", "db_mtl", "dualproj", "excess_mtl", "krum", "moco", "trimmed_mean", "upgrad"}
     assert gradient_methods == {name.split("-")[0] for name in CHECKS} | checked_in_their_own_files
 
 

@@ -24,6 +24,7 @@ from keras_mtl.weighting.cosmos import COSMOS
 from keras_mtl.weighting.cr_mogm import CRMOGM
 from keras_mtl.weighting.db_mtl import DBMTL
 from keras_mtl.weighting.dualproj import DualProj
+from keras_mtl.weighting.excess_mtl import ExcessMTL
 from keras_mtl.weighting.fairgrad import FairGrad
 from keras_mtl.weighting.imtl_l import IMTLL
 from keras_mtl.weighting.krum import Krum
@@ -34,7 +35,7 @@ from keras_mtl.weighting.trimmed_mean import TrimmedMean
 from keras_mtl.weighting.upgrad import UPGrad
 
 __all__ = [
-    "AlignedMTL", "CAGrad", "ConFIG", "COSMOS", "CRMOGM", "DBMTL", "DTP", "DualProj", "DWA", "Equal", "FAMO", "FairGrad", "Fixed", "GLS", "GradDrop", "GradNorm",
+    "AlignedMTL", "CAGrad", "ConFIG", "COSMOS", "CRMOGM", "DBMTL", "DTP", "DualProj", "DWA", "Equal", "ExcessMTL", "FAMO", "FairGrad", "Fixed", "GLS", "GradDrop", "GradNorm",
     "GradVac", "IMTL", "IMTLL", "Krum", "MGDA", "MoCo", "NashMTL", "PBI", "PCGrad", "RLW", "STCH", "TrimmedMean", "Uncertainty", "UPGrad",
     "Weighting", "available", "get", "register",
 ]

@@ -82,3 +82,8 @@ from test_weighting_moco import (  # noqa: E402,F401
     test_compile_sizes_the_state_and_it_round_trips as test_moco_fit_and_round_trip,
     test_matches_the_reference_on_the_hard_families as test_moco_reference,
 )
+from test_weighting_excess_mtl import (  # noqa: E402,F401
+    test_a_nonfinite_step_keeps_the_state as test_excess_mtl_nonfinite_step,
+    test_compile_sizes_the_state_and_it_round_trips as test_excess_mtl_fit_and_round_trip,
+    test_matches_the_reference_on_the_hard_families as test_excess_mtl_reference,
+)

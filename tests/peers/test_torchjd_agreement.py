@@ -17,7 +17,7 @@ pytest.importorskip("quadprog")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import gradient_references as ref  # noqa: E402
 from keras_mtl import weighting  # noqa: E402
-from weighting_utils import solve_gradients  # noqa: E402
+from weighting_utils import run_steps, solve_gradients  # noqa: E402
 
 from torchjd._linalg import QuadprogProjector  # noqa: E402
 
@@ -276,3 +276,22 @@ def test_weight_smoothing_agrees():
             ours = solve_gradients(method, jacobian)[1] / 5
             theirs = peer(torch.from_numpy(jacobian @ jacobian.T)).numpy()
             assert _relative(ours, theirs) < TOLERANCE, (alpha, step, ours, theirs)
+
+
+def test_excess_risk_weighting_agrees():
+    """ExcessMTL (He et al. 2024): TorchJD's `ExcessMTLWeighting(eta, n_warmup_steps=1)`
+    (the first step's excess risks the baselines, the weights kept on it, as the authors'
+    code does) and keras_mtl's `ExcessMTL(eta)` over the same sequence of Jacobians
+    (ours / K against its weights on the simplex). The Jacobians are scaled by 100, so
+    that TorchJD's 1e-7 floors (under the square root of the accumulated squares and
+    added to the baselines) move the weights by less than 1e-7."""
+    steps = [100.0 * jacobian for _, jacobian in _cases() if len(jacobian) == 5 and jacobian.shape[1] == 48]
+    assert len(steps) >= 8
+    for eta in (0.01, 0.3):
+        peer = torchjd_aggregation.ExcessMTLWeighting(robust_step_size=eta, n_warmup_steps=1)
+        method = weighting.ExcessMTL(robust_step_size=eta)
+        ours = run_steps(method, [(jacobian, np.ones(5), np.ones(5, bool)) for jacobian in steps])
+        for step, (jacobian, (_, weights)) in enumerate(zip(steps, ours)):
+            theirs = peer(torch.from_numpy(jacobian)).numpy()
+            assert _relative(weights / 5, theirs) < TOLERANCE, (eta, step, weights / 5, theirs)
+        assert np.ptp(theirs) > 1e-3  # the weights moved
