@@ -42,15 +42,12 @@ def _sequences():
     return {k: steps + steps[:1] for k, steps in by_k.items() if len(steps) >= 2}
 
 
-_run = run_steps
-
-
 @pytest.mark.parametrize("beta, beta_sigma", [(0.9, 0.0), (0.5, 0.5), (0.0, 0.0)])
 def test_matches_the_reference_on_the_hard_families(beta, beta_sigma):
     sequences = _sequences()
     assert {4, 5} <= set(sequences)
     for k, steps in sequences.items():
-        ours = _run(DBMTL(beta=beta, beta_sigma=beta_sigma), steps)
+        ours = run_steps(DBMTL(beta=beta, beta_sigma=beta_sigma), steps)
         expected = reference(steps, beta, beta_sigma)
         for t, ((combined, scales), (expected_combined, expected_scales)) in enumerate(zip(ours, expected)):
             assert np.linalg.norm(combined - expected_combined) <= 1e-5 * np.linalg.norm(expected_combined), (k, t)
@@ -61,7 +58,7 @@ def test_matches_the_reference_on_the_hard_families(beta, beta_sigma):
 def test_extreme_gradient_scales_are_balanced_exactly():
     # Two tasks 1e20 apart in gradient norm: each enters with the larger one's norm.
     grads = np.array([[3e-10, 4e-10, 0.0], [0.0, 6e9, 8e9]], "float32")
-    (combined, scales), = _run(DBMTL(beta=0.0), [(grads, np.ones(2, "float32"), np.ones(2, bool))])
+    (combined, scales), = run_steps(DBMTL(beta=0.0), [(grads, np.ones(2, "float32"), np.ones(2, bool))])
     np.testing.assert_allclose(scales, [2e19, 1.0], rtol=1e-5)
     np.testing.assert_allclose(combined, [6e9, 8e9 + 6e9, 8e9], rtol=1e-5)
 

@@ -52,9 +52,6 @@ def _sequences():
     return {k: steps + steps[:1] for k, steps in by_k.items() if len(steps) >= 2}
 
 
-_run = run_steps
-
-
 @pytest.mark.parametrize("arguments", [
     dict(beta=0.5, beta_sigma=0.5, gamma=0.1, gamma_sigma=0.5, rho=0.0),
     dict(beta=0.9, beta_sigma=0.0, gamma=0.05, gamma_sigma=0.0, rho=0.5),
@@ -64,7 +61,7 @@ def test_matches_the_reference_on_the_hard_families(arguments):
     sequences = _sequences()
     assert {4, 5} <= set(sequences)
     for k, steps in sequences.items():
-        ours = _run(MoCo(**arguments), steps)
+        ours = run_steps(MoCo(**arguments), steps)
         expected = reference(steps, **arguments)
         for t, ((combined, weights), (expected_combined, expected_weights)) in enumerate(zip(ours, expected)):
             assert np.linalg.norm(combined - expected_combined) <= 1e-5 * np.linalg.norm(expected_combined), (k, t)
@@ -77,7 +74,7 @@ def test_extreme_gradient_scales_are_rescaled_exactly():
     # Two tasks 1e20 apart in gradient norm: each is tracked at its loss's norm.
     grads = np.array([[3e-10, 4e-10, 0.0], [0.0, 6e9, 8e9]], "float32")
     method = MoCo(beta=1.0, gamma=0.0)
-    (combined, weights), = _run(method, [(grads, np.array([2.0, 5.0], "float32"), np.ones(2, bool))])
+    (combined, weights), = run_steps(method, [(grads, np.array([2.0, 5.0], "float32"), np.ones(2, bool))])
     np.testing.assert_allclose(method.tracked_gradients.numpy(), [[1.2, 1.6, 0.0], [0.0, 3.0, 4.0]], rtol=1e-6)
     np.testing.assert_allclose(weights, [0.5, 0.5], rtol=1e-6)
     np.testing.assert_allclose(combined, [0.6, 0.8 + 1.5, 2.0], rtol=1e-6)

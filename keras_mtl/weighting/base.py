@@ -153,7 +153,8 @@ class GradientWeighting(Weighting):
     residual_bound = 1e-3
     # The number P of shared parameters (the columns of the K x P matrix in
     # "shared_parameters" mode), which `compile` sets before `build`: a method that
-    # keeps per-task gradients between steps (DB-MTL) makes its K x P state from it.
+    # keeps per-task gradients between steps (DB-MTL, MoCo, ExcessMTL) makes its K x P
+    # state from it (`add_task_parameter_weight`).
     num_shared_parameters = None
 
     def __init__(self, gradient_mode="shared_parameters", **kwargs):
