@@ -16,11 +16,17 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from trainer_cases import (  # noqa: E402,F401
     fit_adam, mixed_precision_updates, nan_batch_data, state_of,
     test_a_loss_scale_overflow_counts_for_nothing_in_the_weight_logs,
+    test_a_nonfinite_step_keeps_what_the_forward_pass_changed,
     test_evaluate_and_validation_log_every_task,
+    test_freeze_absent_tasks_leaves_an_unlabelled_task_and_its_optimizer_untouched,
     test_ignore_trains_as_raise_on_finite_steps_and_applies_a_nonfinite_one,
+    test_inactive_task_keeps_its_head, test_keras_file_round_trip,
     test_masked_task_losses_are_means_over_labelled_entries,
-    test_nonfinite_gradient_with_finite_losses_raises_and_changes_nothing)
-from weighting_utils import TASKS, batch_statistics_backbone, tiny_data, tiny_model  # noqa: E402
+    test_nonfinite_gradient_with_finite_losses_is_skipped,
+    test_nonfinite_gradient_with_finite_losses_raises_and_changes_nothing,
+    test_random_methods_repeat_with_the_seed, test_separate_optimizers_update_their_own_variables,
+    test_taskwise_early_stopping_stops_a_task)
+from weighting_utils import TASKS, tiny_data, tiny_model  # noqa: E402
 
 GRADIENT_METHODS = ["aligned_mtl", "cagrad", "graddrop", "gradvac", "imtl", "mgda", "nash_mtl",
                     "pcgrad"]
@@ -64,66 +70,6 @@ def test_every_method_trains(name, mode):
         assert not np.allclose(model.weighting.trainable_variables[0].numpy(), 0.0)
     if name in ("dwa", "famo", "gradnorm"):
         assert any(np.any(v.numpy() != 0) for v in model.weighting.non_trainable_variables)
-
-
-@pytest.mark.parametrize("name", ["rlw", "pcgrad", "graddrop"])
-def test_random_methods_repeat_with_the_seed(name):
-    runs = []
-    for _ in range(2):
-        keras.utils.set_random_seed(3)
-        model, history = fit_adam(name)
-        runs.append((history[f"cls_weight"], model.get_weights()))
-    np.testing.assert_array_equal(runs[0][0], runs[1][0])
-    for a, b in zip(runs[0][1], runs[1][1]):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_freeze_absent_tasks_leaves_an_unlabelled_task_and_its_optimizer_untouched():
-    x, y = tiny_data(32)
-    model = tiny_model()
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="equal",
-                  freeze_absent_tasks=True)
-    # Two steps with labels for every task, so every optimizer has moments.
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
-    head = [v.numpy().copy() for v in model.task_variables["bin"]]
-    head_optimizer = [v.numpy().copy() for v in model.task_optimizers["bin"].variables]
-    trunk = [v.numpy().copy() for v in model.shared_variables]
-    ones = np.ones(len(x), "float32")
-    no_bin = {"cls": ones, "reg": ones, "bin": np.zeros(len(x), "float32")}
-    model.fit(x, y, sample_weight=no_bin, batch_size=16, epochs=1, verbose=0, shuffle=False)
-    for before, v in zip(head + head_optimizer,
-                         model.task_variables["bin"] + model.task_optimizers["bin"].variables):
-        np.testing.assert_array_equal(before, v.numpy(), err_msg=v.path)
-    assert not any(np.allclose(b, v.numpy()) for b, v in zip(trunk, model.shared_variables))
-
-
-def test_inactive_task_keeps_its_head():
-    x, y = tiny_data(32)
-    model = tiny_model()
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="dwa")
-    # Every task active first, so that the head's optimizer has moments.
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
-    model.task_activity().assign([float(t != "reg") for t in model.task_names])
-    head = [v.numpy().copy() for v in model.task_variables["reg"]]
-    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False).history
-    for before, v in zip(head, model.task_variables["reg"]):
-        np.testing.assert_array_equal(before, v.numpy(), err_msg=v.path)
-    assert history["reg_weight"] == [0.0, 0.0]
-    assert np.all(np.array(history["reg_loss"]) > 0)
-
-
-def test_separate_optimizers_update_their_own_variables():
-    x, y = tiny_data(32)
-    model = tiny_model()
-    model.compile(optimizer=keras.optimizers.SGD(0.0),
-                  task_optimizer={"cls": keras.optimizers.SGD(0.1), "reg": keras.optimizers.SGD(0.0),
-                                  "bin": keras.optimizers.SGD(0.0)},
-                  weighting="uncertainty", weighting_optimizer=keras.optimizers.SGD(0.5))
-    before = {id(v): v.numpy().copy() for v in model.trainable_variables}
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
-    changed = {id(v) for v in model.trainable_variables if not np.array_equal(before[id(v)], v.numpy())}
-    expected = {id(v) for v in model.task_variables["cls"] + model.weighting.trainable_variables}
-    assert changed == expected
 
 
 class _BatchCount(keras.callbacks.Callback):
@@ -211,27 +157,6 @@ def test_a_failure_found_at_the_end_of_an_epoch_leaves_the_epoch_update_unapplie
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("policy", ["raise", "skip"])
-def test_a_nonfinite_step_keeps_what_the_forward_pass_changed(policy):
-    # Moving statistics, the dropout seed and DWA's loss sums change in the forward pass.
-    model = tiny_model(backbone=batch_statistics_backbone)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="dwa", on_nonfinite=policy)
-    x, y = nan_batch_data()
-    model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
-    variables = model.variables + model.optimizer.variables + model.weighting.variables
-    before = [v.numpy().copy() for v in variables]
-    if policy == "raise":
-        with pytest.raises(FloatingPointError, match="non-finite loss"):
-            model.fit(x[16:32], {k: v[16:32] for k, v in y.items()}, batch_size=16, verbose=0)
-    else:
-        # Its only step skipped, the epoch raises (tests/jax/test_skip_policy.py).
-        with pytest.raises(FloatingPointError, match="every one of the 1 training steps"):
-            model.fit(x[16:32], {k: v[16:32] for k, v in y.items()}, batch_size=16, verbose=0)
-    assert any("seed_generator" in v.path for v in variables)
-    for variable, value in zip(variables, before):
-        np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
-
-
 def test_nonfinite_step_is_skipped_as_if_its_batch_were_not_there():
     x, y = nan_batch_data()
     keep = np.r_[0:16, 32:48]
@@ -252,13 +177,6 @@ def test_nonfinite_step_is_skipped_as_if_its_batch_were_not_there():
             np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
-@pytest.mark.parametrize("weighting", ["equal", "mgda"])
-def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, zero_error_model,
-                                                          assert_skipped_as_if_absent):
-    # Finite losses, a NaN gradient: the skipped step is as if its batch were not there.
-    assert_skipped_as_if_absent(lambda: zero_error_model(on_nonfinite="skip", weighting=weighting))
-
-
 @pytest.mark.parametrize("policy", ["skip", "raise"])
 def test_a_nonfinite_step_changes_nothing_when_assignments_bypass_the_gate(monkeypatch, policy):
     """The optimizer's assignments are gated as they are made; were a Keras release to
@@ -277,22 +195,6 @@ def test_a_nonfinite_step_changes_nothing_when_assignments_bypass_the_gate(monke
         assert policy == "raise"
     for a, b in zip(before, state_of(model)):
         np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("weighting", ["uncertainty", "dwa", "famo"])
-def test_keras_file_round_trip(tmp_path, weighting):
-    model, _ = fit_adam(weighting)
-    path = str(tmp_path / "model.keras")
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    x, _ = tiny_data()
-    for name, p in model.predict(x, verbose=0).items():
-        np.testing.assert_array_equal(p, loaded.predict(x, verbose=0)[name])
-    for a, b in zip(model.weighting.variables, loaded.weighting.variables):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-    # Training goes on from the restored optimizer and weighting state.
-    x, y = tiny_data()
-    loaded.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
 
 
 def test_savedmodel_export_of_a_jax_trained_model_serves_its_predictions(tmp_path):

@@ -18,13 +18,19 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import gradient_references as ref  # noqa: E402
 from cross_backend_run import weighting as _method  # noqa: E402
 from trainer_cases import (  # noqa: E402,F401
-    fit_adam, mixed_precision_updates, nan_batch_data, state_of,
+    mixed_precision_updates, nan_batch_data, state_of,
     test_a_loss_scale_overflow_counts_for_nothing_in_the_weight_logs,
+    test_a_nonfinite_step_keeps_what_the_forward_pass_changed,
     test_evaluate_and_validation_log_every_task,
+    test_freeze_absent_tasks_leaves_an_unlabelled_task_and_its_optimizer_untouched,
     test_ignore_trains_as_raise_on_finite_steps_and_applies_a_nonfinite_one,
+    test_inactive_task_keeps_its_head, test_keras_file_round_trip,
     test_masked_task_losses_are_means_over_labelled_entries,
-    test_nonfinite_gradient_with_finite_losses_raises_and_changes_nothing)
-from weighting_utils import TASKS, batch_statistics_backbone, tiny_data, tiny_model  # noqa: E402
+    test_nonfinite_gradient_with_finite_losses_is_skipped,
+    test_nonfinite_gradient_with_finite_losses_raises_and_changes_nothing,
+    test_random_methods_repeat_with_the_seed, test_separate_optimizers_update_their_own_variables,
+    test_taskwise_early_stopping_stops_a_task)
+from weighting_utils import TASKS, tiny_data, tiny_model  # noqa: E402
 
 REGISTRY = keras_mtl.weighting.registry._REGISTRY
 GRADIENT_METHODS = sorted(n for n, c in REGISTRY.items()
@@ -130,87 +136,6 @@ def test_a_loss_weighting_step_against_numpy():
                                    rtol=1e-5, atol=1e-6, err_msg=t)
 
 
-@pytest.mark.parametrize("name", ["rlw", "pcgrad", "graddrop", "gradvac"])
-def test_random_methods_repeat_with_the_seed(name):
-    runs = []
-    for _ in range(2):
-        keras.utils.set_random_seed(3)
-        model, history = fit_adam(name, epochs=1)
-        runs.append((history["cls_weight"], model.get_weights()))
-    np.testing.assert_array_equal(runs[0][0], runs[1][0])
-    for a, b in zip(runs[0][1], runs[1][1]):
-        np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("weighting", ["equal", "mgda"])
-def test_freeze_absent_tasks_leaves_an_unlabelled_task_and_its_optimizer_untouched(weighting):
-    x, y = tiny_data(32)
-    model = tiny_model()
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting=weighting,
-                  freeze_absent_tasks=True)
-    # Two steps with labels for every task, so every optimizer has moments.
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
-    head = [v.numpy().copy() for v in model.task_variables["bin"]]
-    head_optimizer = [v.numpy().copy() for v in model.task_optimizers["bin"].variables]
-    trunk = [v.numpy().copy() for v in model.shared_variables]
-    ones = np.ones(len(x), "float32")
-    no_bin = {"cls": ones, "reg": ones, "bin": np.zeros(len(x), "float32")}
-    history = model.fit(x, y, sample_weight=no_bin, batch_size=16, epochs=1, verbose=0,
-                        shuffle=False).history
-    for before, v in zip(head + head_optimizer,
-                         model.task_variables["bin"] + model.task_optimizers["bin"].variables):
-        np.testing.assert_array_equal(before, v.numpy(), err_msg=v.path)
-    assert not any(np.allclose(b, v.numpy()) for b, v in zip(trunk, model.shared_variables))
-    assert history["bin_weight"] == [0.0]
-
-
-def test_inactive_task_keeps_its_head():
-    x, y = tiny_data(32)
-    model = tiny_model()
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="dwa")
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
-    model.task_activity().assign([float(t != "reg") for t in model.task_names])
-    head = [v.numpy().copy() for v in model.task_variables["reg"]]
-    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False).history
-    for before, v in zip(head, model.task_variables["reg"]):
-        np.testing.assert_array_equal(before, v.numpy(), err_msg=v.path)
-    assert history["reg_weight"] == [0.0, 0.0]
-    assert np.all(np.array(history["reg_loss"]) > 0)
-
-
-def test_taskwise_early_stopping_stops_a_task():
-    x, y = tiny_data(32)
-    model = tiny_model()
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="equal")
-    head = model.task_variables["reg"]
-    # Any criterion exceeds the threshold: "reg" stops at the end of epoch 2 (k = 3).
-    stop = keras_mtl.callbacks.TaskwiseEarlyStopping(tasks="reg", threshold=-1e9, k=3)
-    stop_after = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: epoch == 2 and (
-        stopped.extend(v.numpy().copy() for v in head)))
-    stopped = []
-    history = model.fit(x, y, validation_data=(x, y), batch_size=16, epochs=4, verbose=0,
-                        shuffle=False, callbacks=[stop, stop_after]).history
-    assert stop.stopped_epoch["reg"] == 2
-    assert history["reg_weight"] == [1.0, 1.0, 1.0, 0.0] and history["cls_weight"][-1] == 1.0
-    for before, v in zip(stopped, head):
-        np.testing.assert_array_equal(before, v.numpy(), err_msg=v.path)
-
-
-def test_separate_optimizers_update_their_own_variables():
-    x, y = tiny_data(32)
-    model = tiny_model()
-    model.compile(optimizer=keras.optimizers.SGD(0.0),
-                  task_optimizer={"cls": keras.optimizers.SGD(0.1), "reg": keras.optimizers.SGD(0.0),
-                                  "bin": keras.optimizers.SGD(0.0)},
-                  weighting="uncertainty", weighting_optimizer=keras.optimizers.SGD(0.5))
-    variables = model.trainable_variables + model.weighting.trainable_variables
-    before = {id(v): v.numpy().copy() for v in variables}
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
-    changed = {id(v) for v in variables if not np.array_equal(before[id(v)], v.numpy())}
-    expected = {id(v) for v in model.task_variables["cls"] + model.weighting.trainable_variables}
-    assert changed == expected
-
-
 @pytest.mark.parametrize("call", ["fit", "train_on_batch"])
 @pytest.mark.parametrize("weighting", ["equal", "mgda"])
 def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unapplied(
@@ -233,23 +158,6 @@ def test_nonfinite_loss_raises_naming_the_task_and_leaves_the_failed_step_unappl
     assert int(model.optimizer.iterations.numpy()) == 2
 
 
-@pytest.mark.parametrize("policy", ["raise", "skip"])
-def test_a_nonfinite_step_keeps_what_the_forward_pass_changed(policy):
-    # Moving statistics, the dropout seed and DWA's loss sums change in the forward pass.
-    model = tiny_model(backbone=batch_statistics_backbone)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="dwa", on_nonfinite=policy)
-    x, y = nan_batch_data()
-    model.fit(x[:16], {k: v[:16] for k, v in y.items()}, batch_size=16, verbose=0)
-    variables = model.variables + model.optimizer.variables + model.weighting.variables
-    before = [v.numpy().copy() for v in variables]
-    match = "non-finite loss" if policy == "raise" else "every one of the 1 training steps"
-    with pytest.raises(FloatingPointError, match=match):
-        model.fit(x[16:32], {k: v[16:32] for k, v in y.items()}, batch_size=16, verbose=0)
-    assert any("seed_generator" in v.path for v in variables)
-    for variable, value in zip(variables, before):
-        np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
-
-
 @pytest.mark.parametrize("weighting", ["dwa", "cagrad"])
 def test_nonfinite_step_is_skipped_as_if_its_batch_were_not_there(weighting):
     x, y = nan_batch_data()
@@ -269,27 +177,6 @@ def test_nonfinite_step_is_skipped_as_if_its_batch_were_not_there(weighting):
     # Bit-identical: the skipped step ran no update.
     for a, b in zip(state, reference):
         np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("weighting", ["equal", "mgda"])
-def test_nonfinite_gradient_with_finite_losses_is_skipped(weighting, zero_error_model,
-                                                          assert_skipped_as_if_absent):
-    assert_skipped_as_if_absent(lambda: zero_error_model(on_nonfinite="skip", weighting=weighting))
-
-
-@pytest.mark.parametrize("weighting", ["uncertainty", "famo", "nash_mtl"])
-def test_keras_file_round_trip(tmp_path, weighting):
-    model, _ = fit_adam(weighting, epochs=1)
-    path = str(tmp_path / "model.keras")
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    x, y = tiny_data()
-    for name, p in model.predict(x, verbose=0).items():
-        np.testing.assert_array_equal(p, loaded.predict(x, verbose=0)[name])
-    for a, b in zip(model.weighting.variables + model.optimizer.variables,
-                    loaded.weighting.variables + loaded.optimizer.variables):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
-    loaded.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
 
 
 @pytest.mark.parametrize("name,mode", [("equal", "-"), ("uncertainty", "-"), ("gradnorm", "-"),
