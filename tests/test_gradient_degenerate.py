@@ -20,7 +20,7 @@ import keras_mtl
 from keras_mtl.weighting import AlignedMTL, CAGrad, FairGrad, GradDrop, GradVac, IMTL, MGDA, NashMTL, PCGrad
 from keras_mtl.weighting.base import gramian
 from keras_mtl.weighting.min_norm import hull_tolerance
-from weighting_utils import float64_available
+from weighting_utils import compiled, float64_available
 
 SCALES = (1.0, 1e-10, 1e10)
 
@@ -68,7 +68,7 @@ def run(method, grads, present=None, reset=True):
                 residual = method.gramian_weights(gram, ops.ones((k,)), present)[1]
             return combined, weights, residual, gram
 
-        _SOLVERS[key] = method, initial, _compiled(solve, method.variables)
+        _SOLVERS[key] = method, initial, compiled(solve, method.variables)
     method, initial, solve = _SOLVERS[key]
     for variable, value in zip(method.variables if reset else [], initial):
         variable.assign(value)
@@ -79,36 +79,6 @@ def run(method, grads, present=None, reset=True):
     combined = np.asarray(ops.convert_to_numpy(combined), "float64")
     assert np.all(np.isfinite(weights)) and np.all(np.isfinite(combined)), (weights, combined)
     return weights, combined, float(ops.convert_to_numpy(residual)), ref.gram_factor(ops.convert_to_numpy(gram))
-
-
-def _compiled(function, variables):
-    """`function` in a `tf.function` on TensorFlow and in a `jax.jit` on JAX (their
-    while loops are slow eagerly, and an eager JAX while loop compiles its body at
-    each call); as it is on PyTorch. On JAX the method's `variables` are passed in
-    and out of the compiled function (Keras' `StatelessScope`) and assigned after
-    each call, as the eager function would have left them."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(function)
-    if keras.backend.backend() == "jax":
-        import jax
-
-        def stateless(values, *args):
-            with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
-                outputs = function(*args)
-            return outputs, [scope.get_current_value(v) for v in variables]
-
-        compiled = jax.jit(stateless)
-
-        def call(*args):
-            outputs, values = compiled([v.value for v in variables], *args)
-            for variable, value in zip(variables, values):
-                variable.assign(value)
-            return outputs
-
-        return call
-    return function
 
 
 def _scale(factor):

@@ -163,14 +163,37 @@ def _compiled_solver(method, k):
                 variable.assign(value)
         return combined, weights, residual, gram
 
-    # Compiled, as in training (and faster than eager loops).
+    return compiled(solve, method.variables)
+
+
+def compiled(function, variables):
+    """`function` compiled as a train step compiles it (and faster than eager loops,
+    which on JAX compile a while loop's body at each call): in a `tf.function` on
+    TensorFlow; in a `jax.jit` on JAX, with the `variables` it reads and assigns
+    passed in and out (Keras' `StatelessScope`) and assigned after each call, as the
+    eager function would have left them; as it is on PyTorch."""
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
-        solve = tf.function(solve)
-    elif keras.backend.backend() == "jax" and not method.variables:
+
+        return tf.function(function)
+    if keras.backend.backend() == "jax":
         import jax
-        solve = jax.jit(solve)
-    return solve
+
+        def stateless(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+                outputs = function(*args)
+            return outputs, [scope.get_current_value(v) for v in variables]
+
+        jitted = jax.jit(stateless)
+
+        def call(*args):
+            outputs, values = jitted([v.value for v in variables], *args)
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+            return outputs
+
+        return call
+    return function
 
 
 def float64_available():
@@ -279,17 +302,23 @@ def objective_and_gradient(method, losses, present=None):
 
 def run_steps(method, steps):
     """`(combined, weights)` in float64 for each `(grads, losses, present)` of `steps`,
-    from one stateful gradient method, built on the first step with P its columns."""
+    from one stateful gradient method, built on the first step with P its columns, its
+    step compiled as in training (`compiled`)."""
     results = []
     for grads, losses, present in steps:
         if not method.built:
             method.num_shared_parameters = grads.shape[1]
             method.build((len(grads),))
-        combined, weights = method.combine_gradients(ops.convert_to_tensor(grads), ops.convert_to_tensor(losses),
-                                                     ops.convert_to_tensor(present))
+        if id(method) not in _COMPILED_STEPS:
+            _COMPILED_STEPS[id(method)] = (method, compiled(method.combine_gradients, method.variables))
+        combined, weights = _COMPILED_STEPS[id(method)][1](
+            ops.convert_to_tensor(grads), ops.convert_to_tensor(losses), ops.convert_to_tensor(present))
         results.append((np.asarray(ops.convert_to_numpy(combined), "float64"),
                         np.asarray(ops.convert_to_numpy(weights), "float64")))
     return results
+
+
+_COMPILED_STEPS = {}  # id(method) -> (method, its compiled step); the method is kept alive.
 
 
 def assert_nonfinite_step_keeps_state(method, grads):
